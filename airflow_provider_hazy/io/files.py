@@ -1,0 +1,94 @@
+"""Local CSV (`.csv`, `.csv.gz`) and Parquet (`.parquet`, `.pq`) tables; the format comes from the extension."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..config import IfExists
+
+PathLike = Union[str, Path]
+CSV_SUFFIXES = (".csv", ".csv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def file_format(path: PathLike) -> str:
+    """'csv' or 'parquet', from the file name; ValueError naming the path otherwise."""
+    name = str(path).lower()
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    raise ValueError(f"{path}: unknown table file format (use .csv, .csv.gz, .parquet or .pq)")
+
+
+def read_file_table(path: PathLike, nrows: Optional[int] = None) -> pd.DataFrame:
+    """Read a whole CSV or Parquet table (the first `nrows` rows when set)."""
+    kind = file_format(path)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such table file")
+    if kind == "csv":
+        return pd.read_csv(path, nrows=nrows, low_memory=False)
+    table = pq.read_table(path)
+    if nrows is not None:
+        table = table.slice(0, nrows)
+    return table.to_pandas()
+
+
+class FileTableWriter:
+    """Writes a table batch by batch: the first batch honours `if_exists`, later batches append."""
+
+    def __init__(self, path: PathLike, if_exists: IfExists = IfExists.FAIL) -> None:
+        self.path = Path(path)
+        self.format = file_format(path)
+        self.if_exists = IfExists(if_exists)
+        self._parquet_writer: Optional[pq.ParquetWriter] = None
+        self._batches_written = 0
+
+    def _prepare_first_batch(self) -> bool:
+        """Apply `if_exists`; returns True when the first batch appends to an existing file."""
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return False
+        if self.if_exists == IfExists.FAIL:
+            raise FileExistsError(f"{self.path}: already exists and if_exists is 'fail'")
+        if self.if_exists == IfExists.REPLACE:
+            self.path.unlink()
+            return False
+        if self.format == "parquet":
+            raise ValueError(f"{self.path}: if_exists 'append' to an existing Parquet file is not supported")
+        return True
+
+    def write_batch(self, frame: pd.DataFrame) -> int:
+        """Write one batch; returns the number of rows written."""
+        appending = self._prepare_first_batch() if self._batches_written == 0 else True
+        if self.format == "csv":
+            compression = "gzip" if str(self.path).lower().endswith(".gz") else None
+            frame.to_csv(
+                self.path, mode="a" if appending else "w", header=not appending, index=False, compression=compression
+            )
+        else:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet_writer is None:
+                self._parquet_writer = pq.ParquetWriter(self.path, table.schema)
+            elif table.schema != self._parquet_writer.schema:
+                table = table.cast(self._parquet_writer.schema)
+            self._parquet_writer.write_table(table)
+        self._batches_written += 1
+        return len(frame)
+
+    def close(self) -> None:
+        """Finish the file (Parquet footers are written here)."""
+        if self._parquet_writer is not None:
+            self._parquet_writer.close()
+            self._parquet_writer = None
+
+    def __enter__(self) -> FileTableWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
