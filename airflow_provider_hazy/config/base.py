@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Discriminator
 from typing_extensions import Self
 
 _YAML_SUFFIXES = {".yaml", ".yml"}
@@ -17,7 +17,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a JSON or YAML file (chosen by extension) into a dict."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
-    data = yaml.safe_load(text) if path.suffix.lower() in _YAML_SUFFIXES else json.loads(text)
+    is_yaml = path.suffix.lower() in _YAML_SUFFIXES
+    try:
+        data = yaml.safe_load(text) if is_yaml else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not valid {'YAML' if is_yaml else 'JSON'}: {error}") from error
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a configuration file must hold an object, not {type(data).__name__}")
     return data
@@ -54,3 +58,19 @@ class VersionedHazyBaseModel(HazyBaseModel):
     """A top-level configuration whose layout is versioned with the package's config format."""
 
     CONFIG_FORMAT_VERSION: ClassVar[int] = 1
+
+
+def tag_or_default(field: str, default: str, tags: Sequence[str]) -> Discriminator:
+    """A union discriminator on `field` that takes `default` when the field is left out."""
+
+    def tag(value: Any) -> str:
+        if isinstance(value, dict):
+            return str(value.get(field, default))
+        found = getattr(value, field, default)
+        return str(getattr(found, "value", found))
+
+    return Discriminator(
+        tag,
+        custom_error_type="unknown_tag",
+        custom_error_message=f"'{field}' must be one of {', '.join(repr(t) for t in tags)}",
+    )

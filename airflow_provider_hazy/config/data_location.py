@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -47,6 +47,16 @@ class SecretDataSourceIO(SecretDataSource):
     """A data source with an inline connection URL (a secret). Discouraged: `sanitize()` removes it."""
 
     connection_url: SecretStr
+
+    @field_validator("connection_url")
+    @classmethod
+    def _not_a_masked_dump(cls, value: SecretStr) -> SecretStr:
+        if set(value.get_secret_value()) <= {"*"}:
+            raise ValueError(
+                "connection_url is masked (a config file written without its secret): name an Airflow "
+                "connection or set HAZY_CONN_<ID> instead"
+            )
+        return value
 
     def without_secret(self) -> SecretDataSource:
         """The same source with the inline secret dropped."""
@@ -113,13 +123,17 @@ def location_source_id(location: object) -> Optional[str]:
     return getattr(location, "source_id", None)
 
 
-def check_source_ids(where: str, source_ids: Sequence[Optional[str]], sources: List[DataSource]) -> None:
-    """Raise ValueError naming `where` when a location names a data source that is not declared."""
+def check_source_ids(located: Sequence[Tuple[str, object]], sources: List[DataSource]) -> None:
+    """Raise ValueError naming the field when a location names a data source that is not declared.
+
+    `located` holds (field, location) pairs such as ("data_input 'orders'", location) or ("model_output", path).
+    """
     known = {source.id for source in sources}
     ids = [source.id for source in sources]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ValueError(f"data_sources: duplicate id(s) {duplicates}")
-    for source_id in source_ids:
+    for where, location in located:
+        source_id = location_source_id(location)
         if source_id is not None and source_id not in known:
             raise ValueError(f"{where}: source_id '{source_id}' is not in data_sources {sorted(known)}")

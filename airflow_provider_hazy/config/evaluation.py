@@ -11,8 +11,13 @@ from .enums import MetricType
 
 
 class MetricParams(HazyBaseModel):
-    """Common fields of every metric: `table` limits it to one table (None: every table)."""
+    """Common fields of every metric: `table` limits it to one table (None: every table).
 
+    Each metric narrows `metric_type` to its own value; declaring it here keeps the reference's field
+    order (`metric_type`, then `table`).
+    """
+
+    metric_type: MetricType
     table: Optional[str] = None
 
 

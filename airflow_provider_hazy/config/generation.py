@@ -15,7 +15,6 @@ from .data_location import (
     PathReadTableConfig,
     PathWriteTableConfig,
     check_source_ids,
-    location_source_id,
 )
 from .sample_params import GenSampleParams
 from .training import sanitize_sources
@@ -45,9 +44,9 @@ class GenerationConfig(VersionedHazyBaseModel):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"data_output: table(s) {duplicates} listed more than once")
-        source_ids = [location_source_id(item.location) for item in self.data_output]
-        source_ids += [location_source_id(self.model), location_source_id(self.generation_state_path)]
-        check_source_ids("data_output", source_ids, self.data_sources)
+        located = [(f"data_output '{item.name}'", item.location) for item in self.data_output]
+        located += [("model", self.model), ("generation_state_path", self.generation_state_path)]
+        check_source_ids(located, self.data_sources)
         post = self.generate_params.post_generation
         for entry in post.tables if post else []:
             if entry.table not in names:

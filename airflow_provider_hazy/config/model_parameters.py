@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field
+from pydantic import Field, Tag
 
-from .base import HazyBaseModel
+from .base import HazyBaseModel, tag_or_default
 from .enums import AdjacencyType, BinningStrategyType, PrivBayesUnknownCombinationStrategyType
 
 
@@ -60,7 +60,11 @@ class IndependentConfig(ProcessingParams):
     epsilon: float = Field(default=1000.0, gt=0, allow_inf_nan=False, description="Privacy budget of the model.")
 
 
-GeneratorConfig = Annotated[Union[PrivBayesConfig, IndependentConfig], Field(discriminator="generator_type")]
+# A generator without `generator_type` is PrivBayes.
+GeneratorConfig = Annotated[
+    Union[Annotated[PrivBayesConfig, Tag("priv_bayes")], Annotated[IndependentConfig, Tag("independent")]],
+    tag_or_default("generator_type", "priv_bayes", ["priv_bayes", "independent"]),
+]
 
 
 class MultiTableTrainingParams(HazyBaseModel):

@@ -6,9 +6,9 @@ import re
 from datetime import date
 from typing import Annotated, Dict, List, Literal, Optional, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, Tag, model_validator
 
-from .base import HazyBaseModel
+from .base import HazyBaseModel, tag_or_default
 from .enums import BinningStrategyType, IdFormat, LocationPart, PersonPart
 
 # `{digits:6}`, `{letters:3}`, `{hex:8}`: the placeholders of an id pattern such as `CUST-{digits:6}`.
@@ -239,7 +239,15 @@ class SequentialTable(BaseTable):
         return self
 
 
-Table = Annotated[Union[TabularTable, ReferenceTable, SequentialTable], Field(discriminator="type")]
+# A table without `type` is tabular.
+Table = Annotated[
+    Union[
+        Annotated[TabularTable, Tag("tabular")],
+        Annotated[ReferenceTable, Tag("reference")],
+        Annotated[SequentialTable, Tag("sequential")],
+    ],
+    tag_or_default("type", "tabular", ["tabular", "reference", "sequential"]),
+]
 
 
 class DataSchema(HazyBaseModel):

@@ -15,7 +15,6 @@ from .data_location import (
     PathWriteTableConfig,
     SecretDataSourceIO,
     check_source_ids,
-    location_source_id,
 )
 from .evaluation import EvaluationConfig
 from .model_parameters import ModelParameters
@@ -66,9 +65,8 @@ class TrainingConfig(HazyBaseModel):
         missing = [name for name in tables if name not in names]
         if missing:
             raise ValueError(f"data_input: no location for table(s) {missing} of data_schema")
-        source_ids = [location_source_id(item.location) for item in self.data_input]
-        source_ids.append(location_source_id(self.model_output))
-        check_source_ids("data_input", source_ids, self.data_sources)
+        located = [(f"data_input '{item.name}'", item.location) for item in self.data_input]
+        check_source_ids([*located, ("model_output", self.model_output)], self.data_sources)
         subsetting = self.database_subsetting_params
         if subsetting is not None and subsetting.target_table not in tables:
             raise ValueError(f"database_subsetting_params.target_table: unknown table '{subsetting.target_table}'")
