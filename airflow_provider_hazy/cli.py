@@ -1,4 +1,12 @@
-"""The `hazy` command line: `hazy schema training|generation`, `hazy check CONFIG`."""
+"""The `hazy` command line.
+
+    hazy schema training|generation [-o FILE]     JSON Schema of a configuration
+    hazy schema infer DATA.csv [...] -o FILE      a DataSchema (YAML) inferred from data files
+    hazy check CONFIG                             validate a config, say what it reads and writes
+    hazy train CONFIG                             train and write the model file
+    hazy generate CONFIG                          generate and write the synthetic tables
+    hazy inspect MODEL [--json]                   synthesiser, privacy ledger, tables, columns, network
+"""
 
 from __future__ import annotations
 
@@ -41,6 +49,84 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema_infer(args: argparse.Namespace) -> int:
+    from .schema_infer import infer_schema_from_files_with_notes, schema_to_yaml
+
+    schema, notes = infer_schema_from_files_with_notes(args.files)
+    for note in notes:
+        print(note, file=sys.stderr)
+    text = schema_to_yaml(schema)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}: {len(schema.tables)} table(s)")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from . import api
+
+    config = TrainingConfig.from_file(args.config)
+    path = api.train(config)
+    info = api.inspect_model(path)
+    print(f"wrote model {path}: {info['synthesiser']}, total epsilon {info['privacy']['total_epsilon']:g}")
+    for name, table in info["tables"].items():
+        print(f"  table '{name}': {table['n_rows']} training rows, {len(table['columns'])} columns")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from . import api
+
+    state = api.generate(GenerationConfig.from_file(args.config))
+    for name, table in state["tables"].items():
+        print(f"wrote table '{name}': {table['rows']} rows to {table['output']} in {len(table['batches'])} batch(es)")
+        for batch in table["batches"]:
+            if batch["status"] != "written":
+                print(f"  batch {batch['index']}: {batch['status']} -> {batch.get('destination')} ({batch['error']})")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from . import api
+
+    info = api.inspect_model(args.model)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    for line in describe_model(info):
+        print(line)
+    return 0
+
+
+def describe_model(info: dict) -> list:
+    """Lines of `hazy inspect`: synthesiser, privacy ledger with its total, tables, columns, network."""
+    privacy = info["privacy"]
+    lines = [
+        f"model {info['path']} (format {info['format_version']}, package {info['package_version']})",
+        f"synthesiser: {info['synthesiser']}",
+        f"privacy: total epsilon {privacy['total_epsilon']:g} "
+        f"(processing_private: {str(privacy['processing_private']).lower()})",
+    ]
+    for entry in privacy["ledger"]["entries"]:
+        scale = "" if entry.get("scale") is None else f", noise scale {entry['scale']:.6g}"
+        lines.append(
+            f"  {entry['table']}: {entry['purpose']} ({entry['mechanism']}) epsilon {entry['epsilon']:.6g}"
+            f", sensitivity {entry['sensitivity']:.6g}{scale}"
+        )
+    for name, table in info["tables"].items():
+        lines.append(f"table '{name}': {table['n_rows']} training rows, epsilon {table['epsilon']:g}")
+        for column in table["columns"]:
+            details = ", ".join(f"{k}={v}" for k, v in column.items() if k not in ("name", "type"))
+            lines.append(f"  column {column['name']} ({column['type']}){': ' + details if details else ''}")
+        lines.append("  network:")
+        for edge in table["network"]:
+            parents = ", ".join(edge["parents"]) or "(no parents)"
+            lines.append(f"    {edge['child']} <- {parents}")
+    return lines
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     print(f"{args.config}: valid {type(config).__name__}")
@@ -54,14 +140,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hazy", description="Differentially private synthetic data.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of a configuration")
-    schema.add_argument("kind", choices=sorted(CONFIG_CLASSES), help="which configuration")
-    schema.add_argument("-o", "--output", help="write to this file instead of standard output")
-    schema.set_defaults(handler=_cmd_schema)
+    schema = commands.add_parser("schema", help="JSON Schema of a configuration, or a DataSchema inferred from data")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True)
+    for kind in sorted(CONFIG_CLASSES):
+        printer = schema_commands.add_parser(kind, help=f"print the JSON Schema of the {kind} configuration")
+        printer.add_argument("-o", "--output", help="write to this file instead of standard output")
+        printer.set_defaults(handler=_cmd_schema, kind=kind)
+    infer = schema_commands.add_parser("infer", help="infer a DataSchema (YAML) from CSV or Parquet files")
+    infer.add_argument("files", nargs="+", help="one table per file, named after the file's stem")
+    infer.add_argument("-o", "--output", help="write the schema to this file instead of standard output")
+    infer.set_defaults(handler=_cmd_schema_infer)
 
     check = commands.add_parser("check", help="validate a config file and say what it would read and write")
     check.add_argument("config", help="a training or generation config (.json, .yaml, .yml)")
     check.set_defaults(handler=_cmd_check)
+
+    train = commands.add_parser("train", help="train a model and write the model file")
+    train.add_argument("config", help="a training config (.json, .yaml, .yml)")
+    train.set_defaults(handler=_cmd_train)
+
+    generate = commands.add_parser("generate", help="generate synthetic tables from a model")
+    generate.add_argument("config", help="a generation config (.json, .yaml, .yml)")
+    generate.set_defaults(handler=_cmd_generate)
+
+    inspect = commands.add_parser("inspect", help="show what a model file holds")
+    inspect.add_argument("model", help="a model file (.hmf)")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object")
+    inspect.set_defaults(handler=_cmd_inspect)
     return parser
 
 
@@ -73,8 +178,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return handler(args)
     except ValidationError as error:
         print(f"hazy {args.command}: invalid configuration\n{error}", file=sys.stderr)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, NotImplementedError) as error:
         print(f"hazy {args.command}: {error}", file=sys.stderr)
+    except RuntimeError as error:  # a run that started and failed part-way (GenerationError says where)
+        print(f"hazy {args.command}: {error}", file=sys.stderr)
+        return 1
     return 2
 
 
