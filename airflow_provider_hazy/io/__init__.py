@@ -1,1 +1,9 @@
-"""Readers and writers of tables: local files now; S3 and SQL databases plug in behind the same calls."""
+"""Readers and writers of tables: local files, S3 objects and SQL databases behind the same calls.
+
+- `locations`: `read_table`, `read_table_chunks`, `open_writer` dispatch a configured location to
+  `files` (local CSV / Parquet), `s3` (boto3) or `sql` (SQLAlchemy 2); `order_tables_for_write`.
+- `sources`: `SecretDataSource` -> URL through an injectable resolver (default `HAZY_CONN_<ID>`),
+  `DataSources` (engines and clients per source), `mask_url`.
+
+No Airflow here: the Airflow resolver and hooks live in `airflow_provider_hazy.hooks`.
+"""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import IO, Any, Iterator, Optional, Union
 
 import pandas as pd
 import pyarrow as pa
@@ -14,6 +14,7 @@ from ..config import IfExists
 PathLike = Union[str, Path]
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+DEFAULT_CHUNK_ROWS = 100_000
 
 
 def file_format(path: PathLike) -> str:
@@ -37,6 +38,56 @@ def read_file_table(path: PathLike, nrows: Optional[int] = None) -> pd.DataFrame
     if nrows is not None:
         table = table.slice(0, nrows)
     return table.to_pandas()
+
+
+def read_csv_chunks(
+    source: Union[PathLike, IO[bytes]],
+    chunk_size: int = DEFAULT_CHUNK_ROWS,
+    nrows: Optional[int] = None,
+    compression: Optional[str] = "infer",
+) -> Iterator[pd.DataFrame]:
+    """CSV rows in DataFrames of at most `chunk_size` rows, from a path or a binary stream (maybe gzip).
+
+    Each chunk's column types are inferred from that chunk (as `pandas.read_csv` does).
+    """
+    if nrows == 0:  # pandas yields no chunk at all for nrows=0: one empty frame with the header's columns
+        yield pd.read_csv(source, nrows=0, compression=compression)
+        return
+    reader = pd.read_csv(source, chunksize=chunk_size, nrows=nrows, low_memory=False, compression=compression)
+    with reader:
+        yield from reader
+
+
+def read_parquet_chunks(
+    source: Union[PathLike, Any], chunk_size: int = DEFAULT_CHUNK_ROWS, nrows: Optional[int] = None
+) -> Iterator[pd.DataFrame]:
+    """Parquet rows in DataFrames of at most `chunk_size` rows, from a path or a seekable binary file."""
+    parquet = pq.ParquetFile(source)
+    remaining = nrows
+    yielded = False
+    if remaining is None or remaining > 0:
+        for batch in parquet.iter_batches(batch_size=chunk_size):
+            if remaining is not None:
+                batch = batch.slice(0, remaining)
+                remaining -= batch.num_rows
+            yield pa.Table.from_batches([batch]).to_pandas()
+            yielded = True
+            if remaining is not None and remaining <= 0:
+                break
+    if not yielded:
+        yield parquet.schema_arrow.empty_table().to_pandas()
+
+
+def read_file_table_chunks(
+    path: PathLike, chunk_size: int = DEFAULT_CHUNK_ROWS, nrows: Optional[int] = None
+) -> Iterator[pd.DataFrame]:
+    """Read a CSV or Parquet table in DataFrames of at most `chunk_size` rows (the first `nrows` rows)."""
+    kind = file_format(path)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such table file")
+    if kind == "csv":
+        return read_csv_chunks(path, chunk_size=chunk_size, nrows=nrows)
+    return read_parquet_chunks(path, chunk_size=chunk_size, nrows=nrows)
 
 
 class FileTableWriter:

@@ -1,13 +1,19 @@
-"""Turn a configured location into a reader or a writer.
+"""Turn a configured location into a reader or a writer: local files, S3 objects or SQL tables.
 
-Local files are read and written here; `s3://` paths and database tables go through the S3 and SQL
-connectors of the data-connector layer, and until those are installed they are refused with a message
-that names the table.
+A location is a path or URI string (`data/t.csv`, `s3://bucket/key.parquet`), a `PathReadTableConfig` /
+`PathWriteTableConfig` (a path plus, for S3, the `source_id` giving endpoint and credentials) or a
+`DatabaseReadTableConfig` / `DatabaseWriteTableConfig` (a table reached through the data source
+`source_id`). Data sources resolve through `sources` (a `DataSources`, or the declared list; by default
+each id resolves from its environment variable `HAZY_CONN_<ID>`; see `io.sources`).
+
+Every writer has `write_batch(frame) -> rows` (raising after rolling the batch back, so the caller can send
+the batch to its fail-safe path and go on) and `close()`, and is a context manager. Writing several tables
+with foreign keys between them is the caller's loop, in `order_tables_for_write` order.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
 import pandas as pd
 
@@ -18,10 +24,25 @@ from ..config import (
     PathReadTableConfig,
     PathWriteTableConfig,
 )
-from .files import FileTableWriter, read_file_table
+from ..config.schema import BaseTable, DataSchema
+from .files import DEFAULT_CHUNK_ROWS, FileTableWriter, read_file_table_chunks
+from .s3 import S3TableWriter, is_s3_path, read_s3_table_chunks
+from .sources import DataSourceError, DataSources, SourcesLike, scrub
 
 ReadLocation = Union[DatabaseReadTableConfig, PathReadTableConfig, str]
 WriteLocation = Union[DatabaseWriteTableConfig, PathWriteTableConfig, str]
+
+
+class TableWriter(Protocol):
+    """What `open_writer` returns."""
+
+    def write_batch(self, frame: pd.DataFrame) -> int: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
 
 
 def location_path(location: Union[ReadLocation, WriteLocation]) -> Optional[str]:
@@ -31,31 +52,266 @@ def location_path(location: Union[ReadLocation, WriteLocation]) -> Optional[str]
     return getattr(location, "path", None)
 
 
-def _refuse_remote(table: str, location: Union[ReadLocation, WriteLocation]) -> str:
+def location_kind(location: Union[ReadLocation, WriteLocation]) -> str:
+    """'sql', 's3' or 'file'."""
+    if isinstance(location, DatabaseReadTableConfig):
+        return "sql"
     path = location_path(location)
-    if path is None:
-        raise NotImplementedError(f"table '{table}': database locations need the SQL connector (not installed yet)")
-    if "://" in path:
-        raise NotImplementedError(f"table '{table}': {path.split('://')[0]}:// locations are not supported yet")
-    return path
+    if path is not None and is_s3_path(path):
+        return "s3"
+    return "file"
 
 
-def read_table(table: str, location: ReadLocation, nrows: Optional[int] = None) -> pd.DataFrame:
-    """Read the whole source table `table` from its location."""
-    path = _refuse_remote(table, location)
-    try:
-        return read_file_table(path, nrows=nrows)
-    except (OSError, ValueError) as error:
-        raise type(error)(f"table '{table}': {error}") from error
-
-
-def open_writer(table: str, location: WriteLocation) -> FileTableWriter:
-    """A batch writer for the synthetic table `table`."""
-    path = _refuse_remote(table, location)
-    if_exists = getattr(location, "if_exists", IfExists.FAIL)
-    return FileTableWriter(path, if_exists=if_exists)
+def location_label(location: Union[ReadLocation, WriteLocation]) -> str:
+    """A location for messages and generation states: a path, or `source 'id' table 'schema.table'` (no secret)."""
+    if isinstance(location, DatabaseReadTableConfig):
+        table = f"{location.schema_name}.{location.table_name}" if location.schema_name else location.table_name
+        return f"source '{location.source_id}' table '{table}'"
+    return str(location_path(location))
 
 
 def fail_safe_path(location: WriteLocation) -> Optional[str]:
     """Where a failed batch of this location goes, if anywhere."""
     return getattr(location, "fail_safe_path", None)
+
+
+def _local_path(table: str, location: Union[ReadLocation, WriteLocation]) -> str:
+    path = location_path(location)
+    assert path is not None
+    if "://" in path and not path.lower().startswith("file://"):
+        raise NotImplementedError(f"table '{table}': {path.split('://')[0]}:// locations are not supported")
+    return path[len("file://") :] if path.lower().startswith("file://") else path
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_table(
+    table: str,
+    location: ReadLocation,
+    nrows: Optional[int] = None,
+    *,
+    sources: SourcesLike = None,
+    columns: Optional[Sequence[str]] = None,
+) -> pd.DataFrame:
+    """Read the whole source table `table` from its location (the first `nrows` rows when set)."""
+    frames = list(read_table_chunks(table, location, nrows=nrows, sources=sources, columns=columns))
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def read_table_chunks(
+    table: str,
+    location: ReadLocation,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_ROWS,
+    nrows: Optional[int] = None,
+    sources: SourcesLike = None,
+    columns: Optional[Sequence[str]] = None,
+) -> Iterator[pd.DataFrame]:
+    """Read the source table `table` in DataFrames of at most `chunk_size` rows (at least one, maybe empty).
+
+    Errors name the table (and never a URL's secret): a missing file, object, table or column raises
+    when this is called; later failures raise from the iterator.
+    """
+    registry = DataSources.coerce(sources)
+    owned = not isinstance(sources, DataSources)
+    source_id = getattr(location, "source_id", None)
+    kind = location_kind(location)
+    try:
+        if kind == "sql":
+            from .sql import read_sql_table
+
+            assert isinstance(location, DatabaseReadTableConfig)
+            chunks = read_sql_table(
+                registry.engine(location.source_id),
+                location.table_name,
+                location.schema_name,
+                columns=columns,
+                chunk_size=chunk_size,
+                limit=nrows,
+            )
+        elif kind == "s3":
+            path = location_path(location)
+            assert path is not None
+            chunks = _select(read_s3_table_chunks(registry.s3_client(source_id), path, chunk_size, nrows), columns)
+        else:
+            chunks = _select(read_file_table_chunks(_local_path(table, location), chunk_size, nrows), columns)
+    except Exception as error:
+        if owned:
+            registry.dispose()
+        raise _in_table(table, error, registry.secrets(source_id)) from error
+    return _guarded(table, chunks, registry if owned else None, registry.secrets(source_id))
+
+
+def _select(chunks: Iterator[pd.DataFrame], columns: Optional[Sequence[str]]) -> Iterator[pd.DataFrame]:
+    for chunk in chunks:
+        if columns is not None:
+            missing = [c for c in columns if c not in chunk.columns]
+            if missing:
+                raise LookupError(f"no column(s) {missing}")
+            chunk = chunk[list(columns)]
+        yield chunk
+
+
+def _guarded(
+    table: str, chunks: Iterator[pd.DataFrame], owned: Optional[DataSources], secrets: List[str]
+) -> Iterator[pd.DataFrame]:
+    try:
+        yield from chunks
+    except Exception as error:
+        raise _in_table(table, error, secrets) from error
+    finally:
+        if owned is not None:
+            owned.dispose()
+
+
+def _in_table(table: str, error: Exception, secrets: Sequence[str]) -> Exception:
+    """The error with the table named first and every secret masked, of the same type where possible."""
+    text = scrub(str(error), secrets)
+    if text.startswith(f"table '{table}'"):
+        message = text
+    else:
+        message = f"table '{table}': {text}"
+    if isinstance(error, (OSError, ValueError, LookupError, NotImplementedError, DataSourceError)):
+        try:
+            return type(error)(message)
+        except Exception:  # noqa: BLE001 - exception types with other constructors
+            pass
+    return RuntimeError(f"{message} ({type(error).__name__})")
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+
+def foreign_key_targets(
+    location: WriteLocation, table_locations: Optional[Mapping[str, WriteLocation]]
+) -> Dict[str, Tuple[Optional[str], str]]:
+    """For a database location: schema table -> (schema_name, table_name) of every table written to the same source."""
+    if not isinstance(location, DatabaseWriteTableConfig) or not table_locations:
+        return {}
+    return {
+        name: (other.schema_name, other.table_name)
+        for name, other in table_locations.items()
+        if isinstance(other, DatabaseReadTableConfig) and other.source_id == location.source_id
+    }
+
+
+def open_writer(
+    table: str,
+    location: WriteLocation,
+    *,
+    table_schema: Optional[BaseTable] = None,
+    data_schema: Optional[DataSchema] = None,
+    sources: SourcesLike = None,
+    table_locations: Optional[Mapping[str, WriteLocation]] = None,
+    string_lengths: Optional[Mapping[str, int]] = None,
+    sql_method: str = "auto",
+) -> TableWriter:
+    """A batch writer for the synthetic table `table`.
+
+    For a database location the table is created on the first batch with the column types of
+    `table_schema` (the schema table; without it, from the first batch's dtypes), foreign keys to tables
+    that `table_locations` (schema table -> location, for the whole run) puts in the same database, and
+    text lengths from `string_lengths`. The first batch honours the location's `if_exists`, later
+    batches append.
+    """
+    if_exists = getattr(location, "if_exists", IfExists.FAIL)
+    kind = location_kind(location)
+    if kind == "file":
+        return FileTableWriter(_local_path(table, location), if_exists=if_exists)
+    registry = DataSources.coerce(sources)
+    owned = not isinstance(sources, DataSources)
+    source_id = getattr(location, "source_id", None)
+    try:
+        if kind == "s3":
+            path = location_path(location)
+            assert path is not None
+            writer: Any = S3TableWriter(registry.s3_client(source_id), path, if_exists=if_exists)
+        else:
+            from .sql import SqlTableWriter
+
+            assert isinstance(location, DatabaseWriteTableConfig)
+            writer = SqlTableWriter(
+                registry.engine(location.source_id),
+                location.table_name,
+                location.schema_name,
+                table_schema,
+                if_exists,
+                data_schema=data_schema,
+                foreign_key_targets=foreign_key_targets(location, table_locations),
+                string_lengths=string_lengths,
+                method=sql_method,
+                secrets=registry.secrets(source_id),
+            )
+    except Exception as error:
+        if owned:
+            registry.dispose()
+        raise _in_table(table, error, registry.secrets(source_id)) from error
+    return _GuardedWriter(writer, registry if owned else None, registry.secrets(source_id))
+
+
+class _GuardedWriter:
+    """A writer whose errors never carry a secret of its data source, and which may own that source."""
+
+    def __init__(self, writer: Any, registry: Optional[DataSources], secrets: Sequence[str]) -> None:
+        self.writer = writer
+        self._registry = registry
+        self._secrets = list(secrets)
+
+    def write_batch(self, frame: pd.DataFrame) -> int:
+        try:
+            return self.writer.write_batch(frame)
+        except Exception as error:
+            self._reraise_masked(error)
+            raise
+
+    def close(self) -> None:
+        try:
+            self.writer.close()
+        except Exception as error:
+            self._reraise_masked(error)
+            raise
+        finally:
+            if self._registry is not None:
+                self._registry.dispose()
+
+    def _reraise_masked(self, error: Exception) -> None:
+        text = str(error)
+        masked = scrub(text, self._secrets)
+        if masked != text:
+            raise RuntimeError(f"{masked} ({type(error).__name__})") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.writer, name)
+
+    def __repr__(self) -> str:
+        return repr(self.writer)
+
+    def __enter__(self) -> _GuardedWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def order_tables_for_write(schema: DataSchema) -> List[str]:
+    """Table names with every parent before its children (foreign keys; self-references ignored).
+
+    Among the tables whose parents are all placed, the first in schema order goes next. The schema is
+    validated acyclic, so every table is listed.
+    """
+    names = schema.table_names
+    parents = schema.parents_by_table()
+    pending = {name: set(parents.get(name, [])) & set(names) for name in names}
+    ordered: List[str] = []
+    while pending:
+        ready = next((name for name in names if name in pending and not pending[name]), None)
+        if ready is None:  # a cycle (impossible in a validated schema): the rest in schema order
+            ready = next(name for name in names if name in pending)
+        ordered.append(ready)
+        del pending[ready]
+        for waiting in pending.values():
+            waiting.discard(ready)
+    return ordered
