@@ -1,0 +1,1 @@
+"""The engine: encoding, privacy mechanisms, PrivBayes. NumPy/pandas only: no I/O, no Airflow."""

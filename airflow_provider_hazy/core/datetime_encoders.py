@@ -1,0 +1,346 @@
+"""Date and datetime columns, binned like numbers on their epoch value (days, seconds or finer).
+
+A date is modelled in epoch days; a datetime in epoch seconds, or microseconds / nanoseconds when the
+source holds fractions of a second. With `split_time` a datetime is two code columns, `<name>:date` (epoch
+day) and `<name>:time` (time of day, a range known without the data). Decoded values stay inside the bins,
+so inside the training range (the private range under DP); with `split_time`, `preserve_datetime_range`
+also clips the recombined date + time of day to the training range, as the first and last days' times
+could otherwise fall outside it. Values come back as they were stored: text in the column's `format` (or
+the format detected from the data), datetime64 (with its time zone), or `datetime.date` objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import pandas as pd
+
+from ..config.model_parameters import ProcessingParams
+from ..config.schema import DateColumn, DatetimeColumn
+from .binning import BinnedDomain
+from .column_encoders import CodePart, ColumnEncoder, where
+from .datetime_text import detect_format, format_datetimes, parse_text
+from .domains import BinSpec, fit_bins, fit_nulls
+from .dp_preprocessing import PrivateColumn
+
+UNITS_PER_DAY = {"D": 1.0, "s": 86_400.0, "us": 86_400e6, "ns": 86_400e9}
+DEFAULT_FORMATS = {"date": "%Y-%m-%d", "datetime": "%Y-%m-%d %H:%M:%S"}
+
+
+@dataclass(frozen=True)
+class DatetimeSource:
+    """How the source stores the column: 'text' (in `format`), 'datetime64' (with `tz`) or 'date' objects;
+    `unit` is the resolution modelled."""
+
+    storage: str
+    unit: str
+    format: Optional[str] = None
+    tz: Optional[str] = None
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"storage": self.storage, "unit": self.unit, "format": self.format, "tz": self.tz}
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> DatetimeSource:
+        return cls(data["storage"], data["unit"], data.get("format"), data.get("tz"))
+
+
+def _is_text(series: pd.Series) -> bool:
+    if isinstance(series.dtype, pd.StringDtype):
+        return True
+    if series.dtype != object:
+        return False
+    return pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
+
+
+def to_datetime64(series: pd.Series, fmt: Optional[str], where_: str) -> np.ndarray:
+    """Naive UTC datetime64 values (NaT for nulls); unparseable values are an error naming the column."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    if pd.api.types.is_datetime64_dtype(series.dtype):
+        return series.to_numpy()
+    if _is_text(series):
+        fmt = fmt or detect_format(series)
+        if fmt is None:
+            raise ValueError(f"{where_}: could not detect the date format of the text values; set the column's format")
+        values, failed = parse_text(series, fmt)
+        if failed.any():
+            raise ValueError(
+                f"{where_}: {int(failed.sum())} value(s) do not match the date format '{fmt}', "
+                f"e.g. {series[failed].iloc[0]!r}"
+            )
+        return values
+    converted = pd.to_datetime(series, errors="coerce")
+    bad = converted.isna().to_numpy() & series.notna().to_numpy()
+    if bad.any():
+        raise ValueError(f"{where_}: {int(bad.sum())} value(s) are not dates, e.g. {series[bad].iloc[0]!r}")
+    if isinstance(converted.dtype, pd.DatetimeTZDtype):
+        converted = converted.dt.tz_convert("UTC").dt.tz_localize(None)
+    return converted.to_numpy()
+
+
+def _resolution(values: np.ndarray) -> str:
+    nanoseconds = values[~np.isnat(values)].astype("datetime64[ns]").astype(np.int64)
+    if np.all(nanoseconds % 1_000_000_000 == 0):
+        return "s"
+    return "us" if np.all(nanoseconds % 1_000 == 0) else "ns"
+
+
+def detect_source(series: pd.Series, column: Union[DateColumn, DatetimeColumn], where_: str) -> DatetimeSource:
+    """How the column is stored, its format (the column's own, else detected) and the unit to model."""
+    tz = str(series.dtype.tz) if isinstance(series.dtype, pd.DatetimeTZDtype) else None
+    if _is_text(series):
+        fmt = column.format or (DEFAULT_FORMATS[column.type] if series.isna().all() else detect_format(series))
+        if fmt is None:
+            raise ValueError(f"{where_}: could not detect the date format of the text values; set the column's format")
+        storage = "text"
+    else:
+        inferred = pd.api.types.infer_dtype(series, skipna=True) if series.dtype == object else ""
+        fmt, storage = None, "date" if inferred == "date" else "datetime64"
+    if column.type == "date":
+        return DatetimeSource(storage, "D", fmt, tz)
+    if storage == "text":
+        return DatetimeSource(storage, "us" if "%f" in fmt else "s", fmt, tz)
+    return DatetimeSource(storage, _resolution(to_datetime64(series, fmt, where_)), fmt, tz)
+
+
+def to_epochs(values: np.ndarray, unit: str) -> np.ndarray:
+    """Float epoch values in `unit` (NaN for NaT)."""
+    null = np.isnat(values)
+    epochs = values.astype(f"datetime64[{unit}]").astype(np.int64).astype(np.float64)
+    epochs[null] = np.nan
+    return epochs
+
+
+def from_epochs(epochs: np.ndarray, unit: str) -> np.ndarray:
+    null = np.isnan(epochs)
+    values = np.where(null, 0, epochs).astype(np.int64).astype(f"datetime64[{unit}]")
+    values[null] = np.datetime64("NaT")
+    return values
+
+
+def present(values: np.ndarray, source: DatetimeSource, name: str) -> pd.Series:
+    """Decoded datetime64 values as the source stored them."""
+    if source.storage == "text":
+        return pd.Series(format_datetimes(values, source.format), name=name)
+    if source.storage == "date":
+        row_codes, uniques = pd.factorize(values.astype("datetime64[D]"))
+        dates = np.append(pd.DatetimeIndex(uniques).date, None)
+        return pd.Series(dates[np.where(row_codes >= 0, row_codes, len(dates) - 1)], name=name, dtype=object)
+    if source.unit == "D":
+        values = values.astype("datetime64[s]")
+    series = pd.Series(values, name=name)
+    if source.tz is not None:
+        series = series.dt.tz_localize("UTC").dt.tz_convert(source.tz)
+    return series
+
+
+def datetime_spec(params: ProcessingParams, per_day: float, public_range: Optional[Tuple[float, float]] = None):
+    """The binning of a date, datetime or time-of-day part (epoch values are integers in the unit)."""
+    return BinSpec(
+        n_bins=params.n_bins,
+        default_strategy=params.bin_strategy_default.value,
+        skew_threshold=params.skew_threshold,
+        single_threshold=params.single_threshold,
+        drop_empty_bins=params.drop_empty_bins,
+        integer=True,
+        grid="days",
+        per_day=per_day,
+        public_range=public_range,
+    )
+
+
+def _iso(epoch: float, unit: str) -> str:
+    return str(np.datetime64(int(epoch), unit))
+
+
+@dataclass(eq=False)
+class DatetimeEncoder(ColumnEncoder):
+    """A date or datetime column binned on its epoch value in `source.unit`."""
+
+    table: str
+    column: str
+    kind: str
+    source: DatetimeSource
+    domain: BinnedDomain
+    ordinal: ClassVar[bool] = True
+
+    @property
+    def n_codes(self) -> int:
+        return self.domain.n_codes
+
+    @property
+    def null_code(self) -> Optional[int]:
+        return self.domain.null_code
+
+    def encode(self, series: pd.Series) -> np.ndarray:
+        values = to_datetime64(series, self.source.format, self.where)
+        return self.domain.encode(to_epochs(values, self.source.unit))
+
+    def decode_datetimes(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return from_epochs(self.domain.decode(codes, rng), self.source.unit)
+
+    def present(self, values: np.ndarray) -> pd.Series:
+        return present(values, self.source, self.column)
+
+    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
+        return self.present(self.decode_datetimes(codes, rng))
+
+    def to_json(self) -> Dict[str, Any]:
+        return {**self._header(), "source": self.source.to_json(), "bins": self.domain.to_json()}
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        return self.domain.arrays()
+
+    def describe(self) -> Dict[str, Any]:
+        low, high = self.domain.value_range
+        return {
+            "n_bins": self.domain.n_bins,
+            "strategy": self.domain.strategy,
+            "split_time": False,
+            **self.source.to_json(),
+            "range": [_iso(low, self.source.unit), _iso(high, self.source.unit)],
+            "null_code": self.null_code,
+        }
+
+    @classmethod
+    def from_parts(cls, data: Dict[str, Any], arrays: Dict[str, np.ndarray], table: str = "") -> DatetimeEncoder:
+        source = DatetimeSource.from_json(data["source"])
+        return cls(table, data["column"], data["kind"], source, BinnedDomain.from_parts(data["bins"], arrays))
+
+
+@dataclass(eq=False)
+class SplitDatetimeEncoder:
+    """A datetime modelled as two ordinal code columns: the epoch day and the time of day."""
+
+    table: str
+    column: str
+    source: DatetimeSource
+    date_domain: BinnedDomain
+    time_domain: BinnedDomain
+    value_range: Tuple[float, float]
+    preserve_range: bool
+    kind: str = "datetime_split"
+
+    @property
+    def where(self) -> str:
+        return where(self.table, self.column)
+
+    @property
+    def per_day(self) -> float:
+        return UNITS_PER_DAY[self.source.unit]
+
+    def code_parts(self) -> List[CodePart]:
+        return [
+            CodePart(f"{self.column}:date", self.date_domain.n_codes, True, self.date_domain.null_code),
+            CodePart(f"{self.column}:time", self.time_domain.n_codes, True, self.time_domain.null_code),
+        ]
+
+    def split(self, epochs: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        days = np.floor(epochs / self.per_day)
+        return days, epochs - days * self.per_day
+
+    def encode_columns(self, series: pd.Series) -> np.ndarray:
+        epochs = to_epochs(to_datetime64(series, self.source.format, self.where), self.source.unit)
+        days, time_of_day = self.split(epochs)
+        return np.column_stack([self.date_domain.encode(days), self.time_domain.encode(time_of_day)])
+
+    def decode_datetimes(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        days = self.date_domain.decode(codes[:, 0], rng)
+        time_of_day = self.time_domain.decode(codes[:, 1], rng)
+        epochs = days * self.per_day + time_of_day  # NaN when either part is null
+        if self.preserve_range:
+            epochs = np.clip(epochs, *self.value_range)
+        return from_epochs(epochs, self.source.unit)
+
+    def present(self, values: np.ndarray) -> pd.Series:
+        return present(values, self.source, self.column)
+
+    def decode_columns(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
+        return self.present(self.decode_datetimes(codes, rng))
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "column": self.column,
+            "parts": [part.__dict__ for part in self.code_parts()],
+            "source": self.source.to_json(),
+            "range": list(self.value_range),
+            "preserve_range": self.preserve_range,
+            "date_bins": self.date_domain.to_json(),
+            "time_bins": self.time_domain.to_json(),
+        }
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        return {**self.date_domain.arrays("date."), **self.time_domain.arrays("time.")}
+
+    def describe(self) -> Dict[str, Any]:
+        return {
+            "split_time": True,
+            "date_bins": self.date_domain.n_bins,
+            "time_bins": self.time_domain.n_bins,
+            "strategy": self.date_domain.strategy,
+            **self.source.to_json(),
+            "range": [_iso(value, self.source.unit) for value in self.value_range],
+            "null_code": self.date_domain.null_code,
+        }
+
+    @classmethod
+    def from_parts(cls, data: Dict[str, Any], arrays: Dict[str, np.ndarray], table: str = "") -> SplitDatetimeEncoder:
+        return cls(
+            table,
+            data["column"],
+            DatetimeSource.from_json(data["source"]),
+            BinnedDomain.from_parts(data["date_bins"], arrays, "date."),
+            BinnedDomain.from_parts(data["time_bins"], arrays, "time."),
+            (float(data["range"][0]), float(data["range"][1])),
+            bool(data["preserve_range"]),
+        )
+
+
+def _split_specs(params: ProcessingParams, unit: str) -> Tuple[BinSpec, BinSpec]:
+    per_day = UNITS_PER_DAY[unit]
+    return datetime_spec(params, 1.0), datetime_spec(params, per_day, public_range=(0.0, per_day - 1.0))
+
+
+def datetime_private_steps(column: Union[DateColumn, DatetimeColumn], params: ProcessingParams) -> int:
+    """Mechanisms a private fit runs: the null count, then the bins (of both parts when split)."""
+    if column.type == "datetime" and params.split_time:
+        date_spec, time_spec = _split_specs(params, "s")
+        return 1 + date_spec.private_steps + time_spec.private_steps
+    return 1 + datetime_spec(params, 1.0).private_steps
+
+
+def fit_datetime_encoder(
+    series: pd.Series,
+    column: Union[DateColumn, DatetimeColumn],
+    params: ProcessingParams,
+    private: Optional[PrivateColumn],
+    table: str,
+) -> Union[DatetimeEncoder, SplitDatetimeEncoder]:
+    where_ = where(table, column.name)
+    source = detect_source(series, column, where_)
+    epochs = to_epochs(to_datetime64(series, source.format, where_), source.unit)
+    present_epochs = epochs[~np.isnan(epochs)]
+    n_rows = len(epochs)
+    has_null, null_count = fit_nulls(n_rows - len(present_epochs), private)
+    n_present = n_rows - null_count
+    if column.type == "date" or not params.split_time:
+        spec = datetime_spec(params, UNITS_PER_DAY[source.unit])
+        domain = fit_bins(present_epochs, n_rows, has_null, spec, private, n_present=n_present)
+        return DatetimeEncoder(table, column.name, column.type, source, domain)
+    date_spec, time_spec = _split_specs(params, source.unit)
+    per_day = UNITS_PER_DAY[source.unit]
+    days = np.floor(present_epochs / per_day)
+    date_domain = fit_bins(days, n_rows, has_null, date_spec, private, n_present=n_present)
+    time_domain = fit_bins(present_epochs - days * per_day, n_rows, has_null, time_spec, private, n_present=n_present)
+    if private is None and len(present_epochs):
+        value_range = (float(present_epochs.min()), float(present_epochs.max()))
+    else:
+        first_day, last_day = date_domain.value_range
+        value_range = (first_day * per_day, (last_day + 1.0) * per_day - 1.0)
+    return SplitDatetimeEncoder(
+        table, column.name, source, date_domain, time_domain, value_range, params.preserve_datetime_range
+    )

@@ -1,0 +1,210 @@
+"""Differential privacy mechanisms, the mutual-information sensitivity of PrivBayes, and the budget ledger.
+
+Neighbouring datasets differ in one row being replaced (bounded DP); the row count n is public
+(DESIGN.md, "Privacy accounting"). Every mechanism that reads source data is charged to one
+`BudgetLedger` per model; the total is the sum of the charges (sequential composition).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+STRUCTURE_BUDGET_FRACTION = 0.3
+"""beta in DESIGN.md: the share of a table's epsilon spent on learning the network structure (the
+exponential-mechanism steps of the greedy search); the rest, 1 - beta, measures the conditionals."""
+
+USEFULNESS_THETA = 4.0
+"""theta of PrivBayes' theta-usefulness (Zhang et al., TODS 2017; the paper's recommended value): a noisy
+count table is used only if its average count per cell is at least theta times the Laplace noise scale."""
+
+
+def laplace_noise(shape: int | Sequence[int], scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Independent Laplace(0, `scale`) noise of the given shape (variance 2 * scale**2 per cell)."""
+    if not (math.isfinite(scale) and scale >= 0):
+        raise ValueError(f"Laplace noise scale must be a finite number >= 0, got {scale}")
+    return rng.laplace(0.0, scale, size=shape)
+
+
+def exponential_mechanism(
+    scores: Sequence[float] | np.ndarray, sensitivity: float, epsilon: float, rng: np.random.Generator
+) -> int:
+    """Index of one candidate drawn with probability proportional to exp(epsilon * score / (2 * sensitivity)).
+
+    epsilon-DP when every score changes by at most `sensitivity` between neighbouring datasets (McSherry and
+    Talwar, 2007). The weights are computed after subtracting the largest exponent, so large scores do not
+    overflow. A score of sensitivity 0 does not depend on the data: the best candidate is returned (ties
+    broken uniformly at random), which is the limit of the mechanism and costs nothing.
+    """
+    score_array = np.asarray(scores, dtype=np.float64)
+    if score_array.ndim != 1 or score_array.size == 0:
+        raise ValueError("the exponential mechanism needs a non-empty 1-d array of scores")
+    if not (math.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon}")
+    if not (math.isfinite(sensitivity) and sensitivity >= 0):
+        raise ValueError(f"sensitivity must be a finite number >= 0, got {sensitivity}")
+    if sensitivity == 0:
+        best = np.flatnonzero(score_array == score_array.max())
+        return int(best[rng.integers(best.size)])
+    exponents = epsilon * score_array / (2.0 * sensitivity)
+    weights = np.exp(exponents - exponents.max())
+    cumulative = np.cumsum(weights)
+    drawn = np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")
+    return int(min(drawn, score_array.size - 1))
+
+
+def mutual_information_sensitivity(n_rows: int, binary_child: bool) -> float:
+    """Sensitivity (in bits) of the empirical mutual information I(X; Pi) over `n_rows` rows when one row is
+    replaced.
+
+    Zhang, Cormode, Procopiuc, Srivastava and Xiao, "PrivBayes: Private Data Release via Bayesian
+    Networks", ACM TODS 42(4), 2017, Lemma 4.1 (Lemma 1 of the SIGMOD 2014 version), with log base 2:
+
+    - X or Pi binary (`binary_child=True`): S = (1/n) log2 n + ((n-1)/n) log2(n/(n-1))
+    - otherwise:                            S = (2/n) log2((n+1)/2) + ((n-1)/n) log2((n+1)/(n-1))
+
+    The paper's binary case holds when either the child X or the (joint) parent variable Pi takes two values;
+    the caller passes True in either case. For n <= 1 every dataset has zero mutual information, so the
+    sensitivity is 0.
+    """
+    n = int(n_rows)
+    if n <= 1:
+        return 0.0
+    if binary_child:
+        return math.log2(n) / n + (n - 1) / n * math.log2(n / (n - 1))
+    return 2.0 / n * math.log2((n + 1) / 2) + (n - 1) / n * math.log2((n + 1) / (n - 1))
+
+
+def _plain(value: Any) -> Any:
+    """`value` as plain JSON types: NumPy scalars and arrays become Python numbers and lists."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"ledger detail values must be JSON-like, got {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One mechanism run on source data: where, why, how, and what it cost.
+
+    `scale` is the Laplace noise scale (None for mechanisms without one, such as the exponential mechanism);
+    `detail` holds plain JSON values (a text detail is stored as {"description": text}).
+    """
+
+    table: str
+    purpose: str
+    mechanism: str
+    epsilon: float
+    sensitivity: float
+    scale: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as plain JSON values."""
+        return {
+            "table": self.table,
+            "purpose": self.purpose,
+            "mechanism": self.mechanism,
+            "epsilon": float(self.epsilon),
+            "sensitivity": float(self.sensitivity),
+            "scale": None if self.scale is None else float(self.scale),
+            "detail": _plain(self.detail),
+        }
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> LedgerEntry:
+        """The entry written by `to_dict`."""
+        scale = entry.get("scale")
+        return cls(
+            table=str(entry["table"]),
+            purpose=str(entry["purpose"]),
+            mechanism=str(entry["mechanism"]),
+            epsilon=float(entry["epsilon"]),
+            sensitivity=float(entry["sensitivity"]),
+            scale=None if scale is None else float(scale),
+            detail=dict(entry.get("detail") or {}),
+        )
+
+
+class BudgetLedger:
+    """Every privacy charge of one model, in order. The model's epsilon is their sum (sequential
+    composition); neighbouring datasets differ in one replaced row and n is public (bounded DP)."""
+
+    def __init__(self, entries: Sequence[LedgerEntry] = ()) -> None:
+        self._entries: list[LedgerEntry] = list(entries)
+
+    @property
+    def entries(self) -> tuple[LedgerEntry, ...]:
+        """The charges in the order they were made."""
+        return tuple(self._entries)
+
+    def charge(
+        self,
+        *,
+        table: str,
+        purpose: str,
+        mechanism: str,
+        epsilon: float,
+        sensitivity: float,
+        scale: float | None = None,
+        detail: Mapping[str, Any] | str | None = None,
+    ) -> LedgerEntry:
+        """Record one mechanism's cost and return the entry."""
+        epsilon = float(epsilon)
+        if not (math.isfinite(epsilon) and epsilon >= 0):
+            raise ValueError(
+                f"table '{table}', {purpose}: epsilon must be a finite number >= 0, got {epsilon}"
+            )
+        if isinstance(detail, str):
+            detail = {"description": detail}
+        entry = LedgerEntry(
+            table=str(table),
+            purpose=str(purpose),
+            mechanism=str(mechanism),
+            epsilon=epsilon,
+            sensitivity=float(sensitivity),
+            scale=None if scale is None else float(scale),
+            detail=_plain(dict(detail or {})),
+        )
+        self._entries.append(entry)
+        return entry
+
+    @property
+    def total_epsilon(self) -> float:
+        """The sum of all charges (sequential composition), summed exactly before rounding."""
+        return math.fsum(entry.epsilon for entry in self._entries)
+
+    def for_table(self, name: str) -> list[LedgerEntry]:
+        """The charges made for table `name`, in order."""
+        return [entry for entry in self._entries if entry.table == name]
+
+    def total_for_table(self, name: str) -> float:
+        """The epsilon spent on table `name`."""
+        return math.fsum(entry.epsilon for entry in self.for_table(name))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ledger as plain JSON values: {"total_epsilon": float, "entries": [entry, ...]}."""
+        return {"total_epsilon": self.total_epsilon, "entries": [entry.to_dict() for entry in self._entries]}
+
+    @classmethod
+    def from_dict(cls, ledger: Mapping[str, Any]) -> BudgetLedger:
+        """The ledger written by `to_dict` (the stored total is recomputed from the entries)."""
+        return cls([LedgerEntry.from_dict(entry) for entry in ledger.get("entries", [])])
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"BudgetLedger({len(self._entries)} entries, total_epsilon={self.total_epsilon:g})"

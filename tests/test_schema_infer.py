@@ -1,0 +1,374 @@
+"""Schema inference: each rule on a frame built in the test, table files, the YAML round trip, Northwind."""
+
+import datetime
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from airflow_provider_hazy import schema_infer
+from airflow_provider_hazy.config import DataLocationInput, TrainingConfig
+from airflow_provider_hazy.config.schema import (
+    BoolColumn,
+    CategoryColumn,
+    ConstantColumn,
+    DataSchema,
+    DateColumn,
+    DatetimeColumn,
+    FloatColumn,
+    IdColumn,
+    IntegerColumn,
+    LocationColumn,
+    PersonColumn,
+)
+from airflow_provider_hazy.schema_infer import (
+    infer_id_pattern,
+    infer_schema,
+    infer_schema_from_files,
+    infer_schema_with_notes,
+    infer_table,
+    infer_table_with_notes,
+    is_id_name,
+    schema_to_yaml,
+)
+
+NORTHWIND = Path(__file__).resolve().parents[2] / "shared" / "data" / "northwind.sqlite"
+
+
+def column_of(values, name="value"):
+    """The inferred column of a one-column frame."""
+    return infer_table("t", pd.DataFrame({name: values})).columns[0]
+
+
+# Booleans ---------------------------------------------------------------------------------------------------
+
+
+def test_bool_dtype_is_bool():
+    assert isinstance(column_of([True, False, True]), BoolColumn)
+
+
+def test_yes_no_text_in_any_case_is_bool():
+    assert isinstance(column_of(["Yes", "no", "Y", "n", "TRUE", "f", None]), BoolColumn)
+
+
+def test_text_with_a_value_outside_the_boolean_words_is_category():
+    assert isinstance(column_of(["yes", "no", "maybe"]), CategoryColumn)
+
+
+# Ids --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["id", "ID", "customer_id", "CustomerID", "customerId", "Customer Id", "uuid"])
+def test_names_ending_in_the_word_id_are_id_names(name):
+    assert is_id_name(name)
+
+
+@pytest.mark.parametrize("name", ["paid", "valid", "VOID", "identity", "idea"])
+def test_words_merely_ending_in_id_letters_are_not_id_names(name):
+    assert not is_id_name(name)
+
+
+def test_unique_integers_named_id_are_a_numerical_id_starting_at_1():
+    column = column_of([10, 11, 12], name="customer_id")
+    assert column == IdColumn(name="customer_id", format="numerical", start=1)
+
+
+def test_whole_floats_named_id_are_a_numerical_id():
+    assert column_of([1.0, 2.0, 3.0], name="CustomerID").format == "numerical"
+
+
+def test_patterned_text_ids_get_their_pattern():
+    column = column_of(["ORD-000123", "ORD-004567", "ORD-120001"], name="order_id")
+    assert (column.format, column.pattern) == ("pattern", "ORD-{digits:6}")
+
+
+def test_fixed_shape_of_uppercase_letters_is_a_letters_pattern():
+    assert infer_id_pattern(pd.Series(["ALFKI", "ANATR", "BERGS"])) == "{letters:5}"
+
+
+def test_fixed_shape_of_lowercase_hex_is_a_hex_pattern():
+    assert infer_id_pattern(pd.Series(["a3f9-01", "0b1c-02", "77e2-03"])) == "{hex:4}-{digits:2}"
+
+
+def test_constant_letters_before_varying_digits_stay_literal():
+    assert infer_id_pattern(pd.Series(["AB0001", "AB0002", "AB0153"])) == "AB{digits:4}"
+
+
+def test_text_ids_of_different_lengths_have_no_pattern():
+    assert infer_id_pattern(pd.Series(["A1", "B22", "C333"])) is None
+
+
+def test_text_ids_of_no_fixed_shape_are_uuid():
+    assert column_of(["alpha", "Beta", "gamma-2"], name="id").format == "uuid"
+
+
+def test_canonical_uuid_text_ids_are_uuid():
+    values = ["3fa85f64-5717-4562-b3fc-2c963f66afa6", "9b2d6c1e-0a7f-4d3b-8e5a-1f2c3d4e5f60"]
+    assert column_of(values, name="id") == IdColumn(name="id", format="uuid")
+
+
+def test_an_id_named_column_with_a_null_is_not_an_id():
+    assert isinstance(column_of([1.0, 2.0, None], name="id"), IntegerColumn)
+
+
+def test_an_id_named_column_with_repeated_values_is_not_an_id():
+    assert isinstance(column_of([1, 2, 2], name="customer_id"), IntegerColumn)
+
+
+def test_unique_integers_not_named_id_stay_integer():
+    assert isinstance(column_of([5, 6, 7], name="quantity"), IntegerColumn)
+
+
+def test_only_the_first_id_candidate_becomes_the_id():
+    frame = pd.DataFrame({"order_id": [1, 2, 3], "customer_id": [7, 8, 9], "product_id": ["A", "B", "C"]})
+    table = infer_table("orders", frame)
+    assert [column.type for column in table.columns] == ["id", "integer", "category"]
+
+
+# Numbers ----------------------------------------------------------------------------------------------------
+
+
+def test_integer_dtype_is_integer():
+    assert isinstance(column_of(np.array([3, 1, 4, 1], dtype=np.int32)), IntegerColumn)
+
+
+def test_floats_holding_whole_numbers_and_nan_are_integer():
+    assert isinstance(column_of([1.0, np.nan, 3.0, 3.0]), IntegerColumn)
+
+
+def test_floats_with_fractions_are_float():
+    assert isinstance(column_of([1.5, 2.0, np.nan]), FloatColumn)
+
+
+def test_a_fraction_outside_the_type_detection_sample_still_makes_a_float(monkeypatch):
+    monkeypatch.setattr(schema_infer, "SAMPLE_ROWS", 10)
+    values = np.arange(1_000, dtype=np.float64)
+    values[-1] = 0.5
+    assert isinstance(column_of(values), FloatColumn)
+
+
+# Dates ------------------------------------------------------------------------------------------------------
+
+
+def test_date_text_keeps_its_format():
+    column = column_of(["25/12/2020", "01/02/2021", None, "31/01/2019"], name="start")
+    assert column == DateColumn(name="start", format="%d/%m/%Y")
+
+
+def test_text_with_times_is_datetime_with_its_format():
+    column = column_of(["2021-03-04 10:15:00", "2021-03-05 23:59:59"], name="seen")
+    assert column == DatetimeColumn(name="seen", format="%Y-%m-%d %H:%M:%S")
+
+
+def test_text_with_a_midnight_time_part_is_still_datetime():
+    column = column_of(["1996-07-04 00:00:00.000", "1996-07-05 00:00:00.000"], name="ordered")
+    assert column == DatetimeColumn(name="ordered", format="%Y-%m-%d %H:%M:%S.%f")
+
+
+def test_text_numbers_that_look_like_years_are_not_dates():
+    assert isinstance(column_of(["5467", "3355", "2021"]), CategoryColumn)
+
+
+def test_datetime_dtype_at_midnight_is_date():
+    assert column_of(pd.to_datetime(["2020-01-01", "2020-06-30"])) == DateColumn(name="value")
+
+
+def test_datetime_dtype_with_times_is_datetime():
+    assert column_of(pd.to_datetime(["2020-01-01 08:00", "2020-06-30 00:00"])) == DatetimeColumn(name="value")
+
+
+def test_python_date_objects_are_date():
+    assert isinstance(column_of([datetime.date(2020, 1, 1), datetime.date(2021, 5, 6)]), DateColumn)
+
+
+# People and places ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "part"),
+    [
+        ("email", "email"),
+        ("First_Name", "first_name"),
+        ("forename", "first_name"),
+        ("LastName", "last_name"),
+        ("surname", "last_name"),
+        ("name", "full_name"),
+        ("full_name", "full_name"),
+        ("ContactName", "full_name"),
+        ("customer_name", "full_name"),
+    ],
+)
+def test_person_columns_are_recognised_by_name(name, part):
+    assert column_of(["Ann Lee", "Bo Chan"], name=name) == PersonColumn(name=name, part=part)
+
+
+@pytest.mark.parametrize(
+    ("name", "part"),
+    [
+        ("City", "city"),
+        ("town", "city"),
+        ("PostalCode", "postcode"),
+        ("post_code", "postcode"),
+        ("zip", "postcode"),
+        ("address", "street"),
+        ("Street", "street"),
+        ("country", "country"),
+    ],
+)
+def test_location_columns_are_recognised_by_name(name, part):
+    assert column_of(["Leeds 1", "York 2"], name=name) == LocationColumn(name=name, part=part)
+
+
+def test_a_name_column_of_numbers_is_not_a_person():
+    assert isinstance(column_of([1.5, 2.5], name="name"), FloatColumn)
+
+
+# Constants, categories, left-out columns --------------------------------------------------------------------
+
+
+def test_one_value_without_nulls_is_a_constant():
+    assert column_of(["GBP", "GBP", "GBP"], name="currency") == ConstantColumn(name="currency", value="GBP")
+
+
+def test_one_value_with_nulls_is_not_a_constant():
+    assert isinstance(column_of(["GBP", None, "GBP"], name="currency"), CategoryColumn)
+
+
+def test_remaining_text_is_category():
+    assert isinstance(column_of(["red", "green", "red", None]), CategoryColumn)
+
+
+def test_binary_column_is_left_out_with_a_note():
+    frame = pd.DataFrame({"CategoryID": [1, 2], "Picture": [b"\x89PNG", b"\xff\xd8"]})
+    table, notes = infer_table_with_notes("Categories", frame)
+    assert [column.name for column in table.columns] == ["CategoryID"]
+    assert notes == ["table 'Categories', column 'Picture': left out (binary data)"]
+
+
+def test_column_of_only_nulls_and_empty_text_is_left_out_with_a_note():
+    frame = pd.DataFrame({"amount": [1.5, 2.5], "comment": [None, ""]})
+    table, notes = infer_table_with_notes("orders", frame)
+    assert [column.name for column in table.columns] == ["amount"]
+    assert notes == ["table 'orders', column 'comment': left out (only nulls)"]
+
+
+def test_table_left_with_no_columns_is_left_out_with_a_note():
+    schema, notes = infer_schema_with_notes(
+        {"blobs": pd.DataFrame({"data": [b"a", b"b"]}), "kept": pd.DataFrame({"x": [1.5, 2.5]})}
+    )
+    assert schema.table_names == ["kept"]
+    assert notes[-1] == "table 'blobs': left out (no column can be modelled)"
+
+
+def test_table_with_no_rows_is_left_out_with_a_note():
+    schema, notes = infer_schema_with_notes({"empty": pd.DataFrame({"x": []}), "kept": pd.DataFrame({"x": [1, 2]})})
+    assert schema.table_names == ["kept"]
+    assert notes == ["table 'empty': left out (no rows to learn from)"]
+
+
+def test_infer_table_names_the_reason_when_nothing_can_be_modelled():
+    with pytest.raises(ValueError, match=r"table 'blobs', column 'data': left out \(binary data\)"):
+        infer_table("blobs", pd.DataFrame({"data": [b"a", b"b"]}))
+
+
+def test_no_table_to_model_is_an_error():
+    with pytest.raises(ValueError, match="no table can be modelled"):
+        infer_schema({"empty": pd.DataFrame({"x": []})})
+
+
+# Files ------------------------------------------------------------------------------------------------------
+
+
+def test_csv_gzipped_csv_and_parquet_files_become_tables_named_after_their_stems(tmp_path):
+    frame = pd.DataFrame({"id": [1, 2, 3], "price": [1.5, 2.0, 2.5]})
+    frame.to_csv(tmp_path / "orders.csv", index=False)
+    frame.to_csv(tmp_path / "items.csv.gz", index=False, compression="gzip")
+    frame.to_parquet(tmp_path / "prices.parquet", index=False)
+    frame.to_parquet(tmp_path / "stock.pq", index=False)
+    paths = [tmp_path / name for name in ("orders.csv", "items.csv.gz", "prices.parquet", "stock.pq")]
+    schema = infer_schema_from_files([str(path) for path in paths])
+    assert schema.table_names == ["orders", "items", "prices", "stock"]
+    assert all([c.type for c in table.columns] == ["id", "float"] for table in schema.tables)
+
+
+def test_two_files_with_the_same_stem_are_an_error(tmp_path):
+    frame = pd.DataFrame({"x": [1.5, 2.5]})
+    frame.to_csv(tmp_path / "orders.csv", index=False)
+    frame.to_parquet(tmp_path / "orders.parquet", index=False)
+    with pytest.raises(ValueError, match="table name 'orders'"):
+        infer_schema_from_files([tmp_path / "orders.csv", tmp_path / "orders.parquet"])
+
+
+# YAML -------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def inferred_schema():
+    customers = pd.DataFrame(
+        {
+            "CustomerID": ["ALFKI", "ANATR", "BERGS"],
+            "ContactName": ["Maria Anders", "Ana Trujillo", "Christina Berglund"],
+            "joined": ["2020-01-31", "2021-02-01", "2019-12-24"],
+            "vip": ["yes", "no", "no"],
+            "currency": ["EUR", "EUR", "EUR"],
+        }
+    )
+    orders = pd.DataFrame({"order_id": [1, 2, 3, 4], "amount": [9.5, 3.25, 4.0, 1.0], "items": [1, 2, 2, 5]})
+    return infer_schema({"customers": customers, "orders": orders})
+
+
+def test_yaml_round_trip_gives_an_equal_schema_that_training_accepts(inferred_schema):
+    loaded = DataSchema.model_validate(yaml.safe_load(schema_to_yaml(inferred_schema)))
+    assert loaded == inferred_schema
+    inputs = [DataLocationInput(name=name, location=f"{name}.csv") for name in loaded.table_names]
+    assert TrainingConfig(data_schema=loaded, data_input=inputs).data_schema == inferred_schema
+
+
+def test_yaml_keeps_names_and_types_and_leaves_out_other_defaults(inferred_schema):
+    document = yaml.safe_load(schema_to_yaml(inferred_schema))
+    orders = document["tables"][1]
+    assert list(orders) == ["name", "type", "columns"]
+    assert orders["columns"][0] == {"name": "order_id", "type": "id"}
+    assert document["tables"][0]["columns"][0] == {
+        "name": "CustomerID",
+        "type": "id",
+        "format": "pattern",
+        "pattern": "{letters:5}",
+    }
+
+
+# Northwind --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def northwind_frames():
+    if not NORTHWIND.exists():
+        reason = f"shared data not found: {NORTHWIND}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (required on CI)")
+        pytest.skip(reason)
+    with sqlite3.connect(NORTHWIND) as connection:
+        names = [
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+            )
+        ]
+        quoted = {name: '"' + name.replace('"', '""') + '"' for name in names}
+        return {name: pd.read_sql_query(f"SELECT * FROM {quoted[name]}", connection) for name in names}
+
+
+def test_northwind_infers_every_table_with_rows_and_notes_blobs_and_empty_tables(northwind_frames):
+    schema, notes = infer_schema_with_notes(northwind_frames)
+    empty = {"CustomerCustomerDemo", "CustomerDemographics"}
+    assert set(schema.table_names) == set(northwind_frames) - empty
+    assert "table 'Categories', column 'Picture': left out (binary data)" in notes
+    assert "table 'Employees', column 'Photo': left out (binary data)" in notes
+    assert {f"table '{name}': left out (no rows to learn from)" for name in empty} <= set(notes)
+    assert schema.table("Orders").column("OrderID") == IdColumn(name="OrderID")
+    assert schema.table("Employees").column("BirthDate") == DateColumn(name="BirthDate", format="%Y-%m-%d")
+    assert DataSchema.model_validate(yaml.safe_load(schema_to_yaml(schema))) == schema
