@@ -54,6 +54,7 @@ from .datetime_encoders import (
 )
 from .dp_preprocessing import PrivateColumn, split_budget
 from .privacy import BudgetLedger
+from .privbayes import ordinal_hierarchy
 
 MODELLED_TYPES = ("category", "integer", "float", "bool", "datetime", "date")
 NOT_UNIQUE_CHECKED_TYPES = ("person", "location", "age", "constant")
@@ -127,18 +128,9 @@ def coarsening_maps(part: CodePart) -> List[np.ndarray]:
     """Generalisations of one code column, finest first: level 0 is the identity; each further level of an
     ordinal column merges adjacent value codes in pairs (the null code stays apart), down to two values."""
     identity = np.arange(part.n_codes)
-    maps = [identity]
     if not part.ordinal:
-        return maps
-    offset = 0 if part.null_code is None else 1
-    current = identity
-    n_values = part.n_codes - offset
-    while n_values > 2:
-        values = current[offset:] - offset
-        current = np.concatenate([current[:offset], values // 2 + offset])
-        maps.append(current)
-        n_values = (n_values + 1) // 2
-    return maps
+        return [identity]
+    return [identity, *ordinal_hierarchy(part.n_codes, part.null_code)]
 
 
 @dataclass(eq=False)
