@@ -2,6 +2,7 @@
 
     hazy schema training|generation [-o FILE]     JSON Schema of a configuration
     hazy schema infer DATA.csv [...] -o FILE      a DataSchema (YAML) inferred from data files
+    hazy schema infer DATABASE_URL -o FILE        ... or from every table of a database (reflection)
     hazy check CONFIG                             validate a config, say what it reads and writes
     hazy train CONFIG                             train and write the model file
     hazy generate CONFIG                          generate and write the synthetic tables
@@ -50,9 +51,12 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema_infer(args: argparse.Namespace) -> int:
-    from .schema_infer import infer_schema_from_files_with_notes, schema_to_yaml
+    from .schema_infer import infer_schema_from_database, infer_schema_from_files_with_notes, schema_to_yaml
 
-    schema, notes = infer_schema_from_files_with_notes(args.files)
+    if len(args.files) == 1 and "://" in args.files[0]:  # a database URL (never printed: it may hold a password)
+        schema, notes = infer_schema_from_database(args.files[0], schema_name=args.db_schema)
+    else:
+        schema, notes = infer_schema_from_files_with_notes(args.files)
     for note in notes:
         print(note, file=sys.stderr)
     text = schema_to_yaml(schema)
@@ -146,8 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         printer = schema_commands.add_parser(kind, help=f"print the JSON Schema of the {kind} configuration")
         printer.add_argument("-o", "--output", help="write to this file instead of standard output")
         printer.set_defaults(handler=_cmd_schema, kind=kind)
-    infer = schema_commands.add_parser("infer", help="infer a DataSchema (YAML) from CSV or Parquet files")
-    infer.add_argument("files", nargs="+", help="one table per file, named after the file's stem")
+    infer = schema_commands.add_parser(
+        "infer", help="infer a DataSchema (YAML) from CSV or Parquet files, or from a database URL"
+    )
+    infer.add_argument(
+        "files", nargs="+", help="one table per file, named after the file's stem; or one database URL (with ://)"
+    )
+    infer.add_argument("--db-schema", help="with a database URL: the database schema to reflect")
     infer.add_argument("-o", "--output", help="write the schema to this file instead of standard output")
     infer.set_defaults(handler=_cmd_schema_infer)
 

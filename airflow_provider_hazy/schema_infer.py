@@ -461,3 +461,240 @@ def _table_document(table: TabularTable) -> Dict[str, object]:
         for column in table.columns
     ]
     return document
+
+
+def infer_schema_from_files_with_notes(paths: Sequence[PathLike]) -> Tuple[DataSchema, List[str]]:
+    """`infer_schema_with_notes` over local table files (see `read_table_files`)."""
+    return infer_schema_with_notes(read_table_files(paths))
+
+
+# Databases --------------------------------------------------------------------------------------------------
+#
+# `infer_schema_from_database` reflects the tables of a database (SQLAlchemy) and keeps what the database
+# knows for sure, applying the rules above to a bounded sample of rows for the rest:
+#
+# - Primary keys: a single-column primary key is an `id` column (integers -> numerical; text -> pattern or
+#   uuid as rule 2 says); each column of a composite primary key is a `foreign_key` when it is one, else an
+#   `id`, and the table's `primary_key` lists them. A primary key that is also a foreign key (one-to-one) is a
+#   `foreign_key` named in `primary_key`. Only primary keys are ids: rule 2 is not applied to other columns.
+# - Foreign keys: every constraint whose columns reference the whole primary key of a reflected table (of the
+#   same schema) gives one `foreign_key` column per column, self-references included; a constraint to a
+#   non-key column, to another schema or to a table left out is dropped with a note (its columns are typed
+#   as data); a constraint closing a cycle between tables is dropped with a note (a schema allows none).
+# - BLOB / binary columns (`LargeBinary`, BYTEA, VARBINARY, ...) are left out with a note.
+# - Other columns: rules 1, 3-8 on the first `sample_rows` rows (`SAMPLE_ROWS`) as `io.sql` reads them.
+# - A table without rows is kept (so that keys to it resolve) as a `reference` table whose columns are typed
+#   from their database types (nothing is learnt from it, it generates as an empty table), with a note.
+
+_BINARY_NOTE = "binary data (BLOB), which cannot be modelled"
+
+
+def infer_schema_from_database(
+    url_or_engine: object,
+    schema_name: Optional[str] = None,
+    tables: Optional[Sequence[str]] = None,
+    sample_rows: int = SAMPLE_ROWS,
+) -> Tuple[DataSchema, List[str]]:
+    """A schema of every table of a database (or of `tables`), and notes on what was left out and why.
+
+    `url_or_engine` is a SQLAlchemy URL or Engine; `schema_name` the database schema to reflect (default:
+    the connection's). See the rules in the comment above.
+    """
+    import sqlalchemy as sa
+
+    from .io.sources import mask_url, scrub, url_secrets
+    from .io.sql import engine_from_url
+
+    owned = not isinstance(url_or_engine, sa.Engine)
+    url = url_or_engine.url if isinstance(url_or_engine, sa.Engine) else url_or_engine
+    try:
+        engine = engine_from_url(url) if owned else url_or_engine
+        try:
+            return _infer_database(engine, schema_name, tables, sample_rows)
+        finally:
+            if owned:
+                engine.dispose()
+    except (sa.exc.SQLAlchemyError, ImportError) as error:  # a message without the URL's password
+        detail = scrub(str(error).split("\n")[0], url_secrets(url))
+        raise ValueError(f"database {mask_url(url)}: cannot reflect: {type(error).__name__}: {detail}") from None
+
+
+def _infer_database(
+    engine: object, schema_name: Optional[str], tables: Optional[Sequence[str]], sample_rows: int
+) -> Tuple[DataSchema, List[str]]:
+    import sqlalchemy as sa
+
+    from .config.schema import find_foreign_key_cycle
+    from .io.sql import read_sql_table
+
+    inspector = sa.inspect(engine)
+    available = inspector.get_table_names(schema=schema_name)
+    where_schema = f" in schema '{schema_name}'" if schema_name else ""
+    if tables:
+        unknown = [name for name in tables if name not in available]
+        if unknown:
+            raise ValueError(f"database: no table(s) {unknown}{where_schema} (tables: {available})")
+        names = list(tables)
+    else:
+        names = list(available)
+    if not names:
+        raise ValueError(f"database: no tables{where_schema}")
+    reflected = {}
+    for name in names:
+        reflected[name] = {
+            "columns": inspector.get_columns(name, schema=schema_name),
+            "pk": list(inspector.get_pk_constraint(name, schema=schema_name).get("constrained_columns") or []),
+            "fks": inspector.get_foreign_keys(name, schema=schema_name),
+            "sample": next(iter(read_sql_table(engine, name, schema_name, chunk_size=sample_rows, limit=sample_rows))),
+        }
+    notes: List[str] = []
+    dropped_fks: set = set()  # (table, constraint position) left out
+    left_out: set = set()
+    while True:
+        table_notes: List[str] = []
+        built: Dict[str, object] = {}
+        for name in names:
+            if name in left_out:
+                continue
+            table, found = _database_table(name, reflected, left_out, dropped_fks, schema_name)
+            table_notes.extend(found)
+            if table is None:
+                left_out.add(name)
+                notes.extend(found)
+                break
+            built[name] = table
+        else:
+            parents = {
+                name: sorted({fk.ref_table for fk in table.foreign_keys if fk.ref_table != name})
+                for name, table in built.items()
+            }
+            cycle = find_foreign_key_cycle(parents)
+            if not cycle:
+                notes.extend(table_notes)
+                break
+            child, parent = cycle[-2], cycle[-1]
+            for position, fk in enumerate(reflected[child]["fks"]):
+                if fk["referred_table"] == parent:
+                    dropped_fks.add((child, position))
+                    notes.append(
+                        f"table '{child}': foreign key {fk['constrained_columns']} to '{parent}' left out "
+                        f"(it closes the cycle {' -> '.join(cycle)}); its columns are typed as data"
+                    )
+            continue
+    if not built:
+        raise ValueError("no table can be modelled: " + "; ".join(notes))
+    return DataSchema(tables=list(built.values())), _unique(notes)
+
+
+def _unique(notes: List[str]) -> List[str]:
+    return list(dict.fromkeys(notes))
+
+
+def _valid_foreign_keys(
+    name: str, info: dict, reflected: dict, left_out: set, dropped: set, schema_name: Optional[str], notes: List[str]
+) -> Dict[str, Tuple[str, str]]:
+    """column -> (parent table, parent column) of the constraints kept."""
+    kept: Dict[str, Tuple[str, str]] = {}
+    for position, fk in enumerate(info["fks"]):
+        if (name, position) in dropped:
+            continue
+        columns, parent, referred = fk["constrained_columns"], fk["referred_table"], fk["referred_columns"]
+        what = f"table '{name}': foreign key {columns} to '{parent}'"
+        if fk.get("referred_schema") not in (None, schema_name):
+            notes.append(f"{what} left out (table of another schema '{fk['referred_schema']}')")
+            continue
+        if parent not in reflected or parent in left_out:
+            notes.append(f"{what} left out (table '{parent}' is not in the schema)")
+            continue
+        if sorted(referred) != sorted(reflected[parent]["pk"]):
+            notes.append(f"{what} left out (it references {referred}, not the primary key of '{parent}')")
+            continue
+        for column, target in zip(columns, referred):
+            if column in kept:
+                notes.append(f"table '{name}', column '{column}': in several foreign keys; the first is kept")
+                continue
+            kept[column] = (parent, target)
+    return kept
+
+
+def _database_table(
+    name: str, reflected: dict, left_out: set, dropped: set, schema_name: Optional[str]
+) -> Tuple[Optional[object], List[str]]:
+    """The table of reflected `name` (None when nothing can be modelled) and its notes."""
+    import sqlalchemy as sa
+
+    from .config.schema import ForeignKeyColumn, ReferenceTable
+
+    info = reflected[name]
+    where = f"table '{name}'"
+    notes: List[str] = []
+    foreign = _valid_foreign_keys(name, info, reflected, left_out, dropped, schema_name, notes)
+    sample: pd.DataFrame = info["sample"]
+    empty = len(sample) == 0
+    pk = info["pk"]
+    columns: List[Column] = []
+    for column in info["columns"]:
+        column_name = column["name"]
+        if isinstance(column["type"], (sa.LargeBinary, sa.types._Binary)):
+            notes.append(f"{where}, column '{column_name}': left out ({_BINARY_NOTE})")
+            continue
+        if column_name in foreign:
+            parent, target = foreign[column_name]
+            columns.append(ForeignKeyColumn(name=column_name, ref_table=parent, ref_column=target))
+            continue
+        series = _empty_text_as_null(sample[column_name])
+        present = _sample(series.dropna())
+        kind = _value_kind(series, present) if len(present) else "null"
+        if column_name in pk:
+            columns.append(_database_id(column_name, present, kind, column["type"]))
+            continue
+        if empty:
+            columns.append(_column_of_type(column_name, column["type"]))
+            continue
+        if kind in LEFT_OUT_KINDS:
+            reason = _BINARY_NOTE if kind == "bytes" else LEFT_OUT_KINDS[kind] + " in the sample"
+            notes.append(f"{where}, column '{column_name}': left out ({reason})")
+            continue
+        columns.append(_infer_column(str(column_name), series, present, kind, id_allowed=False))
+    if not columns:
+        notes.append(f"{where}: left out (no column can be modelled)")
+        return None, notes
+    kept_pk = [column for column in pk if any(c.name == column for c in columns)]
+    single_id = len(kept_pk) == 1 and isinstance(next(c for c in columns if c.name == kept_pk[0]), IdColumn)
+    primary_key = [] if single_id else kept_pk
+    if empty:
+        notes.append(
+            f"{where}: no rows; kept as an empty reference table (column types from the database) so that "
+            "keys to it resolve"
+        )
+        return ReferenceTable(name=name, columns=columns, primary_key=primary_key), notes
+    return TabularTable(name=name, columns=columns, primary_key=primary_key), notes
+
+
+def _database_id(name: str, present: pd.Series, kind: str, column_type: object) -> IdColumn:
+    """A primary-key column: by its sampled values when there are any, else by its database type."""
+    import sqlalchemy as sa
+
+    if kind in ("integer", "text"):
+        return _id_column(name, present, kind)
+    if kind == "null" and isinstance(column_type, sa.Integer):
+        return IdColumn(name=name, format=IdFormat.NUMERICAL)
+    return IdColumn(name=name, format=IdFormat.UUID)
+
+
+def _column_of_type(name: str, column_type: object) -> Column:
+    """A column typed from its database type only (a table without rows)."""
+    import sqlalchemy as sa
+
+    from .io.sql import _column_kind
+
+    kind = _column_kind(column_type, sa.dialects.sqlite.dialect())
+    by_kind = {
+        "int": IntegerColumn,
+        "float": FloatColumn,
+        "bool": BoolColumn,
+        "datetime": DatetimeColumn,
+        "datetime_tz": DatetimeColumn,
+        "date": DateColumn,
+    }
+    return by_kind.get(kind, CategoryColumn)(name=name)
