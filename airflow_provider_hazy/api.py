@@ -385,3 +385,68 @@ def _write_state(config: GenerationConfig, state: Dict[str, Any]) -> None:
     path = Path(location_path(config.generation_state_path))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(state, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def subset(config: ConfigLike, output_dir: Union[str, Path]) -> Dict[str, Any]:
+    """Read every input table, keep the referentially intact subset of `database_subsetting_params` (and hold
+    out the test set of `train_test_split`), and write it as Parquet: `output_dir/<table>.parquet` (test set:
+    `output_dir/test/<table>.parquet`) plus `output_dir/training_config.yaml`, the same training config reading
+    those files, with `database_subsetting_params` None and, when a test set was written, `train_test_split`
+    False (the split is done). Returns {"tables": {name: rows}, "test_tables", "training_config", "output_dir",
+    "summary"}. Rules: docs/subsetting.md.
+    """
+    from .config import DataLocationInput, PathReadTableConfig
+    from .config.enums import IfExists
+    from .core.subsetting import subset_tables
+    from .io.files import FileTableWriter
+    from .io.sources import DataSources
+
+    config = _as_config(config, TrainingConfig)
+    output = Path(output_dir).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    frames: Dict[str, pd.DataFrame] = {}
+    with DataSources(config.data_sources) as sources:
+        for table in config.data_schema.tables:
+            location = next(item.location for item in config.data_input if item.name == table.name)
+            frame = read_table(table.name, location, nrows=config.nrows, sources=sources)
+            frames[table.name] = prepare_frame(
+                frame, table, strip_strings=config.strip_strings, empty_strings_as_null=config.empty_strings_as_null
+            )
+    result = subset_tables(
+        frames,
+        config.data_schema,
+        config.database_subsetting_params,
+        train_test_split=config.train_test_split,
+        random_state=config.random_state,
+    )
+
+    def write(tables: Dict[str, pd.DataFrame], directory: Path) -> Dict[str, str]:
+        directory.mkdir(parents=True, exist_ok=True)
+        paths: Dict[str, str] = {}
+        for name, frame in tables.items():
+            path = directory / f"{name}.parquet"
+            with FileTableWriter(path, if_exists=IfExists.REPLACE) as writer:
+                writer.write_batch(frame)
+            paths[name] = str(path)
+        return paths
+
+    paths = write(result.train, output)
+    if result.test:
+        write(result.test, output / "test")
+    inputs = [DataLocationInput(name=name, location=PathReadTableConfig(path=path)) for name, path in paths.items()]
+    subset_config = config.model_copy(
+        update={
+            "data_input": inputs,
+            "database_subsetting_params": None,
+            "train_test_split": config.train_test_split and not result.test,
+            "nrows": None,
+        }
+    )
+    config_path = subset_config.sanitize().to_file(output / "training_config.yaml")
+    return {
+        "tables": {name: len(frame) for name, frame in result.train.items()},
+        "test_tables": {name: len(frame) for name, frame in result.test.items()},
+        "training_config": str(config_path),
+        "output_dir": str(output),
+        "summary": result.summary,
+    }

@@ -276,3 +276,39 @@ def test_northwind_ten_percent_of_orders() -> None:
     assert len(first.train["Order Details"]) == int(
         frames["Order Details"]["OrderID"].isin(first.train["Orders"]["OrderID"]).sum()
     )
+
+
+def test_api_subset_writes_parquet_and_a_training_config(tmp_path, monkeypatch) -> None:
+    from airflow_provider_hazy import api
+    from airflow_provider_hazy.config import TrainingConfig
+    from airflow_provider_hazy.schema_infer import infer_schema_from_database
+
+    if not NORTHWIND.exists():
+        _northwind_frames()  # skips or fails with the reason
+    url = f"sqlite:///{NORTHWIND.resolve()}"
+    monkeypatch.setenv("HAZY_CONN_NORTHWIND", url)
+    schema, _ = infer_schema_from_database(url)
+    config = TrainingConfig.model_validate(
+        {
+            "data_schema": schema.model_dump(mode="json"),
+            "data_input": [
+                {"name": name, "location": {"source_id": "northwind", "table_name": name}}
+                for name in schema.table_names
+            ],
+            "data_sources": [{"id": "northwind"}],
+            "database_subsetting_params": {"target_table": "Orders", "fraction": 0.1, "test_fraction": 0.25},
+            "train_test_split": True,
+            "random_state": 9,
+        }
+    )
+    report = api.subset(config, tmp_path / "out")
+    assert report["tables"]["Orders"] == 83 - 21 and report["test_tables"]["Orders"] == 21
+    written = TrainingConfig.from_file(report["training_config"])
+    assert written.database_subsetting_params is None and written.train_test_split is False
+    frames = {name: pd.read_parquet(tmp_path / "out" / f"{name}.parquet") for name in schema.table_names}
+    assert {name: len(frame) for name, frame in frames.items()} == report["tables"]
+    _assert_intact(schema, frames)
+    test_orders = pd.read_parquet(tmp_path / "out" / "test" / "Orders.parquet")
+    assert not set(test_orders["OrderID"]) & set(frames["Orders"]["OrderID"])
+    locations = {item.name: item.location.path for item in written.data_input}
+    assert locations["Order Details"] == str((tmp_path / "out" / "Order Details.parquet").resolve())
