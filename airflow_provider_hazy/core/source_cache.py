@@ -1,0 +1,183 @@
+"""`use_cache`: the encoded source of a table kept on disk between training runs.
+
+An entry is keyed by `cache_key(table, location_label, n_rows, extra)`: a SHA-256 of the table's schema
+(or the whole `DataSchema`), the source location's label (no secret), its row count, the package version
+and `extra` (the settings the encoding depends on, such as the generator's processing parameters: pass
+them, or a changed setting would reuse an encoding built with the old one). A changed schema, location,
+row count, setting or package version is a miss, so the source is read and encoded again.
+
+An entry is a directory `<cache dir>/<key>/` holding `meta.json` and plain `.npy` arrays (written and
+read with `allow_pickle=False`): the integer codes, the fitted `TableEncoding` (its JSON and arrays) and
+the privacy-ledger entries spent fitting it, to be recorded again in the ledger of a model that reuses
+it (a reused noisy measurement is not free to leave out of the account). Entries are written to a
+temporary directory and renamed into place, so a reader never sees half an entry; an unreadable entry
+is a miss (logged).
+
+The cache directory is `cache_dir` when given, else `$HAZY_CACHE_DIR`, else
+`~/.cache/airflow-provider-hazy`; it is created with mode 0700 because the codes are the source rows in
+encoded form: as sensitive as the source itself (never part of a model file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from .. import __version__
+from ..config.schema import BaseTable, DataSchema
+from .encoding import TableEncoding
+from .privacy import LedgerEntry
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+CACHE_DIR_ENV = "HAZY_CACHE_DIR"
+DEFAULT_CACHE_DIR = Path("~/.cache/airflow-provider-hazy")
+PathLike = Union[str, Path]
+
+
+@dataclass
+class CachedSource:
+    """What a cache hit gives back: the codes, their encoding and the ledger entries spent on it."""
+
+    codes: np.ndarray
+    encoding: TableEncoding
+    ledger_entries: List[LedgerEntry] = field(default_factory=list)
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.codes.shape[0])
+
+
+def default_cache_dir() -> Path:
+    """`$HAZY_CACHE_DIR`, else `~/.cache/airflow-provider-hazy`."""
+    configured = os.environ.get(CACHE_DIR_ENV)
+    return Path(configured).expanduser() if configured else DEFAULT_CACHE_DIR.expanduser()
+
+
+def cache_key(
+    schema_table: Union[BaseTable, DataSchema],
+    location_label: str,
+    n_rows: int,
+    extra: Optional[Mapping[str, Any]] = None,
+) -> str:
+    """The hex SHA-256 naming a cache entry (see the module docstring for what it covers)."""
+    payload = {
+        "format": CACHE_FORMAT,
+        "package": __version__,
+        "schema": schema_table.model_dump(mode="json"),
+        "location": str(location_label),
+        "n_rows": int(n_rows),
+        "extra": dict(extra or {}),
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _entry_dir(key: str, cache_dir: Optional[PathLike]) -> Path:
+    if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+        raise ValueError(f"cache key '{key}': not a key made by cache_key")
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+
+
+def save_arrays(
+    key: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], cache_dir: Optional[PathLike] = None
+) -> Path:
+    """Store named arrays (no object dtype) and JSON metadata under `key`; returns the entry's directory."""
+    root = _entry_dir(key, cache_dir)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    staging = root / f".tmp-{key}-{uuid.uuid4().hex}"
+    staging.mkdir(mode=0o700)
+    try:
+        names = list(arrays)
+        for index, name in enumerate(names):
+            array = np.asarray(arrays[name])
+            if array.dtype == object:
+                raise ValueError(f"cache entry {key}: array '{name}' has object dtype (not stored)")
+            np.save(staging / f"a{index}.npy", array, allow_pickle=False)
+        document = {"format": CACHE_FORMAT, "key": key, "arrays": names, "meta": dict(meta)}
+        (staging / "meta.json").write_text(json.dumps(document, default=str), encoding="utf-8")
+        target = root / key
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(staging, target)
+        except OSError:  # another run stored the same entry meanwhile: keep theirs
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def load_arrays(key: str, cache_dir: Optional[PathLike] = None) -> Optional[tuple]:
+    """`(arrays, meta)` stored under `key`, or None on a miss (absent, other format, unreadable)."""
+    entry = _entry_dir(key, cache_dir) / key
+    if not (entry / "meta.json").is_file():
+        return None
+    try:
+        document = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+        if document.get("format") != CACHE_FORMAT or document.get("key") != key:
+            return None
+        arrays = {
+            name: np.load(entry / f"a{index}.npy", allow_pickle=False) for index, name in enumerate(document["arrays"])
+        }
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("cache entry %s is unreadable (%s: %s): treated as a miss", entry, type(error).__name__, error)
+        return None
+    return arrays, document["meta"]
+
+
+def save_encoded_source(
+    key: str,
+    codes: np.ndarray,
+    encoding: TableEncoding,
+    ledger_entries: Sequence[LedgerEntry] = (),
+    cache_dir: Optional[PathLike] = None,
+) -> Path:
+    """Store a table's codes, its fitted encoding and the ledger entries spent fitting it under `key`."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[1] != len(encoding.modelled_columns):
+        raise ValueError(
+            f"table '{encoding.table_name}': codes of shape {codes.shape} do not match the "
+            f"{len(encoding.modelled_columns)} modelled columns"
+        )
+    arrays = {"codes": codes, **{f"encoding.{name}": array for name, array in encoding.arrays().items()}}
+    meta = {
+        "table": encoding.table_name,
+        "n_rows": int(codes.shape[0]),
+        "encoding": encoding.to_json(),
+        "ledger_entries": [entry.to_dict() for entry in ledger_entries],
+    }
+    return save_arrays(key, arrays, meta, cache_dir)
+
+
+def load_encoded_source(key: str, cache_dir: Optional[PathLike] = None) -> Optional[CachedSource]:
+    """The entry stored by `save_encoded_source` under `key`, or None on a miss."""
+    found = load_arrays(key, cache_dir)
+    if found is None:
+        return None
+    arrays, meta = found
+    try:
+        prefix = "encoding."
+        encoding = TableEncoding.from_parts(
+            meta["encoding"], {name[len(prefix) :]: a for name, a in arrays.items() if name.startswith(prefix)}
+        )
+        codes = arrays["codes"]
+        entries = [LedgerEntry.from_dict(entry) for entry in meta.get("ledger_entries", [])]
+    except (KeyError, ValueError, TypeError) as error:
+        log.warning("cache entry %s cannot be decoded (%s: %s): treated as a miss", key, type(error).__name__, error)
+        return None
+    if codes.shape[0] != meta.get("n_rows"):
+        return None
+    return CachedSource(codes=codes, encoding=encoding, ledger_entries=entries, meta=meta)
