@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -53,8 +54,9 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_schema_infer(args: argparse.Namespace) -> int:
     from .schema_infer import infer_schema_from_database, infer_schema_from_files_with_notes, schema_to_yaml
 
-    if len(args.files) == 1 and "://" in args.files[0]:  # a database URL (never printed: it may hold a password)
-        schema, notes = infer_schema_from_database(args.files[0], schema_name=args.db_schema)
+    url = _database_url(args.files)
+    if url is not None:  # never printed: it may hold a password
+        schema, notes = infer_schema_from_database(url, schema_name=args.db_schema)
     else:
         schema, notes = infer_schema_from_files_with_notes(args.files)
     for note in notes:
@@ -66,6 +68,27 @@ def _cmd_schema_infer(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _database_url(arguments: Sequence[str]) -> Optional[str]:
+    """The database URL of `hazy schema infer`: one argument with `://`, or the id of a data source whose
+    `HAZY_CONN_<ID>` environment variable is set (and no such file); None for table files."""
+    if len(arguments) != 1:
+        return None
+    argument = arguments[0]
+    if "://" in argument:
+        return argument
+    from .config.data_location import SecretDataSource
+
+    try:
+        source = SecretDataSource(id=argument)
+    except ValueError:
+        return None
+    if Path(argument).exists() or source.env_var not in os.environ:
+        return None
+    from .io.sources import DataSources
+
+    return DataSources().url(argument)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -154,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         "infer", help="infer a DataSchema (YAML) from CSV or Parquet files, or from a database URL"
     )
     infer.add_argument(
-        "files", nargs="+", help="one table per file, named after the file's stem; or one database URL (with ://)"
+        "files",
+        nargs="+",
+        help="one table per file, named after the file's stem; or one database URL (with ://) or data source id",
     )
     infer.add_argument("--db-schema", help="with a database URL: the database schema to reflect")
     infer.add_argument("-o", "--output", help="write the schema to this file instead of standard output")

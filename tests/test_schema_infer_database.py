@@ -179,3 +179,10 @@ def test_postgres_schema_keys_composite_keys_and_types(postgres_schema) -> None:
         ("line", "order item", "line"),
     }
     assert refund.key_columns == ["id"]
+
+
+def test_cli_takes_a_data_source_id_resolved_from_the_environment(northwind_url, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HAZY_CONN_NW_DB", northwind_url)
+    assert main(["schema", "infer", "nw-db"]) == 0
+    schema = DataSchema.model_validate(yaml.safe_load(capsys.readouterr().out))
+    assert len(schema.tables) == 13
