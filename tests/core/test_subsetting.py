@@ -312,3 +312,88 @@ def test_api_subset_writes_parquet_and_a_training_config(tmp_path, monkeypatch) 
     assert not set(test_orders["OrderID"]) & set(frames["Orders"]["OrderID"])
     locations = {item.name: item.location.path for item in written.data_input}
     assert locations["Order Details"] == str((tmp_path / "out" / "Order Details.parquet").resolve())
+
+
+def test_row_with_two_subset_parents_needs_both_and_unrelated_self_reference_shrinks() -> None:
+    schema = DataSchema.model_validate(
+        {
+            "tables": [
+                {"name": "a", "columns": [{"name": "id", "type": "id"}]},
+                {
+                    "name": "b",
+                    "columns": [
+                        {"name": "id", "type": "id"},
+                        {"name": "a_id", "type": "foreign_key", "ref_table": "a", "ref_column": "id"},
+                    ],
+                },
+                {
+                    "name": "c",
+                    "columns": [
+                        {"name": "id", "type": "id"},
+                        {"name": "a_id", "type": "foreign_key", "ref_table": "a", "ref_column": "id"},
+                        {"name": "b_id", "type": "foreign_key", "ref_table": "b", "ref_column": "id"},
+                    ],
+                },
+                {"name": "p", "columns": [{"name": "id", "type": "id"}]},
+                {
+                    "name": "q",
+                    "columns": [
+                        {"name": "id", "type": "id"},
+                        {"name": "p_id", "type": "foreign_key", "ref_table": "p", "ref_column": "id"},
+                    ],
+                },
+                {
+                    "name": "note",
+                    "columns": [
+                        {"name": "id", "type": "id"},
+                        {"name": "parent", "type": "foreign_key", "ref_table": "note", "ref_column": "id"},
+                        {"name": "q_id", "type": "foreign_key", "ref_table": "q", "ref_column": "id"},
+                    ],
+                },
+            ]
+        }
+    )
+    n = 400
+    a = pd.DataFrame({"id": np.arange(n)})
+    b = pd.DataFrame({"id": np.arange(n), "a_id": (np.arange(n) + 1) % n})  # b_i belongs to a_(i+1)
+    c = pd.DataFrame(
+        {"id": np.arange(n), "a_id": np.arange(n), "b_id": pd.array([i if i % 2 else None for i in range(n)], "Int64")}
+    )
+    p = pd.DataFrame({"id": np.arange(n)})
+    q = pd.DataFrame({"id": np.arange(n), "p_id": np.arange(n)})
+    # a chain of notes: note i's parent is note i-1; note i is about q_i
+    note = pd.DataFrame(
+        {"id": np.arange(n), "parent": pd.array([None, *range(n - 1)], dtype="Int64"), "q_id": np.arange(n)}
+    )
+    frames = {"a": a, "b": b, "c": c, "p": p, "q": q, "note": note}
+    result = subset_tables(
+        frames, schema, DatabaseSubsettingParams(target_table="a", fraction=0.5), train_test_split=False, random_state=4
+    )
+    kept_a = set(result.train["a"]["id"])
+    kept_b = set(result.train["b"]["id"])
+    assert kept_b == {i for i in range(n) if (i + 1) % n in kept_a}
+    # c_i is kept when a_i is kept and, for odd i, b_i too (even rows have no b: only a_i counts)
+    expected_c = {i for i in range(n) if i in kept_a and (i % 2 == 0 or i in kept_b)}
+    assert set(result.train["c"]["id"]) == expected_c
+    assert 0 < len(expected_c) < len({i for i in range(n) if i in kept_a})
+    _assert_intact(schema, result.train)
+    assert len(result.train["p"]) == n and len(result.train["note"]) == n  # unrelated, nothing to drop
+    # notes about filtered (ancestor) rows: a note is kept when its subject and its parent note are kept
+    about_p = schema.model_dump(mode="json")
+    about_p["tables"][-1]["columns"][2] = {"name": "p_id", "type": "foreign_key", "ref_table": "p", "ref_column": "id"}
+    schema_p = DataSchema.model_validate(about_p)
+    frames["q"] = q.assign(p_id=pd.array([*range(n // 2), *([None] * (n - n // 2))], dtype="Int64"))
+    frames["note"] = note.drop(columns=["q_id"]).assign(p_id=(np.arange(n) * 7) % n)
+    result = subset_tables(
+        frames,
+        schema_p,
+        DatabaseSubsettingParams(target_table="q", fraction=1.0),
+        train_test_split=False,
+        random_state=4,
+    )
+    assert set(result.train["p"]["id"]) == set(range(n // 2))  # ancestors: only the referenced rows
+    assert result.summary["tables"]["note"]["role"] == "unrelated"
+    first_gap = next(i for i in range(n) if (7 * i) % n >= n // 2)
+    assert set(result.train["note"]["id"]) == set(range(first_gap))  # every note after a dropped one is gone
+    assert ((np.arange(first_gap, n) * 7) % n < n // 2).any()  # ... including some whose subject is kept
+    _assert_intact(schema_p, result.train)
