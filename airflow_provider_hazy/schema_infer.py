@@ -546,6 +546,7 @@ def _infer_database(
             "pk": list(inspector.get_pk_constraint(name, schema=schema_name).get("constrained_columns") or []),
             "fks": inspector.get_foreign_keys(name, schema=schema_name),
             "sample": next(iter(read_sql_table(engine, name, schema_name, chunk_size=sample_rows, limit=sample_rows))),
+            "dialect": engine.dialect,
         }
     notes: List[str] = []
     dropped_fks: set = set()  # (table, constraint position) left out
@@ -649,7 +650,7 @@ def _database_table(
             columns.append(_database_id(column_name, present, kind, column["type"]))
             continue
         if empty:
-            columns.append(_column_of_type(column_name, column["type"]))
+            columns.append(_column_of_type(column_name, column["type"], info["dialect"]))
             continue
         if kind in LEFT_OUT_KINDS:
             reason = _BINARY_NOTE if kind == "bytes" else LEFT_OUT_KINDS[kind] + " in the sample"
@@ -682,13 +683,12 @@ def _database_id(name: str, present: pd.Series, kind: str, column_type: object) 
     return IdColumn(name=name, format=IdFormat.UUID)
 
 
-def _column_of_type(name: str, column_type: object) -> Column:
+def _column_of_type(name: str, column_type: object, dialect: object) -> Column:
     """A column typed from its database type only (a table without rows)."""
-    import sqlalchemy as sa
 
     from .io.sql import _column_kind
 
-    kind = _column_kind(column_type, sa.dialects.sqlite.dialect())
+    kind = _column_kind(column_type, dialect)
     by_kind = {
         "int": IntegerColumn,
         "float": FloatColumn,

@@ -164,7 +164,19 @@ def test_postgres_schema_keys_composite_keys_and_types(postgres_schema) -> None:
             f"INSERT INTO {name}.\"order item\" VALUES ('AB-001', 1, 9.99, NULL), ('AB-001', 2, 5.00, 1)"
         )
         connection.exec_driver_sql(f"INSERT INTO {name}.refund (customer_code, line) VALUES ('AB-001', 2)")
+        connection.exec_driver_sql(
+            f"CREATE TABLE {name}.audit (id INTEGER PRIMARY KEY, ok BOOLEAN, at TIMESTAMP, "
+            f"customer_code TEXT REFERENCES {name}.customer (code))"
+        )
     schema, notes = infer_schema_from_database(engine, schema_name=name)
+    audit = schema.table("audit")
+    assert isinstance(audit, ReferenceTable) and any("table 'audit': no rows" in note for note in notes)
+    assert [type(column).__name__ for column in audit.columns] == [
+        "IdColumn",
+        "BoolColumn",
+        "DatetimeColumn",
+        "ForeignKeyColumn",
+    ]
     customer = schema.table("customer")
     assert customer.column("code") == IdColumn(name="code", format="pattern", pattern="AB-{digits:3}")
     assert isinstance(customer.column("born"), DateColumn)
