@@ -5,6 +5,7 @@ An entry is keyed by `cache_key(table, location_label, n_rows, extra)`: a SHA-25
 and `extra` (the settings the encoding depends on, such as the generator's processing parameters: pass
 them, or a changed setting would reuse an encoding built with the old one). A changed schema, location,
 row count, setting or package version is a miss, so the source is read and encoded again.
+`source_fingerprint(table, location)` gives the label and row count without reading the rows.
 
 An entry is a directory `<cache dir>/<key>/` holding `meta.json` and plain `.npy` arrays (written and
 read with `allow_pickle=False`): the integer codes, the fitted `TableEncoding` (its JSON and arrays) and
@@ -181,3 +182,62 @@ def load_encoded_source(key: str, cache_dir: Optional[PathLike] = None) -> Optio
     if codes.shape[0] != meta.get("n_rows"):
         return None
     return CachedSource(codes=codes, encoding=encoding, ledger_entries=entries, meta=meta)
+
+
+def source_fingerprint(table: str, location: Any, *, nrows: Optional[int] = None, sources: Any = None) -> tuple:
+    """`(label, n_rows)` of a source without reading its rows, for `cache_key`.
+
+    A database table: its location label and `SELECT COUNT(*)`. A local file: its path with its size and
+    modification time in the label, and the row count from the Parquet footer (None for CSV: the size and
+    time stand for it). An S3 object: its URI with its ETag, and None. `nrows` (the training config's)
+    caps the count. A source changed in place with the same row count (SQL `UPDATE`) is not detected:
+    use the cache with snapshots or append-only sources, or clear it.
+    """
+    from ..io.locations import location_kind, location_label, location_path
+    from ..io.sources import DataSources
+
+    kind = location_kind(location)
+    label = location_label(location)
+    n_rows: Optional[int] = None
+    registry = DataSources.coerce(sources)
+    try:
+        if kind == "sql":
+            import sqlalchemy as sa
+
+            from ..io.sql import reflect_table
+
+            engine = registry.engine(location.source_id)
+            reflected = reflect_table(engine, location.table_name, location.schema_name)
+            with engine.connect() as connection:
+                n_rows = int(connection.execute(sa.select(sa.func.count()).select_from(reflected)).scalar_one())
+        elif kind == "s3":
+            from ..io.s3 import parse_s3_path
+
+            path = parse_s3_path(str(location_path(location)))
+            head = registry.s3_client(getattr(location, "source_id", None)).head_object(
+                Bucket=path.bucket, Key=path.key
+            )
+            label = f"{label} etag {head.get('ETag')} size {head.get('ContentLength')}"
+        else:
+            path = Path(str(location_path(location))).expanduser()
+            stat = path.stat()
+            label = f"{path.resolve()} size {stat.st_size} mtime_ns {stat.st_mtime_ns}"
+            if path.name.lower().endswith((".parquet", ".pq")):
+                import pyarrow.parquet as pq
+
+                n_rows = int(pq.ParquetFile(path).metadata.num_rows)
+    except Exception as error:
+        from ..io.sources import scrub
+
+        message = f"table '{table}': cannot fingerprint its source for the cache: " + scrub(
+            str(error), registry.secrets(getattr(location, "source_id", None))
+        )
+        if isinstance(error, (OSError, LookupError, ValueError)):
+            raise type(error)(message) from None
+        raise RuntimeError(f"{message} ({type(error).__name__})") from None
+    finally:
+        if not isinstance(sources, DataSources):
+            registry.dispose()
+    if n_rows is not None and nrows is not None:
+        n_rows = min(n_rows, int(nrows))
+    return label, n_rows

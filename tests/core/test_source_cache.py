@@ -92,3 +92,37 @@ def test_default_directory_and_bad_input(tmp_path, monkeypatch) -> None:
         save_encoded_source(key, codes[:, :1], encoding, cache_dir=tmp_path)
     with pytest.raises(ValueError, match="not a key"):
         load_encoded_source("../etc", tmp_path)
+
+
+def test_source_fingerprint_counts_rows_without_reading_them(tmp_path, monkeypatch) -> None:
+    import sqlite3
+    import time
+
+    from airflow_provider_hazy.config import DatabaseReadTableConfig
+    from airflow_provider_hazy.core.source_cache import source_fingerprint
+
+    database = tmp_path / "src.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute('CREATE TABLE "my table" (id INTEGER PRIMARY KEY, x TEXT)')
+        connection.executemany('INSERT INTO "my table" VALUES (?, ?)', [(i, str(i)) for i in range(123)])
+    monkeypatch.setenv("HAZY_CONN_SRC", f"sqlite:///{database}")
+    location = DatabaseReadTableConfig(source_id="src", table_name="my table")
+    label, n_rows = source_fingerprint("t", location)
+    assert (label, n_rows) == ("source 'src' table 'my table'", 123)
+    assert source_fingerprint("t", location, nrows=100)[1] == 100
+    with pytest.raises(LookupError, match="table 't': cannot fingerprint.*'nope' does not exist"):
+        source_fingerprint("t", DatabaseReadTableConfig(source_id="src", table_name="nope"))
+
+    parquet = tmp_path / "t.parquet"
+    pd.DataFrame({"x": range(77)}).to_parquet(parquet)
+    label, n_rows = source_fingerprint("t", str(parquet))
+    assert n_rows == 77 and str(parquet) in label and "mtime_ns" in label
+    csv = tmp_path / "t.csv"
+    csv.write_text("x\n1\n2\n", encoding="utf-8")
+    first, n_rows = source_fingerprint("t", str(csv))
+    assert n_rows is None
+    time.sleep(0.01)
+    csv.write_text("x\n1\n2\n3\n", encoding="utf-8")
+    assert source_fingerprint("t", str(csv))[0] != first  # a rewritten file is another key
+    with pytest.raises(OSError, match="table 't'"):
+        source_fingerprint("t", str(tmp_path / "missing.csv"))
