@@ -139,7 +139,8 @@ def _foreign_keys(entry: Dict[str, Any], draw) -> str:
 
 def _degree_figure(table: str, fk: str, entry: Dict[str, Any]) -> str:
     title = f"{table}.{fk} -> {entry['parent']}: {_score_text(entry['score'])}"
-    return _figure(svg.paired_bars(entry["bins"], entry["real"], entry["synthetic"], title), "children per parent row")
+    chart = svg.paired_bars(entry["bins"], entry["real"], entry["synthetic"], title, width=520)
+    return _figure(chart, "children per parent row")
 
 
 def _cross_figure(table: str, fk: str, entry: Dict[str, Any]) -> str:
