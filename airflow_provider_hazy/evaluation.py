@@ -299,8 +299,15 @@ def write_validation_report(config: GenerationConfig, model: Model) -> Dict[str,
 
 
 def run_validation(config: GenerationConfig, model: Model) -> Dict[str, Any]:
-    """Validation after generation: the report written beside the state, its summary for the state."""
-    body = write_validation_report(config, model)
+    """Validation after generation: the report written beside the state, its summary for the state.
+
+    The tables are written by then: a failure to read them back is recorded in the summary (failed,
+    with the error) rather than raised, so the state still says which batches landed where."""
+    try:
+        body = write_validation_report(config, model)
+    except Exception as error:  # noqa: BLE001 - any read-back failure is reported in the state
+        message = f"could not validate the output: {type(error).__name__}: {error}"
+        return {"passed": False, "n_checks": 0, "n_failed": 0, "failures": [message], "report": None}
     return {key: body[key] for key in ("passed", "n_checks", "n_failed", "failures", "report")}
 
 
