@@ -52,6 +52,10 @@ def test_inspect_text_says_the_scores_are_outside_the_budget(trained, capsys):
     assert "OUTSIDE the privacy budget" in out
     score = api.inspect_model("out/customers.hmf")["evaluation"]["histogram_similarity"]["score"]
     assert f"histogram_similarity: {score:.4f}" in out
+    assert main(["inspect", "out/customers.hmf", "--json"]) == 0
+    evaluation = json.loads(capsys.readouterr().out)["evaluation"]
+    assert evaluation["outside_privacy_budget"] is True
+    assert evaluation["histogram_similarity"]["score"] == score
 
 
 def test_evaluate_then_report_round_trip(trained, capsys):

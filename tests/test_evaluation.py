@@ -159,3 +159,31 @@ def test_post_generation_columns_are_not_checked_against_the_model(workdir):
     )
     state = api.generate(config)
     assert state["validation"]["passed"] is True, state["validation"]["failures"]
+
+
+def test_private_preprocessing_metadata_validates_generated_data_and_costs_nothing(workdir):
+    config = training_config()
+    generator = config.model_parameters.generator.model_copy(update={"processing_epsilon": 0.5})
+    config.model_parameters = config.model_parameters.model_copy(update={"generator": generator})
+    api.train(config)
+    stored = manifest()
+    assert stored["privacy"]["total_epsilon"] == pytest.approx(1.5)  # epsilon + processing_epsilon, no more
+    columns = stored["tables"]["customers"]["validation_metadata"]["columns"]
+    assert not any("max_length" in entry for entry in columns.values())  # the private model holds no lengths
+    state = api.generate(generation_config())
+    assert state["validation"]["passed"] is True, state["validation"]["failures"]
+
+
+def test_a_failed_check_after_generation_is_in_the_state_and_printed(workdir, capsys):
+    from airflow_provider_hazy.cli import main
+
+    api.train(training_config())
+    config = generation_config().model_dump(mode="json")
+    config["data_output"][0]["location"]["if_exists"] = "append"
+    Path("gen.json").write_text(json.dumps(config))
+    assert main(["generate", "gen.json"]) == 0
+    assert main(["generate", "gen.json"]) == 0  # appended: the destination now holds twice the rows
+    out = capsys.readouterr().out
+    assert f"FAILED table 'customers': row_count failed ({2 * ROWS} violation(s), e.g. [{4 * ROWS}])" in out
+    state = json.loads(Path("out/generation_state.json").read_text())
+    assert state["validation"]["passed"] is False and state["validation"]["n_failed"] >= 1
