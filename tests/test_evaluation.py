@@ -187,3 +187,17 @@ def test_a_failed_check_after_generation_is_in_the_state_and_printed(workdir, ca
     assert f"FAILED table 'customers': row_count failed ({2 * ROWS} violation(s), e.g. [{4 * ROWS}])" in out
     state = json.loads(Path("out/generation_state.json").read_text())
     assert state["validation"]["passed"] is False and state["validation"]["n_failed"] >= 1
+
+
+def test_split_datetimes_and_other_buckets_validate(workdir):
+    config = training_config()
+    generator = config.model_parameters.generator.model_copy(update={"split_time": True, "max_cat": 2})
+    config.model_parameters = config.model_parameters.model_copy(update={"generator": generator})
+    api.train(config)
+    columns = manifest()["tables"]["customers"]["validation_metadata"]["columns"]
+    model = api.load_model("out/customers.hmf")
+    region = next(e for e in model.tables["customers"].encoding.encoders if e.column == "region")
+    assert region.other_bucket and columns["region"]["categories"] == [*region.categories, region.other_label]
+    assert columns["last_login"]["min"] < columns["last_login"]["max"]
+    state = api.generate(generation_config())
+    assert state["validation"]["passed"] is True, state["validation"]["failures"]
