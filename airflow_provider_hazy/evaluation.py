@@ -83,7 +83,9 @@ def split_holdout(
 # --- evaluation at training -----------------------------------------------------------------------------
 
 
-def evaluation_wrapper(results: Dict[str, Any], sample_rows: Dict[str, int], holdout_rows: Dict[str, int]):
+def evaluation_wrapper(
+    results: Dict[str, Any], sample_rows: Dict[str, int], holdout_rows: Dict[str, int]
+) -> Dict[str, Any]:
     """Metric results with the outside-the-budget flag and note, and the sizes scored."""
     return {
         "outside_privacy_budget": True,
