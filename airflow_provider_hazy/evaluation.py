@@ -145,9 +145,11 @@ def annotate_model(
     model: Model,
     real: Dict[str, pd.DataFrame],
     holdout: Optional[Dict[str, Optional[pd.DataFrame]]] = None,
+    synthetic: Optional[Dict[str, pd.DataFrame]] = None,
 ) -> None:
-    """Store the evaluation and each table's validation metadata in the model's manifest."""
-    model.manifest["evaluation"] = evaluate_model(config, model, real, holdout)
+    """Store the evaluation and each table's validation metadata in the model's manifest. Pass
+    `synthetic` (a multi-table sample with foreign keys assigned) to score it instead of per-table samples."""
+    model.manifest["evaluation"] = evaluate_model(config, model, real, holdout, synthetic)
     for name, table in model.tables.items():
         model.manifest["tables"][name]["validation_metadata"] = validation_metadata(table.encoding)
 
