@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Union
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from . import __version__, evaluation
 from .config import GenerationConfig, TrainingConfig
 from .config.schema import BaseTable, ReferenceTable, SequentialTable
 from .core import privbayes
@@ -140,8 +140,10 @@ def fit(config: ConfigLike) -> Model:
     epsilon_share = generator.epsilon / len(tables)
     processing_share = None if generator.processing_epsilon is None else generator.processing_epsilon / len(tables)
     fitted: Dict[str, TableModel] = {}
+    real, holdout = {}, {}  # evaluation (outside the privacy budget): the rows trained on and held out
     for table in tables:
-        frame = _read_source(config, table)
+        frame, holdout[table.name] = evaluation.split_holdout(config, _read_source(config, table), table.name)
+        real[table.name] = frame
         fitted[table.name] = _fit_table(config, table, frame, epsilon_share, processing_share, rng, ledger)
     manifest = _manifest(config, fitted, ledger)
     model = Model(manifest=manifest, tables=fitted)
@@ -150,6 +152,7 @@ def fit(config: ConfigLike) -> Model:
         name: _frame_records(table.sample(_sample_size(config, table.n_rows), 0, sample_rng))
         for name, table in fitted.items()
     }
+    evaluation.annotate_model(config, model, real, holdout)
     return model
 
 
@@ -369,6 +372,8 @@ def generate(config: ConfigLike) -> Dict[str, Any]:
         if table_state["failure"]:
             failures.append(f"table '{item.name}': {table_state['failure']}")
             break
+    if not failures and config.validation is not None and config.validation.enable:
+        state["validation"] = evaluation.run_validation(config, model)
     state["seconds"] = round(time.time() - started, 3)
     _write_state(config, state)
     if failures:
@@ -450,3 +455,18 @@ def subset(config: ConfigLike, output_dir: Union[str, Path]) -> Dict[str, Any]:
         "output_dir": str(output),
         "summary": result.summary,
     }
+
+
+def evaluate(config: Union[Any, Dict[str, Any], str, Path]) -> Dict[str, Any]:
+    """`hazy evaluate`: score a real/synthetic pair (an `EvaluateConfig`); results keyed by metric_type,
+    computed outside the privacy budget (the result says so), written to `config.output` when set."""
+    from .config.evaluate import EvaluateConfig
+
+    return evaluation.evaluate_pair(_as_config(config, EvaluateConfig))
+
+
+def validate(config: ConfigLike) -> Dict[str, Any]:
+    """`hazy validate`: functional validation of what a generation config wrote, against its model; the
+    report (also written beside `generation_state_path`, when set)."""
+    config = _as_config(config, GenerationConfig)
+    return evaluation.write_validation_report(config, load_model(_model_path(config)))

@@ -7,6 +7,9 @@
     hazy train CONFIG                             train and write the model file
     hazy generate CONFIG                          generate and write the synthetic tables
     hazy inspect MODEL [--json]                   synthesiser, privacy ledger, tables, columns, network
+    hazy evaluate CONFIG                          score a real/synthetic pair (an EvaluateConfig)
+    hazy validate CONFIG                          validate what a generation config wrote (exit 1 on a failure)
+    hazy report MODEL_OR_EVALUATION -o FILE       the evaluation as one self-contained HTML page
 """
 
 from __future__ import annotations
@@ -112,6 +115,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         for batch in table["batches"]:
             if batch["status"] != "written":
                 print(f"  batch {batch['index']}: {batch['status']} -> {batch.get('destination')} ({batch['error']})")
+    validation = state.get("validation")
+    if validation:
+        print(f"validation: {validation['n_checks']} checks, {validation['n_failed']} failed")
+        for line in validation["failures"]:
+            print(f"  FAILED {line}")
     return 0
 
 
@@ -151,7 +159,55 @@ def describe_model(info: dict) -> list:
         for edge in table["network"]:
             parents = ", ".join(edge["parents"]) or "(no parents)"
             lines.append(f"    {edge['child']} <- {parents}")
+    lines.extend(describe_evaluation(info.get("evaluation")))
     return lines
+
+
+def describe_evaluation(evaluation: Optional[dict]) -> list:
+    """Lines of the evaluation scores, flagged as computed outside the privacy budget."""
+    from .evaluation import metric_results
+
+    if not evaluation:
+        return ["evaluation: not stored in the model"]
+    lines = ["evaluation (computed from the source OUTSIDE the privacy budget: not differentially private):"]
+    for key, entry in metric_results(evaluation).items():
+        score = "n/a" if entry.get("score") is None else f"{entry['score']:.4f}"
+        lines.append(f"  {key}: {score}" + (f" (skipped: {entry['skipped']})" if entry.get("skipped") else ""))
+    return lines
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import api
+    from .config.evaluate import EvaluateConfig
+
+    config = EvaluateConfig.from_file(args.config)
+    if args.output:
+        config = config.model_copy(update={"output": args.output})
+    results = api.evaluate(config)
+    for line in describe_evaluation(results):
+        print(line)
+    if config.output:
+        print(f"wrote {config.output}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from . import api
+
+    report = api.validate(GenerationConfig.from_file(args.config))
+    where = f"; report {report['report']}" if report["report"] else ""
+    print(f"validation: {report['n_checks']} checks, {report['n_failed']} failed{where}")
+    for line in report["failures"]:
+        print(f"  FAILED {line}")
+    return 0 if report["passed"] else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    path = write_report(args.source, args.output)
+    print(f"wrote report {path}")
+    return 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -201,6 +257,20 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("model", help="a model file (.hmf)")
     inspect.add_argument("--json", action="store_true", help="print one JSON object")
     inspect.set_defaults(handler=_cmd_inspect)
+
+    evaluate = commands.add_parser("evaluate", help="score a real/synthetic pair of tables (an evaluate config)")
+    evaluate.add_argument("config", help="an evaluate config (.json, .yaml, .yml)")
+    evaluate.add_argument("-o", "--output", help="write the JSON results here (overrides the config's output)")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+    validate = commands.add_parser("validate", help="validate the tables a generation config wrote")
+    validate.add_argument("config", help="a generation config (.json, .yaml, .yml)")
+    validate.set_defaults(handler=_cmd_validate)
+
+    report = commands.add_parser("report", help="write the evaluation of a model or evaluation JSON as HTML")
+    report.add_argument("source", help="a model file (.hmf) or evaluation JSON (hazy evaluate, hazy inspect --json)")
+    report.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    report.set_defaults(handler=_cmd_report)
     return parser
 
 

@@ -29,6 +29,7 @@ from .enums import (
     PrivBayesUnknownCombinationStrategyType,
     TableType,
 )
+from .evaluate import EvaluateConfig
 from .evaluation import (
     CrossTableMutualInformationSimilarityParams,
     DegreeDistributionSimilarityParams,
@@ -83,6 +84,7 @@ from .training import TrainingConfig
 
 __all__ = [
     "DatabaseSubsettingParams",
+    "EvaluateConfig",
     "GenerationConfig",
     "TrainingConfig",
     "ValidationConfig",

@@ -1,0 +1,354 @@
+"""Evaluation at training time, functional validation of written output, and the metadata validation uses.
+
+- `split_holdout`: with `TrainingConfig.train_test_split`, a seeded row split of one table into the rows
+  the model trains on and the held-out rows (HOLDOUT_FRACTION) that utility and privacy metrics score
+  against. (Single tables only: the FK-aware split of `core/subsetting.py` replaces it for schemas with
+  foreign keys.)
+- `evaluate_model`: the configured `EvaluationConfig` on a synthetic sample of
+  `eval_sample_params.magnitude`; the result is stored in the manifest under `evaluation`.
+- `validation_metadata`: per column, what generation can produce, derived from the fitted encoders only
+  (category domains, bin ranges, null codes), so it costs no privacy beyond the model itself.
+- `validate_output`: read the written tables back and run `metrics.validation.validate` on them.
+
+Privacy: evaluation scores are computed from the source rows themselves, outside the privacy budget
+(no noise, no ledger entry). The manifest says so (`outside_privacy_budget: true` and `privacy_note`);
+set `TrainingConfig.evaluation` to null, or `metrics: []`, to keep them out of the model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+from .config import EvaluateConfig, EvaluationConfig, GenerationConfig, TrainingConfig
+from .config.schema import DataSchema
+from .core.batching import rows_for_magnitude
+from .core.category_encoder import CategoryEncoder
+from .core.column_encoders import BoolEncoder, NumericEncoder
+from .core.datetime_encoders import UNITS_PER_DAY, DatetimeEncoder, SplitDatetimeEncoder
+from .core.encoding import TableEncoding, prepare_frame
+from .io.locations import location_label, location_path, read_table
+from .metrics.discretise import FAKED_TYPES
+from .metrics.evaluate import evaluate
+from .metrics.validation import ValidationReport, validate
+from .model_file import read_manifest
+
+if TYPE_CHECKING:
+    from .api import Model
+
+HOLDOUT_FRACTION = 0.2
+PRIVACY_NOTE = (
+    "Evaluation scores are computed from the source data outside the privacy budget: they are not "
+    "differentially private and are not in the privacy ledger. Set evaluation to null (or metrics: []) "
+    "to leave them out of the model."
+)
+# Keys of an evaluation dict that are not metric results.
+META_KEYS = ("outside_privacy_budget", "privacy_note", "sample_rows", "holdout_rows", "random_state")
+# Seed stream of the evaluation sample and of the holdout split (apart from the model's own streams).
+_EVAL_STREAM, _SPLIT_STREAM = 2**31 + 1, 2**31 + 2
+
+
+def metric_results(evaluation: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Only the metric entries (keyed by metric_type) of an evaluation dict."""
+    return {k: v for k, v in (evaluation or {}).items() if isinstance(v, dict) and "metric_type" in v}
+
+
+def _stream(random_state: Optional[int], stream: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(random_state, spawn_key=(stream,)))
+
+
+# --- holdout --------------------------------------------------------------------------------------------
+
+
+def split_holdout(
+    config: TrainingConfig, frame: pd.DataFrame, table: str
+) -> Tuple[pd.DataFrame, Optional[pd.DataFrame]]:
+    """(rows to train on, held-out rows or None): HOLDOUT_FRACTION of the rows, drawn with a seed from
+    `random_state` and the table's position, when `train_test_split` is set and the table has 2+ rows."""
+    if not config.train_test_split or len(frame) < 2:
+        return frame, None
+    position = config.data_schema.table_names.index(table)
+    rng = np.random.default_rng(np.random.SeedSequence(config.random_state, spawn_key=(_SPLIT_STREAM, position)))
+    n_holdout = min(len(frame) - 1, max(1, int(round(len(frame) * HOLDOUT_FRACTION))))
+    held = np.zeros(len(frame), dtype=bool)
+    held[rng.choice(len(frame), size=n_holdout, replace=False)] = True
+    return frame.loc[~held].reset_index(drop=True), frame.loc[held].reset_index(drop=True)
+
+
+# --- evaluation at training -----------------------------------------------------------------------------
+
+
+def evaluation_wrapper(
+    results: Dict[str, Any], sample_rows: Dict[str, int], holdout_rows: Dict[str, int]
+) -> Dict[str, Any]:
+    """Metric results with the outside-the-budget flag and note, and the sizes scored."""
+    return {
+        "outside_privacy_budget": True,
+        "privacy_note": PRIVACY_NOTE,
+        "sample_rows": sample_rows,
+        "holdout_rows": holdout_rows,
+        **results,
+    }
+
+
+def evaluate_model(
+    config: TrainingConfig,
+    model: Model,
+    real: Dict[str, pd.DataFrame],
+    holdout: Optional[Dict[str, pd.DataFrame]] = None,
+    synthetic: Optional[Dict[str, pd.DataFrame]] = None,
+) -> Optional[Dict[str, Any]]:
+    """The configured metrics on a synthetic sample (or the given `synthetic` tables), or None when
+    `config.evaluation` is None or lists no metric. `real` is what the model was trained on."""
+    evaluation: Optional[EvaluationConfig] = config.evaluation
+    if evaluation is None or not evaluation.metrics:
+        return None
+    rng = _stream(config.random_state, _EVAL_STREAM)
+    if synthetic is None:
+        magnitude = evaluation.eval_sample_params.magnitude
+        synthetic = {
+            name: table.sample(rows_for_magnitude(table.n_rows, magnitude), 0, rng)
+            for name, table in model.tables.items()
+        }
+    holdout = {name: frame for name, frame in (holdout or {}).items() if frame is not None} or None
+    schema = DataSchema.model_validate(model.manifest["schema"])
+    results = _without_source_text(schema, evaluate(evaluation, schema, real, synthetic, holdout, rng))
+    return evaluation_wrapper(
+        results,
+        {name: len(frame) for name, frame in synthetic.items()},
+        {name: len(frame) for name, frame in (holdout or {}).items()},
+    )
+
+
+def _without_source_text(schema: DataSchema, results: Dict[str, Any]) -> Dict[str, Any]:
+    """Results fit for the model file: the histograms of person and location columns, whose bins are
+    source values (names, addresses), are left out; their scores stay."""
+    for entry in metric_results(results).values():
+        if entry["metric_type"] != "histogram_similarity":
+            continue
+        for table, details in entry.get("tables", {}).items():
+            for name, column in details.get("columns", {}).items():
+                if schema.table(table).column(name).type in FAKED_TYPES:
+                    for key in ("bins", "real", "synthetic"):
+                        column.pop(key, None)
+                    column["distribution"] = "left out of the model: its bins are source values"
+    return results
+
+
+def annotate_model(
+    config: TrainingConfig,
+    model: Model,
+    real: Dict[str, pd.DataFrame],
+    holdout: Optional[Dict[str, Optional[pd.DataFrame]]] = None,
+    synthetic: Optional[Dict[str, pd.DataFrame]] = None,
+) -> None:
+    """Store the evaluation and each table's validation metadata in the model's manifest. Pass
+    `synthetic` (a multi-table sample with foreign keys assigned) to score it instead of per-table samples."""
+    model.manifest["evaluation"] = evaluate_model(config, model, real, holdout, synthetic)
+    for name, table in model.tables.items():
+        model.manifest["tables"][name]["validation_metadata"] = validation_metadata(table.encoding)
+
+
+# --- validation metadata from the encoders --------------------------------------------------------------
+
+
+def _iso(epoch: float, unit: str, round_down: bool) -> str:
+    value = math.floor(epoch) if round_down else math.ceil(epoch)
+    return str(np.datetime64(int(value), unit))
+
+
+def _datetime_bounds(low: float, high: float, unit: str, kind: str, formatted: bool) -> Dict[str, Any]:
+    # A date, or a datetime written in a format, may lose its time of day: widen to whole days.
+    if kind == "date" or formatted:
+        per_day = UNITS_PER_DAY[unit]
+        low, high = math.floor(low / per_day) * per_day, (math.floor(high / per_day) + 1) * per_day - 1
+    return {"min": _iso(low, unit, True), "max": _iso(high, unit, False)}
+
+
+def _encoder_metadata(encoder: Any, column: Any) -> Dict[str, Any]:
+    if isinstance(encoder, CategoryEncoder):
+        categories = list(encoder.categories)
+        if encoder.other_label is not None:
+            categories.append(encoder.other_label)
+        nullable = encoder.has_null or (encoder.other_bucket and encoder.other_label is None)
+        return {"nullable": bool(nullable), "categories": categories}
+    if isinstance(encoder, BoolEncoder):
+        return {"nullable": encoder.has_null}
+    if isinstance(encoder, NumericEncoder):
+        low, high = encoder.domain.value_range
+        return {"nullable": encoder.domain.has_null, "min": low, "max": high}
+    if isinstance(encoder, DatetimeEncoder):
+        low, high = encoder.domain.value_range
+        bounds = _datetime_bounds(low, high, encoder.source.unit, column.type, bool(encoder.source.format))
+        return {"nullable": encoder.domain.has_null, **bounds}
+    if isinstance(encoder, SplitDatetimeEncoder):
+        if encoder.preserve_range:
+            low, high = encoder.value_range
+        else:
+            day_low, day_high = encoder.date_domain.value_range
+            time_low, time_high = encoder.time_domain.value_range
+            low, high = day_low * encoder.per_day + time_low, day_high * encoder.per_day + time_high
+        nullable = encoder.date_domain.has_null or encoder.time_domain.has_null
+        bounds = _datetime_bounds(low, high, encoder.source.unit, column.type, bool(encoder.source.format))
+        return {"nullable": nullable, **bounds}
+    return {}
+
+
+def validation_metadata(encoding: TableEncoding) -> Dict[str, Any]:
+    """Per column, what generation can produce (`metrics.validation` metadata): from the encoders'
+    categories, bin ranges and null codes, plus the longest source string of each text column where the
+    model already holds it (`max_length`, only when preprocessing was not private)."""
+    encoders = {encoder.column: encoder for encoder in encoding.encoders}
+    columns: Dict[str, Any] = {}
+    for column in encoding.table.columns:
+        entry: Dict[str, Any] = {}
+        if column.name in encoders:
+            entry.update(_encoder_metadata(encoders[column.name], column))
+        elif column.type in ("person", "location"):
+            entry["nullable"] = False
+        if column.name in encoding.max_string_lengths:
+            entry["max_length"] = int(encoding.max_string_lengths[column.name])
+        if entry:
+            columns[column.name] = entry
+    return {"columns": columns}
+
+
+# --- validation of written output -----------------------------------------------------------------------
+
+
+def _touched_columns(config: GenerationConfig, table: str) -> List[str]:
+    """Columns that post-generation steps drop, rename or rewrite (not checked against the model)."""
+    post = config.generate_params.post_generation
+    touched: List[str] = []
+    for entry in post.tables if post else []:
+        if entry.table != table:
+            continue
+        for step in entry.steps:
+            touched += list(getattr(step, "columns", None) or getattr(step, "mapping", None) or [])
+            if getattr(step, "column", None):
+                touched.append(step.column)
+    return touched
+
+
+def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> Dict[str, Any]:
+    entry = model.manifest["tables"][table]
+    meta = entry.get("validation_metadata") or validation_metadata(model.tables[table].encoding)
+    params = config.generate_params
+    columns = {name: dict(info) for name, info in meta["columns"].items()}
+    modelled = {encoder.column for encoder in model.tables[table].encoding.encoders}
+    for name, info in columns.items():
+        # Faker text is only held to the source's longest string when limit_strings trims it.
+        if name not in modelled and not params.limit_strings:
+            info.pop("max_length", None)
+    expected: Any = rows_for_magnitude(int(entry["n_rows"]), params.magnitude)
+    if params.drop_unique_violation:
+        expected = [0, expected]  # dropping duplicate rows can only lower the count
+    return {"rows": expected, "columns": columns}
+
+
+def _validation_schema(config: GenerationConfig, model: Model) -> DataSchema:
+    schema = DataSchema.model_validate(model.manifest["schema"])
+    tables = []
+    for table in schema.tables:
+        touched = set(_touched_columns(config, table.name))
+        if touched:
+            table = table.model_copy(update={"columns": [c for c in table.columns if c.name not in touched]})
+        tables.append(table)
+    return schema.model_copy(update={"tables": tables})
+
+
+def validate_output(config: GenerationConfig, model: Model) -> ValidationReport:
+    """Read every `data_output` table back from where it was written and validate it against the model:
+    schema types and keys, the encoders' domains and ranges, and the row count the magnitude asks for."""
+    frames: Dict[str, pd.DataFrame] = {}
+    for item in config.data_output:
+        frames[item.name] = read_table(item.name, item.location, sources=config.data_sources)
+    metadata = {item.name: _generation_metadata(config, model, item.name) for item in config.data_output}
+    schema = _validation_schema(config, model)
+    report = validate(schema, frames, metadata)
+    names = {item.name for item in config.data_output}
+    # Tables of the model that this run did not write are not expected.
+    report.checks = [c for c in report.checks if c["table"] in names]
+    return report
+
+
+def validation_report_path(config: GenerationConfig) -> Optional[Path]:
+    """Where the validation report goes: beside the generation state, `<state stem>.validation.json`."""
+    if config.generation_state_path is None:
+        return None
+    state = Path(location_path(config.generation_state_path))
+    return state.with_name(state.stem + ".validation.json")
+
+
+def write_validation_report(config: GenerationConfig, model: Model) -> Dict[str, Any]:
+    """Validate the written output and write the JSON report beside the generation state (when that is
+    set); the full report: passed, counts, every check, the outputs read and the report's path."""
+    report = validate_output(config, model)
+    path = validation_report_path(config)
+    body = {
+        **report.to_json(),
+        "failures": report.summary().splitlines(),
+        "outputs": {item.name: location_label(item.location) for item in config.data_output},
+        "report": None if path is None else str(path),
+    }
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(body, indent=2, default=str) + "\n", encoding="utf-8")
+    return body
+
+
+def run_validation(config: GenerationConfig, model: Model) -> Dict[str, Any]:
+    """Validation after generation: the report written beside the state, its summary for the state.
+
+    The tables are written by then: a failure to read them back is recorded in the summary (failed,
+    with the error) rather than raised, so the state still says which batches landed where."""
+    try:
+        body = write_validation_report(config, model)
+    except Exception as error:  # noqa: BLE001 - any read-back failure is reported in the state
+        message = f"could not validate the output: {type(error).__name__}: {error}"
+        return {"passed": False, "n_checks": 0, "n_failed": 0, "failures": [message], "report": None}
+    return {key: body[key] for key in ("passed", "n_checks", "n_failed", "failures", "report")}
+
+
+# --- evaluation on demand -------------------------------------------------------------------------------
+
+
+def _read_frames(schema: DataSchema, items: List[Any], sources: Any) -> Dict[str, pd.DataFrame]:
+    frames = {}
+    for item in items:
+        frame = read_table(item.name, item.location, sources=sources)
+        frames[item.name] = prepare_frame(frame, schema.table(item.name))
+    return frames
+
+
+def evaluate_pair(config: EvaluateConfig) -> Dict[str, Any]:
+    """`hazy evaluate`: the configured metrics on the real and synthetic tables (and holdout, if given),
+    with the outside-the-budget note; written to `config.output` when set."""
+    if config.data_schema is not None:
+        schema = config.data_schema
+    else:
+        schema = DataSchema.model_validate(read_manifest(config.model)["schema"])
+        for field in ("real", "synthetic", "holdout"):
+            unknown = [item.name for item in getattr(config, field) if item.name not in schema.table_names]
+            if unknown:
+                raise ValueError(f"{field}: table(s) {unknown} are not in the model's schema {schema.table_names}")
+    real = _read_frames(schema, config.real, config.data_sources)
+    synthetic = _read_frames(schema, config.synthetic, config.data_sources)
+    holdout = _read_frames(schema, config.holdout, config.data_sources) or None
+    rng = _stream(config.random_state, _EVAL_STREAM)
+    results = evaluate(config.evaluation, schema, real, synthetic, holdout, rng)
+    body = evaluation_wrapper(
+        results,
+        {name: len(frame) for name, frame in synthetic.items()},
+        {name: len(frame) for name, frame in (holdout or {}).items()},
+    )
+    if config.output:
+        path = Path(config.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(body, indent=2, default=str) + "\n", encoding="utf-8")
+    return body
