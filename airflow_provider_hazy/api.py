@@ -259,7 +259,7 @@ def _fit_null_rates(
     ledger: BudgetLedger,
 ) -> Dict[str, float]:
     rates = {}
-    for relation in graph.secondary(table.name):
+    for relation in graph.nullable(table.name):
         n_null = int(frame[list(relation.child_columns)].isna().any(axis=1).sum())
         rates[relation.name] = multitable.noisy_null_rate(
             relation, n_null, len(frame), epsilon=budget.null_rate[relation.name], rng=rng, ledger=ledger
@@ -535,9 +535,14 @@ def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
     }
 
 
+def table_order(manifest: Dict[str, Any]) -> List[str]:
+    """The model's tables in schema order (the order of the `t<index>` arrays and of the table streams)."""
+    return [table["name"] for table in manifest["schema"]["tables"] if table["name"] in manifest["tables"]]
+
+
 def _model_arrays(model: Model) -> Dict[str, np.ndarray]:
     arrays: Dict[str, np.ndarray] = {}
-    for index, name in enumerate(model.manifest["tables"]):
+    for index, name in enumerate(table_order(model.manifest)):
         table = model.tables.get(name)
         if table is None:
             continue
@@ -576,7 +581,8 @@ def load_model(path: Union[str, Path]) -> Model:
     schema = DataSchema.model_validate(manifest["schema"])
     tables: Dict[str, TableModel] = {}
     references: Dict[str, pd.DataFrame] = {}
-    for index, (name, entry) in enumerate(manifest["tables"].items()):
+    for index, name in enumerate(table_order(manifest)):
+        entry = manifest["tables"][name]
         if entry.get("type") == "reference":
             references[name] = _reference_frame(schema.table(name), entry.get("rows", []))
             continue
@@ -670,7 +676,7 @@ def _make_batch(
 ) -> Dict[str, pd.DataFrame]:
     """Every table of batch `index`: the root rows of the batch and all their descendants, keys resolving
     within the batch (or to a reference table). Each table draws from its own stream `seed_for(table_index)`."""
-    names = list(model.manifest["tables"])
+    names = table_order(model.manifest)
     frames: Dict[str, pd.DataFrame] = dict(model.references)
     codes: Dict[str, np.ndarray] = {}
     for name in graph.modelled_tables:

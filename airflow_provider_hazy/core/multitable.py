@@ -51,6 +51,7 @@ one parent to another cell (2)."""
 MIN_DEGREE_CAP = 10
 DEGREE_CAP_FACTOR = 4
 MAX_DEGREE_CAP = 10_000
+MIN_PARENTS_PER_COMBINATION = 50
 DEFAULT_PARENT_COLUMNS = 2
 """Parent columns joined onto a child table when `parent_compression` is None."""
 CLIPPED_RANK_GROUP = 3
@@ -117,6 +118,11 @@ class ForeignKeyGraph:
     def secondary(self, child: str) -> List[Relation]:
         """The child's relations other than its driving one (self-references included)."""
         return [relation for relation in self.relations_of(child) if relation != self.driving[child]]
+
+    def nullable(self, child: str) -> List[Relation]:
+        """Secondary relations whose columns are not all in the child's primary key (a key is never null)."""
+        key = set(self.schema.table(child).key_columns)
+        return [relation for relation in self.secondary(child) if not set(relation.child_columns) <= key]
 
     def children(self, parent: str) -> List[Relation]:
         return [r for r in self.relations if r.parent == parent and not r.is_self]
@@ -237,7 +243,7 @@ def split_model_budget(
     network: Dict[str, float] = {}
     null_rate: Dict[str, float] = {}
     for table in tables:
-        secondary = graph.secondary(table)
+        secondary = graph.nullable(table)
         fraction = min(NULL_RATE_FRACTION, 0.2 / len(secondary)) if secondary else 0.0
         for relation in secondary:
             null_rate[relation.name] = unit * fraction
@@ -403,7 +409,11 @@ def fit_degree_model(
     theta-useful, which reads only public sizes."""
     scale = DEGREE_SENSITIVITY / epsilon
     n_parent = parent_codes.shape[0]
-    max_cells = privbayes.usefulness_max_cells(n_parent, scale)
+    # theta-useful, and at least MIN_PARENTS_PER_COMBINATION parent rows per combination on average: the
+    # clipped noise of empty cells would otherwise inflate the mean degree
+    max_cells = min(
+        privbayes.usefulness_max_cells(n_parent, scale), (cap + 1) * max(1, n_parent // MIN_PARENTS_PER_COMBINATION)
+    )
     columns, levels = privbayes.fit_parent_levels(cap + 1, list(condition_on), parent_hierarchies, max_cells)
     sizes = tuple(parent_hierarchies[c].sizes[level] for c, level in zip(columns, levels))
     coarsenings = tuple(parent_hierarchies[c].coarsenings[level] for c, level in zip(columns, levels))
