@@ -18,6 +18,10 @@ AGE_BANDS = np.array(["young", "middle", "senior"])
 BALANCE_BANDS = np.array(["low", "mid", "high"])
 
 
+def _fk(name: str, ref_table: str, ref_column: str) -> Dict[str, str]:
+    return {"name": name, "type": "foreign_key", "ref_table": ref_table, "ref_column": ref_column}
+
+
 def bank_schema() -> Dict[str, Any]:
     """The data_schema of the bank database."""
     return {
@@ -31,7 +35,7 @@ def bank_schema() -> Dict[str, Any]:
                 "name": "customers",
                 "columns": [
                     {"name": "customer_id", "type": "id", "format": "pattern", "pattern": "C-{digits:7}"},
-                    {"name": "region_id", "type": "foreign_key", "ref_table": "regions", "ref_column": "region_id"},
+                    _fk("region_id", "regions", "region_id"),
                     {"name": "age_band", "type": "category"},
                 ],
             },
@@ -39,7 +43,7 @@ def bank_schema() -> Dict[str, Any]:
                 "name": "accounts",
                 "columns": [
                     {"name": "account_id", "type": "id", "start": 1000},
-                    {"name": "customer_id", "type": "foreign_key", "ref_table": "customers", "ref_column": "customer_id"},
+                    _fk("customer_id", "customers", "customer_id"),
                     {"name": "balance_band", "type": "category"},
                 ],
             },
@@ -51,7 +55,7 @@ def bank_schema() -> Dict[str, Any]:
                 "name": "employees",
                 "columns": [
                     {"name": "employee_id", "type": "id"},
-                    {"name": "manager_id", "type": "foreign_key", "ref_table": "employees", "ref_column": "employee_id"},
+                    _fk("manager_id", "employees", "employee_id"),
                     {"name": "grade", "type": "category"},
                 ],
             },
@@ -59,9 +63,9 @@ def bank_schema() -> Dict[str, Any]:
                 "name": "transactions",
                 "primary_key": ["account_id", "product_id"],
                 "columns": [
-                    {"name": "account_id", "type": "foreign_key", "ref_table": "accounts", "ref_column": "account_id"},
-                    {"name": "product_id", "type": "foreign_key", "ref_table": "products", "ref_column": "product_id"},
-                    {"name": "handled_by", "type": "foreign_key", "ref_table": "employees", "ref_column": "employee_id"},
+                    _fk("account_id", "accounts", "account_id"),
+                    _fk("product_id", "products", "product_id"),
+                    _fk("handled_by", "employees", "employee_id"),
                     {"name": "amount", "type": "integer"},
                 ],
             },
@@ -69,8 +73,8 @@ def bank_schema() -> Dict[str, Any]:
                 "name": "refunds",
                 "columns": [
                     {"name": "refund_id", "type": "id"},
-                    {"name": "account_id", "type": "foreign_key", "ref_table": "transactions", "ref_column": "account_id"},
-                    {"name": "product_id", "type": "foreign_key", "ref_table": "transactions", "ref_column": "product_id"},
+                    _fk("account_id", "transactions", "account_id"),
+                    _fk("product_id", "transactions", "product_id"),
                     {"name": "reason", "type": "category"},
                 ],
             },
@@ -101,9 +105,7 @@ def bank_tables(n_customers: int = 800, seed: int = 7) -> Dict[str, pd.DataFrame
             "balance_band": BALANCE_BANDS[balance],
         }
     )
-    products = pd.DataFrame(
-        {"product_id": np.arange(1, 31), "family": rng.choice(["card", "loan", "saving"], size=30)}
-    )
+    products = pd.DataFrame({"product_id": np.arange(1, 31), "family": rng.choice(["card", "loan", "saving"], size=30)})
     n_employees = 40
     managers = np.where(np.arange(n_employees) < 3, -1, rng.integers(0, np.maximum(np.arange(n_employees), 1)))
     employees = pd.DataFrame(
@@ -116,7 +118,8 @@ def bank_tables(n_customers: int = 800, seed: int = 7) -> Dict[str, pd.DataFrame
     employees.loc[managers < 0, "manager_id"] = pd.NA
     per_account = rng.integers(0, 4, size=len(accounts))
     tx_account = np.repeat(accounts["account_id"].to_numpy(), per_account)
-    tx_product = np.concatenate([rng.choice(30, size=k, replace=False) + 1 for k in per_account]) if len(per_account) else []
+    distinct_products = np.argsort(rng.random((len(accounts), 30)), axis=1)[:, :3] + 1
+    tx_product = distinct_products[np.arange(3)[None, :] < per_account[:, None]]
     transactions = pd.DataFrame(
         {
             "account_id": tx_account,

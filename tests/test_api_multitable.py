@@ -186,8 +186,10 @@ def test_cross_table_tables_carry_the_group_sensitivity(model_path):
         sensitivity = 2.0 * (group if entry in crossed else 1)
         assert entry["sensitivity"] == pytest.approx(sensitivity)
         assert entry["scale"] == pytest.approx(sensitivity / table_epsilon)
-    assert any("balance_band" == edge["child"] and "customers.age_band" in edge["parents"]
-               for edge in info["tables"]["accounts"]["network"])
+    assert any(
+        "balance_band" == edge["child"] and "customers.age_band" in edge["parents"]
+        for edge in info["tables"]["accounts"]["network"]
+    )
 
 
 def test_random_adjacency_spends_nothing_on_degrees(source, tmp_path):
