@@ -386,6 +386,34 @@ class DegreeModel:
         )
 
 
+def tilt_to_mean(probabilities: np.ndarray, weights: np.ndarray, target: float) -> np.ndarray:
+    """Post-processing with public information: the degree tables tilted, P'(d | c) proportional to
+    P(d | c) exp(lambda d), with one lambda chosen (by bisection) so that the mean degree, weighted by the noisy
+    parent combination masses `weights`, is the public ratio n_child / n_parent. Clipped Laplace noise adds
+    mass to empty cells, which would otherwise inflate the number of children."""
+    degrees = np.arange(probabilities.shape[1], dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1.0 / len(weights))
+    log_p = np.log(np.maximum(probabilities, 1e-300))
+
+    def tilted(lam: float) -> np.ndarray:
+        exponents = log_p + lam * degrees[None, :]
+        exponents -= exponents.max(axis=1, keepdims=True)
+        values = np.exp(exponents) * (probabilities > 0)
+        return values / values.sum(axis=1, keepdims=True)
+
+    def mean(lam: float) -> float:
+        return float(weights @ (tilted(lam) @ degrees))
+
+    low, high = -20.0, 20.0
+    if not mean(low) <= target <= mean(high):
+        return probabilities
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if mean(middle) < target else (low, middle)
+    return tilted((low + high) / 2)
+
+
 def random_degree_model(relation: Relation, n_child: int, n_parent: int) -> DegreeModel:
     """`random` adjacency: the child count follows the (public) row counts; no data is read, nothing charged."""
     return DegreeModel(relation, "random", degree_cap(n_child, n_parent), n_child / max(n_parent, 1))
@@ -419,7 +447,11 @@ def fit_degree_model(
     coarsenings = tuple(parent_hierarchies[c].coarsenings[level] for c, level in zip(columns, levels))
     combination = privbayes.parent_combination_codes(parent_codes, columns, coarsenings, sizes)
     counts = privbayes.joint_counts(np.asarray(degrees, dtype=np.int64), combination, math.prod(sizes), cap + 1)
-    probabilities = privbayes.conditional_distributions(privbayes.noisy_counts(counts, scale, rng), "marginal")
+    noisy = privbayes.noisy_counts(counts, scale, rng)
+    probabilities = privbayes.conditional_distributions(noisy, "marginal")
+    weights = np.maximum(noisy, 0.0).sum(axis=1)
+    target = min(n_child / max(n_parent, 1), float(cap))
+    probabilities = tilt_to_mean(probabilities, weights, target)
     ledger.charge(
         table=relation.child,
         purpose="degree_preserving",
@@ -434,6 +466,7 @@ def fit_degree_model(
             "parent_levels": list(levels),
             "cells": int(counts.size),
             "parent_rows": n_parent,
+            "post_processing": "tilted to the public mean degree n_child / n_parent",
             "neighbouring": "one row of one table replaced: a child row moves between two parents (L1 4), "
             "a parent row changes cell (L1 2); degrees clipped to the public cap",
         },

@@ -206,3 +206,25 @@ def test_plan_offsets_keep_keys_of_batches_apart():
     assert [b.n_rows for b in plan.root_batches["staff"]] == [3, 3, 3, 1]
     assert plan.capacities["orders"] == [25 * 12] * 4
     assert plan.offsets["lines"] == [0, 3000, 6000, 9000]
+
+
+def test_noisy_degrees_are_tilted_to_the_public_mean_degree():
+    rng = np.random.default_rng(5)
+    relation = multitable.Relation("c", ("p_id",), "p", ("id",))
+    parent_codes = np.asfortranarray(rng.integers(2, size=(2000, 1)))
+    degrees = rng.integers(1, 4, size=2000)
+    hierarchies = privbayes.check_inputs(parent_codes, [2], None, "p").hierarchies
+    model = multitable.fit_degree_model(
+        relation,
+        degrees,
+        parent_codes,
+        hierarchies,
+        [0],
+        30,
+        int(degrees.sum()),
+        epsilon=0.05,
+        rng=rng,
+        ledger=BudgetLedger(),
+    )
+    drawn = model.degrees(parent_codes, np.random.default_rng(1))
+    assert drawn.mean() == pytest.approx(degrees.mean(), rel=0.05)
