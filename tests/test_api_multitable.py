@@ -209,3 +209,26 @@ def test_sequential_tables_are_refused_with_their_name(source, tmp_path):
     config["data_schema"]["tables"][4].update(type="sequential", sequence_id="grade")
     with pytest.raises(NotImplementedError, match="table 'employees'"):
         api.fit(config)
+
+
+def test_empty_tables_stay_empty_and_keys_to_them_are_null(tmp_path):
+    tables = bank_tables(n_customers=150)
+    tables["refunds"] = tables["refunds"].iloc[:0]
+    tables["employees"] = tables["employees"].iloc[:0]
+    paths = write_csvs(tables, tmp_path / "source")
+    path = api.train(training_config(paths, tmp_path / "empty.hmf", epsilon=1.0))
+    frames = _generate(path, tmp_path / "out", batch_magnitude=0.5)
+    assert len(frames["refunds"]) == 0 and len(frames["employees"]) == 0
+    assert len(frames["transactions"]) > 0 and frames["transactions"]["handled_by"].isna().all()
+    assert set(dangling_keys(frames, bank_schema()).values()) == {0}
+
+
+def test_hazy_inspect_shows_each_tables_share_and_degree_model(model_path, capsys):
+    from airflow_provider_hazy import cli
+
+    assert cli.main(["inspect", str(model_path)]) == 0
+    out = capsys.readouterr().out
+    info = api.inspect_model(model_path)
+    assert f"table 'accounts': {info['tables']['accounts']['n_rows']} training rows, epsilon 200" in out
+    assert "table 'regions': 5 training rows, epsilon 0 (reference: copied as it is, public)" in out
+    assert "degree model (degree_preserving): children per customers row, cap 10" in out

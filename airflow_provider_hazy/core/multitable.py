@@ -405,9 +405,15 @@ def tilt_to_mean(probabilities: np.ndarray, weights: np.ndarray, target: float) 
     def mean(lam: float) -> float:
         return float(weights @ (tilted(lam) @ degrees))
 
+    if target <= 0 or target >= degrees[-1]:  # no children at all (an empty child table), or all at the cap
+        extreme = np.zeros_like(probabilities)
+        extreme[:, 0 if target <= 0 else -1] = 1.0
+        return extreme
     low, high = -20.0, 20.0
-    if not mean(low) <= target <= mean(high):
-        return probabilities
+    if target <= mean(low):
+        return tilted(low)
+    if target >= mean(high):
+        return tilted(high)
     for _ in range(60):
         middle = (low + high) / 2
         low, high = (middle, high) if mean(middle) < target else (low, middle)

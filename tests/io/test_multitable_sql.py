@@ -37,7 +37,8 @@ def _generate_into(model: Path, engine, fresh_table, source_id: str) -> dict:
             "model": str(model),
             "data_sources": [{"id": source_id}],
             "data_output": [
-                {"name": name, "location": {"source_id": source_id, "table_name": table}} for name, table in names.items()
+                {"name": name, "location": {"source_id": source_id, "table_name": table}}
+                for name, table in names.items()
             ],
             "random_state": 1,
             "generate_params": {"batch_magnitude": 0.34},
