@@ -25,7 +25,14 @@ from .core.batching import Batch, rows_for_magnitude, run_entropy, table_batch_s
 from .core.encoding import TableEncoding, fit_table_encoding, prepare_frame
 from .core.postprocess import apply_post_generation, drop_unique_violations, limit_string_lengths
 from .core.privacy import BudgetLedger
-from .io.locations import fail_safe_path, location_label, location_path, open_writer, read_table
+from .io.locations import (
+    fail_safe_path,
+    location_label,
+    location_path,
+    open_writer,
+    order_tables_for_write,
+    read_table,
+)
 from .io.sources import DataSources
 from .model_file import read_manifest, read_model, write_model
 
@@ -756,6 +763,8 @@ def _finish_batch(
             parent = finished[relation.parent]
             if len(parent) == len(frames.get(relation.parent, parent)):
                 continue
+            if not set(relation.parent_columns) <= set(parent.columns):  # renamed or dropped by post_generation
+                continue
             found = multitable.parent_row_index(
                 parent[list(relation.parent_columns)], frame[list(relation.child_columns)]
             )
@@ -858,7 +867,7 @@ def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) 
         "validation": None,
     }
     outputs = {item.name: item.location for item in config.data_output}
-    write_order = [name for name in multitable.topological_order(model.schema) if name in outputs]
+    write_order = [name for name in order_tables_for_write(model.schema) if name in outputs]
     failures: List[str] = []
     with DataSources(config.data_sources) as sources, contextlib.ExitStack() as stack:
         writers = {}

@@ -232,3 +232,10 @@ def test_hazy_inspect_shows_each_tables_share_and_degree_model(model_path, capsy
     assert f"table 'accounts': {info['tables']['accounts']['n_rows']} training rows, epsilon 200" in out
     assert "table 'regions': 5 training rows, epsilon 0 (reference: copied as it is, public)" in out
     assert "degree model (degree_preserving): children per customers row, cap 10" in out
+
+
+def test_same_random_state_gives_the_same_model_bytes(source, tmp_path):
+    _, _, paths = source
+    first = api.train(training_config(paths, tmp_path / "bank.hmf", epsilon=5.0)).read_bytes()
+    second = api.train(training_config(paths, tmp_path / "bank.hmf", epsilon=5.0)).read_bytes()
+    assert first == second
