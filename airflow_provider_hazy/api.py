@@ -1,4 +1,9 @@
-"""The engine's entry points: `train(config) -> model path`, `generate(config) -> report`, `inspect_model`.
+"""The engine's entry points: `train(config) -> model path`, `generate(config) -> report`, `inspect_model`,
+`list_batches(config) -> batch indices`.
+
+A schema of several tables linked by foreign keys is one model: tables are fitted parents first, each child
+with its degree model and conditioned on its driving parent's columns; generation makes batches that are each
+referentially complete (core/multitable.py, docs/multitable.md).
 
 The same calls serve a notebook, the `hazy` command line and the Airflow operators.
 """
@@ -848,6 +853,8 @@ def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) 
             raise ValueError(f"data_output: table '{item.name}' is not in the model (tables: {names})")
     plan = _plan(model, graph, config)
     indices = list(range(plan.n_batches)) if batch_indices is None else [int(i) for i in batch_indices]
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"batch_indices: {indices} lists a batch more than once")
     for index in indices:
         if not 0 <= index < plan.n_batches:
             raise ValueError(f"batch_indices: {index} is not a batch of this run (0..{plan.n_batches - 1})")

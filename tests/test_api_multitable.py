@@ -239,3 +239,11 @@ def test_same_random_state_gives_the_same_model_bytes(source, tmp_path):
     first = api.train(training_config(paths, tmp_path / "bank.hmf", epsilon=5.0)).read_bytes()
     second = api.train(training_config(paths, tmp_path / "bank.hmf", epsilon=5.0)).read_bytes()
     assert first == second
+
+
+def test_unknown_or_repeated_batch_indices_are_refused(model_path, tmp_path):
+    config = generation_config(model_path, {"customers": str(tmp_path / "c.csv")}, batch_magnitude=0.5)
+    with pytest.raises(ValueError, match="batch_indices: 2 is not a batch of this run"):
+        api.generate(config, batch_indices=[2])
+    with pytest.raises(ValueError, match="more than once"):
+        api.generate(config, batch_indices=[1, 1])
