@@ -247,3 +247,27 @@ def test_unknown_or_repeated_batch_indices_are_refused(model_path, tmp_path):
         api.generate(config, batch_indices=[2])
     with pytest.raises(ValueError, match="more than once"):
         api.generate(config, batch_indices=[1, 1])
+
+
+def test_children_per_parent_are_conditioned_on_the_parent(model_path, source, tmp_path):
+    frames = _generate(model_path, tmp_path)
+
+    def mean_accounts_by_age(data):
+        counts = data["accounts"]["customer_id"].value_counts()
+        per_customer = data["customers"].set_index("customer_id").assign(n=counts).fillna({"n": 0})
+        return per_customer.groupby("age_band")["n"].mean()
+
+    real, synthetic = mean_accounts_by_age(source[1]), mean_accounts_by_age(frames)
+    assert real["senior"] - real["young"] > 2.0
+    for band in real.index:
+        assert synthetic[band] == pytest.approx(real[band], abs=0.35), band
+
+
+def test_only_reference_tables_are_stored_as_rows(model_path):
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(model_path) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert [name for name, entry in manifest["tables"].items() if "rows" in entry] == ["regions"]
+    assert manifest["multi_table"]["reference_tables"] == ["regions"]
