@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -264,9 +266,6 @@ def test_children_per_parent_are_conditioned_on_the_parent(model_path, source, t
 
 
 def test_only_reference_tables_are_stored_as_rows(model_path):
-    import json
-    import zipfile
-
     with zipfile.ZipFile(model_path) as archive:
         manifest = json.loads(archive.read("manifest.json"))
     assert [name for name, entry in manifest["tables"].items() if "rows" in entry] == ["regions"]
