@@ -72,6 +72,7 @@ def _mutual_information(x: pd.Series, y: pd.Series) -> float:
     return float((joint[nonzero] * np.log2(joint[nonzero] / (px @ py)[nonzero])).sum())
 
 
+@pytest.mark.slow
 def test_batched_output_has_every_key_resolving_and_unique(model_path, tmp_path):
     frames = _generate(model_path, tmp_path, batch_magnitude=0.25)
     assert set(dangling_keys(frames, bank_schema()).values()) == {0}
@@ -194,6 +195,7 @@ def test_cross_table_tables_carry_the_group_sensitivity(model_path):
     )
 
 
+@pytest.mark.slow
 def test_random_adjacency_spends_nothing_on_degrees(source, tmp_path):
     directory, tables, paths = source
     path = api.train(training_config(paths, tmp_path / "random.hmf", epsilon=10.0, adjacency_type="random"))
