@@ -159,6 +159,7 @@ class ParentContext:
     max_given: int
     adjacency: str
     degree_epsilon: float
+    orphan_rate: float = 0.0
 
 
 def _generator_settings(generator: Any) -> Dict[str, Any]:
@@ -242,6 +243,8 @@ def _fit_degree(
     parent: ParentContext, n_child: int, cross: Optional[CrossTable], rng: np.random.Generator, ledger: BudgetLedger
 ) -> multitable.DegreeModel:
     n_parent = parent.parent_codes.shape[0]
+    # children with a parent: the public row count less the noisy share without one (post-processing)
+    n_child = int(round(n_child * (1.0 - min(parent.orphan_rate, multitable.MAX_ORPHAN_RATE))))
     if parent.adjacency == "random":
         return multitable.random_degree_model(parent.relation, n_child, n_parent)
     encoding = parent.parent.encoding
@@ -269,10 +272,14 @@ def _fit_null_rates(
     budget: multitable.BudgetPlan,
     rng: np.random.Generator,
     ledger: BudgetLedger,
+    parent: Optional[ParentContext] = None,
 ) -> Dict[str, float]:
     rates = {}
     for relation in graph.nullable(table.name):
-        n_null = int(frame[list(relation.child_columns)].isna().any(axis=1).sum())
+        if relation == graph.driving[table.name] and parent is not None:
+            n_null = int((parent.parent_index < 0).sum())  # null or dangling: no parent row
+        else:
+            n_null = int(frame[list(relation.child_columns)].isna().any(axis=1).sum())
         rates[relation.name] = multitable.noisy_null_rate(
             relation, n_null, len(frame), epsilon=budget.null_rate[relation.name], rng=rng, ledger=ledger
         )
@@ -335,8 +342,11 @@ def fit(config: ConfigLike) -> Model:
         table = schema.table(name)
         frame = frames[name]
         parent = _parent_context(config, graph, name, frames, fitted, codes, budget, adjacency)
+        null_rates = _fit_null_rates(graph, table, frame, budget, rng, ledger, parent)
+        if parent is not None:
+            parent.orphan_rate = null_rates.get(parent.relation.name, 0.0)
         model = _fit_table(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
-        model.null_rates = _fit_null_rates(graph, table, frame, budget, rng, ledger)
+        model.null_rates = null_rates
         fitted[name] = model
         if graph.children(name):
             codes[name] = model.encoding.encode(frame)
@@ -438,7 +448,7 @@ def _manifest(
 
 MULTI_TABLE_BUDGET_RULE = (
     "epsilon / (T + 0.5 R) per modelled table (T tables) and half that per degree model (R driving foreign "
-    "keys); 2% of a table's share per secondary or self-referencing key's null rate; processing_epsilon / T "
+    "keys); 2% of a table's share per null rate of a foreign key outside its primary key; processing_epsilon / T "
     "per table; reference tables are public and cost nothing (docs/multitable.md)"
 )
 
@@ -703,9 +713,19 @@ def _make_batch(
             assert table.degree is not None
             degrees = table.degree.degrees(parent_codes, rng)
             parent_rows = np.repeat(np.arange(len(degrees)), degrees)
+            orphans = multitable.orphan_rows(len(parent_rows), table.null_rates.get(relation.name, 0.0))
+            parent_rows = np.concatenate([parent_rows, np.full(orphans, -1, dtype=np.int64)])
             given = None
             if table.cross_table is not None:
-                given = parent_codes[parent_rows][:, table.cross_table.parent_columns]
+                # rows without a parent get the "absent" code the network was trained with for such rows
+                absent = np.array(table.network.domain_sizes[table.cross_table.n_child_columns :]) - 1
+                given = np.where(
+                    (parent_rows >= 0)[:, None],
+                    parent_codes[np.maximum(parent_rows, 0)][:, table.cross_table.parent_columns]
+                    if len(parent_codes)
+                    else absent[None, :],
+                    absent[None, :],
+                )
             table_codes = table.sample_codes(len(parent_rows), rng, given)
         frame = table.encoding.generate(table_codes, plan.offsets[name][index], rng)
         if relation is not None:
@@ -820,7 +840,11 @@ def _write_batch(
 def _plan(model: Model, graph: multitable.ForeignKeyGraph, config: GenerationConfig) -> multitable.GenerationPlan:
     params = config.generate_params
     n_rows = {name: table.n_rows for name, table in model.tables.items()}
-    caps = {name: table.degree.cap for name, table in model.tables.items() if table.degree is not None}
+    caps = {
+        name: table.degree.cap * multitable.orphan_multiplier(table.null_rates.get(table.degree.relation.name, 0.0))
+        for name, table in model.tables.items()
+        if table.degree is not None
+    }
     return multitable.plan_generation(graph, n_rows, caps, params.magnitude, params.batch_magnitude)
 
 

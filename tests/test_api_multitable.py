@@ -168,9 +168,11 @@ def test_budget_is_split_by_the_documented_rule(model_path):
         assert entry["epsilon"] == pytest.approx(multitable.DEGREE_WEIGHT * unit)
         assert entry["sensitivity"] == multitable.DEGREE_SENSITIVITY
         assert entry["scale"] == pytest.approx(multitable.DEGREE_SENSITIVITY / entry["epsilon"])
-    # the customers' null rate of region_id and employees' of manager_id: 2% of their table's share
+    # a null rate (2% of the table's share) per foreign key outside the primary key: customers.region_id,
+    # employees.manager_id, transactions.handled_by, accounts.customer_id and refunds' composite key
     nulls = {e["table"]: e for e in entries if e["purpose"] == "foreign_key_null_rate"}
-    assert set(nulls) == {"customers", "employees", "transactions"}
+    assert sorted(nulls) == ["accounts", "customers", "employees", "refunds", "transactions"]
+    assert all(e["sensitivity"] == 1.0 for e in nulls.values())
     assert nulls["employees"]["epsilon"] == pytest.approx(multitable.NULL_RATE_FRACTION * unit)
     assert nulls["employees"]["scale"] == pytest.approx(1 / nulls["employees"]["epsilon"])
 
@@ -272,3 +274,18 @@ def test_only_reference_tables_are_stored_as_rows(model_path):
         manifest = json.loads(archive.read("manifest.json"))
     assert [name for name, entry in manifest["tables"].items() if "rows" in entry] == ["regions"]
     assert manifest["multi_table"]["reference_tables"] == ["regions"]
+
+
+def test_rows_without_a_driving_parent_keep_their_share(tmp_path):
+    tables = bank_tables(n_customers=600)
+    accounts = tables["accounts"].astype({"customer_id": object})
+    orphan = np.random.default_rng(0).random(len(accounts)) < 0.2
+    accounts.loc[orphan, "customer_id"] = None
+    tables["accounts"] = accounts
+    paths = write_csvs(tables, tmp_path / "source")
+    path = api.train(training_config(paths, tmp_path / "orphans.hmf"))
+    frames = _generate(path, tmp_path / "out", batch_magnitude=0.5)
+    assert frames["accounts"]["customer_id"].isna().mean() == pytest.approx(0.2, abs=0.04)
+    assert len(frames["accounts"]) == pytest.approx(len(accounts), rel=0.1)
+    assert frames["accounts"]["account_id"].is_unique
+    assert set(dangling_keys(frames, bank_schema()).values()) == {0}

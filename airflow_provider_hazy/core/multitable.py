@@ -43,7 +43,7 @@ from .privacy import (
 DEGREE_WEIGHT = 0.5
 """A degree model's share of the budget relative to a table's network (see `split_model_budget`)."""
 NULL_RATE_FRACTION = 0.02
-"""The part of a table's share spent on the noisy null rate of each secondary or self-referencing key."""
+"""The part of a table's share spent on the noisy null rate of each foreign key outside its primary key."""
 DEGREE_SENSITIVITY = 4.0
 """L1 change of a degree histogram (conditioned on parent columns) between neighbours: replacing a child row
 moves one child from parent a to parent b, so two parents change bins (4); replacing a parent row moves
@@ -52,6 +52,9 @@ MIN_DEGREE_CAP = 10
 DEGREE_CAP_FACTOR = 4
 MAX_DEGREE_CAP = 10_000
 MIN_PARENTS_PER_COMBINATION = 50
+NULL_COUNT_THRESHOLD = 3.0
+MAX_ORPHAN_RATE = 0.99
+"""Most child rows without a driving parent that generation reproduces (at most 99 per row with one)."""
 DEFAULT_PARENT_COLUMNS = 2
 """Parent columns joined onto a child table when `parent_compression` is None."""
 CLIPPED_RANK_GROUP = 3
@@ -120,9 +123,10 @@ class ForeignKeyGraph:
         return [relation for relation in self.relations_of(child) if relation != self.driving[child]]
 
     def nullable(self, child: str) -> List[Relation]:
-        """Secondary relations whose columns are not all in the child's primary key (a key is never null)."""
+        """The child's relations whose columns are not all in its primary key (a key is never null): each gets
+        a noisy null rate. For the driving relation it is the share of child rows without a parent."""
         key = set(self.schema.table(child).key_columns)
-        return [relation for relation in self.secondary(child) if not set(relation.child_columns) <= key]
+        return [relation for relation in self.relations_of(child) if not set(relation.child_columns) <= key]
 
     def children(self, parent: str) -> List[Relation]:
         return [r for r in self.relations if r.parent == parent and not r.is_self]
@@ -490,12 +494,27 @@ def fit_degree_model(
     )
 
 
+def orphan_multiplier(null_rate: float) -> int:
+    """How many times its parents' capacity a child table may need when a share `null_rate` of its rows has no
+    driving parent: the rows with a parent, plus ceil(rate / (1 - rate)) times as many without (public: the
+    rate is a DP release)."""
+    rate = min(max(float(null_rate), 0.0), MAX_ORPHAN_RATE)
+    return 1 + math.ceil(rate / (1.0 - rate)) if rate > 0 else 1
+
+
+def orphan_rows(n_with_parent: int, null_rate: float) -> int:
+    """Rows without a driving parent to add to a batch whose other rows have one."""
+    rate = min(max(float(null_rate), 0.0), MAX_ORPHAN_RATE)
+    return int(math.floor(n_with_parent * rate / (1.0 - rate) + 0.5))
+
+
 def noisy_null_rate(
     relation: Relation, n_null: int, n_rows: int, *, epsilon: float, rng: np.random.Generator, ledger: BudgetLedger
 ) -> float:
-    """The share of null keys of a secondary or self-referencing foreign key: a Laplace count (sensitivity 1:
-    replacing a child row changes the null count by at most one), clipped to [0, n] and divided by the
-    public n."""
+    """The share of null keys of a foreign key (for a driving key: of rows without a parent, null or dangling):
+    a Laplace count (sensitivity 1: replacing a child row changes the count by at most one), clipped to
+    [0, n] and divided by the public n. A noisy count below NULL_COUNT_THRESHOLD noise scales counts as zero
+    (post-processing): with a small budget the noise alone would otherwise make keys null."""
     scale = 1.0 / epsilon
     noisy = float(n_null + laplace_noise(1, scale, rng)[0])
     ledger.charge(
@@ -507,7 +526,9 @@ def noisy_null_rate(
         scale=scale,
         detail={"relation": relation.name, "rows": n_rows},
     )
-    return float(min(max(noisy, 0.0), n_rows) / n_rows) if n_rows else 0.0
+    if not n_rows or noisy < NULL_COUNT_THRESHOLD * scale:
+        return 0.0  # not clearly above the noise: no nulls (post-processing; avoids noise-made null columns)
+    return float(min(noisy, n_rows) / n_rows)
 
 
 # Cross-table conditioning ---------------------------------------------------------------------------------

@@ -228,3 +228,23 @@ def test_noisy_degrees_are_tilted_to_the_public_mean_degree():
     )
     drawn = model.degrees(parent_codes, np.random.default_rng(1))
     assert drawn.mean() == pytest.approx(degrees.mean(), rel=0.05)
+
+
+def test_null_rates_below_the_noise_count_as_zero():
+    relation = multitable.Relation("c", ("p_id",), "p", ("id",))
+    ledger = BudgetLedger()
+    rates = [
+        multitable.noisy_null_rate(relation, 0, 300, epsilon=0.01, rng=np.random.default_rng(seed), ledger=ledger)
+        for seed in range(20)
+    ]
+    assert rates == [0.0] * 20
+    assert multitable.noisy_null_rate(relation, 60, 300, epsilon=50.0, rng=np.random.default_rng(0), ledger=ledger) == (
+        pytest.approx(0.2, abs=0.01)
+    )
+    assert ledger.entries[0].scale == pytest.approx(100.0) and ledger.entries[-1].scale == pytest.approx(0.02)
+
+
+def test_orphan_rows_follow_the_null_rate_within_the_capacity():
+    assert multitable.orphan_rows(800, 0.2) == 200
+    assert multitable.orphan_multiplier(0.2) == 2 and multitable.orphan_multiplier(0.0) == 1
+    assert multitable.orphan_rows(100, 0.9) <= 100 * (multitable.orphan_multiplier(0.9) - 1)
