@@ -87,10 +87,9 @@ class TableModel:
 
     def sample(self, n_rows: int, start_row: int, rng: np.random.Generator) -> pd.DataFrame:
         """`n_rows` synthetic rows whose generated keys start at global row `start_row` (a table on its own)."""
-        codes = privbayes.sample(self.network, n_rows, rng) if self.cross_table is None else None
-        if codes is None:
+        if self.cross_table is not None:
             raise ValueError(f"table '{self.name}' is a child table: generate it with its parents (api.generate)")
-        return self.encoding.generate(codes, start_row, rng)
+        return self.encoding.generate(privbayes.sample(self.network, n_rows, rng), start_row, rng)
 
 
 @dataclass
