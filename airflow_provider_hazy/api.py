@@ -1,29 +1,45 @@
-"""The engine's entry points: `train(config) -> model path`, `generate(config) -> report`, `inspect_model`.
+"""The engine's entry points: `train(config) -> model path`, `generate(config) -> report`, `inspect_model`,
+`list_batches(config) -> batch indices`.
+
+A schema of several tables linked by foreign keys is one model: tables are fitted parents first, each child
+with its degree model and conditioned on its driving parent's columns; generation makes batches that are each
+referentially complete (core/multitable.py, docs/multitable.md).
 
 The same calls serve a notebook, the `hazy` command line and the Airflow operators.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
 from . import __version__, evaluation
 from .config import GenerationConfig, TrainingConfig
-from .config.schema import BaseTable, ReferenceTable, SequentialTable
-from .core import privbayes
-from .core.batching import Batch, plan_batches, rows_for_magnitude, run_entropy, table_batch_seed
+from .config.enums import AdjacencyType
+from .config.schema import BaseTable, DataSchema, IdColumn, ReferenceTable, SequentialTable
+from .core import multitable, privbayes
+from .core.batching import Batch, rows_for_magnitude, run_entropy, table_batch_seed
 from .core.encoding import TableEncoding, fit_table_encoding, prepare_frame
 from .core.postprocess import apply_post_generation, drop_unique_violations, limit_string_lengths
 from .core.privacy import BudgetLedger
-from .io.locations import fail_safe_path, location_path, open_writer, read_table
+from .core.subsetting import Subset, subset_tables
+from .io.locations import (
+    fail_safe_path,
+    location_label,
+    location_path,
+    open_writer,
+    order_tables_for_write,
+    read_table,
+)
+from .io.sources import DataSources
 from .model_file import read_manifest, read_model, write_model
 
 AUTO_SAMPLE_ROWS = 25
@@ -31,31 +47,74 @@ ConfigLike = Union[TrainingConfig, GenerationConfig, Dict[str, Any], str, Path]
 
 
 @dataclass
+class CrossTable:
+    """A child table's network conditioned on parent columns: which parent code columns are joined on."""
+
+    parent: str
+    parent_columns: List[int]
+    selected: List[int]
+    n_child_columns: int
+    parent_column_names: List[str] = field(default_factory=list)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "parent": self.parent,
+            "parent_columns": list(self.parent_columns),
+            "selected": list(self.selected),
+            "n_child_columns": self.n_child_columns,
+            "parent_column_names": list(self.parent_column_names),
+        }
+
+
+@dataclass
 class TableModel:
-    """One table's fitted parts: its encoding and its PrivBayes model over the encoded columns."""
+    """One table's fitted parts: its encoding and its PrivBayes model over the encoded columns, and for a child
+    table its degree model, the parent columns its network is conditioned on, and its foreign keys' null rates."""
 
     name: str
     n_rows: int
     encoding: TableEncoding
     network: privbayes.PrivBayesModel
+    cross_table: Optional[CrossTable] = None
+    degree: Optional[multitable.DegreeModel] = None
+    null_rates: Dict[str, float] = field(default_factory=dict)
+
+    def sample_codes(self, n_rows: int, rng: np.random.Generator, given: Optional[np.ndarray] = None) -> np.ndarray:
+        """Codes of `n_rows` rows; with `given` (the joined parent columns), drawn conditionally on them."""
+        if self.cross_table is None:
+            return privbayes.sample(self.network, n_rows, rng)
+        assert given is not None, f"table '{self.name}': its network needs its parent's columns"
+        return multitable.sample_conditioned(self.network, self.cross_table.n_child_columns, given, rng)
 
     def sample(self, n_rows: int, start_row: int, rng: np.random.Generator) -> pd.DataFrame:
-        """`n_rows` synthetic rows whose generated keys start at global row `start_row`."""
-        codes = privbayes.sample(self.network, n_rows, rng)
-        return self.encoding.generate(codes, start_row, rng)
+        """`n_rows` synthetic rows whose generated keys start at global row `start_row` (a table on its own)."""
+        if self.cross_table is not None:
+            raise ValueError(f"table '{self.name}' is a child table: generate it with its parents (api.generate)")
+        return self.encoding.generate(privbayes.sample(self.network, n_rows, rng), start_row, rng)
 
 
 @dataclass
 class Model:
-    """A trained model: the manifest (metadata, ledger, schema) and one `TableModel` per table."""
+    """A trained model: the manifest (metadata, ledger, schema), one `TableModel` per modelled table, and the
+    reference tables (public by declaration, copied as they are)."""
 
     manifest: Dict[str, Any]
     tables: Dict[str, TableModel]
+    references: Dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def total_epsilon(self) -> float:
         """The privacy ledger's total."""
         return float(self.manifest["privacy"]["total_epsilon"])
+
+    @property
+    def schema(self) -> DataSchema:
+        return DataSchema.model_validate(self.manifest["schema"])
+
+    def graph(self) -> multitable.ForeignKeyGraph:
+        """The foreign-key graph, with driving parents chosen from the recorded (public) row counts."""
+        n_rows = {name: int(entry["n_rows"]) for name, entry in self.manifest["tables"].items()}
+        return multitable.build_graph(self.schema, n_rows)
 
 
 def _as_config(config: ConfigLike, kind: type) -> Any:
@@ -67,23 +126,49 @@ def _as_config(config: ConfigLike, kind: type) -> Any:
 
 
 def _modelled_tables(config: TrainingConfig) -> List[BaseTable]:
+    """The tables a network is learned for (reference tables are copied; sequential ones are not supported)."""
     tables = []
     for table in config.data_schema.tables:
-        if isinstance(table, (ReferenceTable, SequentialTable)) or table.foreign_keys:
+        if isinstance(table, SequentialTable):
             raise NotImplementedError(
-                f"table '{table.name}': {table.type} tables and foreign keys need multi-table synthesis "
-                "(not available yet); single tabular tables are supported"
+                f"table '{table.name}': sequential tables are not supported yet; tabular and reference tables are"
             )
-        tables.append(table)
+        if not isinstance(table, ReferenceTable):
+            tables.append(table)
     return tables
 
 
-def _read_source(config: TrainingConfig, table: BaseTable) -> pd.DataFrame:
+def _read_source(config: TrainingConfig, table: BaseTable, sources: Optional[DataSources] = None) -> pd.DataFrame:
     location = next(item.location for item in config.data_input if item.name == table.name)
-    frame = read_table(table.name, location, nrows=config.nrows)
+    frame = read_table(table.name, location, nrows=config.nrows, sources=sources)
     return prepare_frame(
         frame, table, strip_strings=config.strip_strings, empty_strings_as_null=config.empty_strings_as_null
     )
+
+
+@dataclass
+class ParentContext:
+    """What a child table's fit needs from its driving parent: the relation, the parent's model and codes, and
+    the child rows' parent row (-1 for none) in the source."""
+
+    relation: multitable.Relation
+    parent: TableModel
+    parent_codes: np.ndarray
+    parent_index: np.ndarray
+    cap: int
+    max_given: int
+    adjacency: str
+    degree_epsilon: float
+    orphan_rate: float = 0.0
+
+
+def _generator_settings(generator: Any) -> Dict[str, Any]:
+    return {
+        "n_parents": getattr(generator, "n_parents", 0),
+        "sample_parents": getattr(generator, "sample_parents", 1),
+        "network_sample_rows": getattr(generator, "network_sample_rows", None),
+        "default_strategy": getattr(generator, "default_strategy", "uniform"),
+    }
 
 
 def _fit_table(
@@ -94,26 +179,111 @@ def _fit_table(
     processing_epsilon: Optional[float],
     rng: np.random.Generator,
     ledger: BudgetLedger,
+    parent: Optional[ParentContext] = None,
 ) -> TableModel:
+    """Encode one table and learn its network; with `parent`, conditioned on the parent's columns, plus the
+    degree model of the driving relation."""
     generator = config.model_parameters.generator
+    settings = _generator_settings(generator)
     encoding = fit_table_encoding(
         frame, table, generator, processing_epsilon=processing_epsilon, rng=rng, ledger=ledger, table_name=table.name
     )
     codes = encoding.encode(frame)
-    network = privbayes.fit(
-        codes,
-        encoding.domain_sizes,
-        epsilon=epsilon,
-        n_parents=getattr(generator, "n_parents", 0),
-        sample_parents=getattr(generator, "sample_parents", 1),
-        network_sample_rows=getattr(generator, "network_sample_rows", None),
-        default_strategy=getattr(generator, "default_strategy", "uniform"),
-        hierarchies=encoding.hierarchies(),
+    cross: Optional[CrossTable] = None
+    parent_columns = list(range(len(parent.parent.encoding.domain_sizes))) if parent else []
+    if parent and parent_columns and parent.max_given > 0 and settings["n_parents"] > 0 and codes.shape[1]:
+        ranks = multitable.child_ranks(parent.parent_index)
+        parent_sizes = [parent.parent.encoding.domain_sizes[j] for j in parent_columns]
+        given = multitable.joined_parent_codes(
+            parent.parent_codes[:, parent_columns], parent.parent_index, ranks, parent.cap, parent_sizes
+        )
+        parent_maps = parent.parent.encoding.hierarchies()
+        conditioned = multitable.fit_conditioned(
+            codes,
+            encoding.domain_sizes,
+            encoding.hierarchies(),
+            given,
+            parent_sizes,
+            [parent_maps[j] for j in parent_columns],
+            epsilon=epsilon,
+            group=multitable.group_size(parent.cap),
+            max_given=parent.max_given,
+            rng=rng,
+            ledger=ledger,
+            table=table.name,
+            parent_table=parent.relation.parent,
+            **settings,
+        )
+        network = conditioned.model
+        cross = CrossTable(
+            parent.relation.parent,
+            parent_columns,
+            [parent_columns[j] for j in conditioned.given_columns],
+            conditioned.n_child_columns,
+            [parent.parent.encoding.modelled_columns[j] for j in parent_columns],
+        )
+    else:
+        network = privbayes.fit(
+            codes,
+            encoding.domain_sizes,
+            epsilon=epsilon,
+            hierarchies=encoding.hierarchies(),
+            rng=rng,
+            ledger=ledger,
+            table=table.name,
+            **settings,
+        )
+    model = TableModel(name=table.name, n_rows=len(frame), encoding=encoding, network=network, cross_table=cross)
+    if parent is not None:
+        model.degree = _fit_degree(parent, len(frame), cross, rng, ledger)
+    return model
+
+
+def _fit_degree(
+    parent: ParentContext, n_child: int, cross: Optional[CrossTable], rng: np.random.Generator, ledger: BudgetLedger
+) -> multitable.DegreeModel:
+    n_parent = parent.parent_codes.shape[0]
+    # children with a parent: the public row count less the noisy share without one (post-processing)
+    n_child = int(round(n_child * (1.0 - min(parent.orphan_rate, multitable.MAX_ORPHAN_RATE))))
+    if parent.adjacency == "random":
+        return multitable.random_degree_model(parent.relation, n_child, n_parent)
+    encoding = parent.parent.encoding
+    hierarchies = privbayes.check_inputs(
+        parent.parent_codes, encoding.domain_sizes, encoding.hierarchies(), parent.relation.parent
+    ).hierarchies
+    return multitable.fit_degree_model(
+        parent.relation,
+        multitable.clipped_degrees(parent.parent_index, n_parent, parent.cap),
+        parent.parent_codes,
+        hierarchies,
+        cross.selected if cross else [],
+        parent.cap,
+        n_child,
+        epsilon=parent.degree_epsilon,
         rng=rng,
         ledger=ledger,
-        table=table.name,
     )
-    return TableModel(name=table.name, n_rows=len(frame), encoding=encoding, network=network)
+
+
+def _fit_null_rates(
+    graph: multitable.ForeignKeyGraph,
+    table: BaseTable,
+    frame: pd.DataFrame,
+    budget: multitable.BudgetPlan,
+    rng: np.random.Generator,
+    ledger: BudgetLedger,
+    parent: Optional[ParentContext] = None,
+) -> Dict[str, float]:
+    rates = {}
+    for relation in graph.nullable(table.name):
+        if relation == graph.driving[table.name] and parent is not None:
+            n_null = int((parent.parent_index < 0).sum())  # null or dangling: no parent row
+        else:
+            n_null = int(frame[list(relation.child_columns)].isna().any(axis=1).sum())
+        rates[relation.name] = multitable.noisy_null_rate(
+            relation, n_null, len(frame), epsilon=budget.null_rate[relation.name], rng=rng, ledger=ledger
+        )
+    return rates
 
 
 def _sample_size(config: TrainingConfig, n_rows: int) -> int:
@@ -129,36 +299,166 @@ def _frame_records(frame: pd.DataFrame) -> List[Dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
+def subset_source_frames(config: TrainingConfig, frames: Dict[str, pd.DataFrame]) -> Subset:
+    """The read source tables, subset before training (`database_subsetting_params`) and split
+    (`train_test_split`) by `core.subsetting`, keeping full referential integrity; the frames unchanged
+    when neither is set. `Subset.test` holds the held-out rows the evaluation scores against."""
+    if config.database_subsetting_params is None and not config.train_test_split:
+        return Subset(train=frames)
+    return subset_tables(
+        frames,
+        config.data_schema,
+        config.database_subsetting_params,
+        train_test_split=config.train_test_split,
+        random_state=config.random_state,
+    )
+
+
+def _adjacency(config: TrainingConfig) -> str:
+    """`default` is degree_preserving (docs/multitable.md)."""
+    adjacency = config.model_parameters.multi_table.adjacency_type
+    return "random" if adjacency == AdjacencyType.RANDOM else "degree_preserving"
+
+
+def _max_given(config: TrainingConfig) -> int:
+    compression = config.model_parameters.multi_table.parent_compression
+    return multitable.DEFAULT_PARENT_COLUMNS if compression is None else int(compression)
+
+
 def fit(config: ConfigLike) -> Model:
-    """Train a model in memory: read and encode each table, learn its network, measure it, record the ledger."""
+    """Train a model in memory: read every table, learn each modelled table's network in parent-first order
+    (a child's conditioned on its driving parent's columns) and each foreign key's degree model, all charged
+    to one ledger whose total is the configured epsilon (plus processing_epsilon)."""
     config = _as_config(config, TrainingConfig)
     generator = config.model_parameters.generator
-    tables = _modelled_tables(config)
+    _modelled_tables(config)
+    schema = config.data_schema
+    with DataSources(config.data_sources) as sources:
+        frames = {table.name: _read_source(config, table, sources) for table in schema.tables}
+    subset = subset_source_frames(config, frames)
+    frames = subset.train
+    graph = multitable.build_graph(schema, {name: len(frame) for name, frame in frames.items()})
+    adjacency = _adjacency(config)
+    budget = multitable.split_model_budget(
+        graph, generator.epsilon, generator.processing_epsilon, adjacency == "degree_preserving"
+    )
     rng = np.random.default_rng(config.random_state)
     ledger = BudgetLedger()
-    # Sequential composition over tables: each modelled table gets an equal share of each budget.
-    epsilon_share = generator.epsilon / len(tables)
-    processing_share = None if generator.processing_epsilon is None else generator.processing_epsilon / len(tables)
     fitted: Dict[str, TableModel] = {}
-    real, holdout = {}, {}  # evaluation (outside the privacy budget): the rows trained on and held out
-    for table in tables:
-        frame, holdout[table.name] = evaluation.split_holdout(config, _read_source(config, table), table.name)
-        real[table.name] = frame
-        fitted[table.name] = _fit_table(config, table, frame, epsilon_share, processing_share, rng, ledger)
-    manifest = _manifest(config, fitted, ledger)
-    model = Model(manifest=manifest, tables=fitted)
-    sample_rng = np.random.default_rng(np.random.SeedSequence(config.random_state, spawn_key=(2**31,)))
-    manifest["sample"] = {
-        name: _frame_records(table.sample(_sample_size(config, table.n_rows), 0, sample_rng))
-        for name, table in fitted.items()
-    }
-    evaluation.annotate_model(config, model, real, holdout)
+    codes: Dict[str, np.ndarray] = {}
+    for name in graph.modelled_tables:
+        table = schema.table(name)
+        frame = frames[name]
+        parent = _parent_context(config, graph, name, frames, fitted, codes, budget, adjacency)
+        null_rates = _fit_null_rates(graph, table, frame, budget, rng, ledger, parent)
+        if parent is not None:
+            parent.orphan_rate = null_rates.get(parent.relation.name, 0.0)
+        model = _fit_table(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
+        model.null_rates = null_rates
+        fitted[name] = model
+        if graph.children(name):
+            codes[name] = model.encoding.encode(frame)
+    references = {name: frames[name] for name in graph.reference_tables}
+    ordered = {name: fitted[name] for name in schema.table_names if name in fitted}
+    manifest = _manifest(config, ordered, ledger, graph=graph, references=references, budget=budget)
+    model = Model(manifest=manifest, tables=ordered, references=references)
+    manifest["sample"] = _sample(config, model, graph)
+    if subset.summary:
+        manifest["subset"] = subset.summary
+    evaluation.annotate_model(config, model, frames, subset.test, synthetic=_evaluation_sample(config, model, graph))
     return model
 
 
-def _manifest(config: TrainingConfig, tables: Dict[str, TableModel], ledger: BudgetLedger) -> Dict[str, Any]:
+def _parent_context(
+    config: TrainingConfig,
+    graph: multitable.ForeignKeyGraph,
+    name: str,
+    frames: Dict[str, pd.DataFrame],
+    fitted: Dict[str, TableModel],
+    codes: Dict[str, np.ndarray],
+    budget: multitable.BudgetPlan,
+    adjacency: str,
+) -> Optional[ParentContext]:
+    relation = graph.driving[name]
+    if relation is None:
+        return None
+    parent_frame = frames[relation.parent]
+    parent_index = multitable.parent_row_index(
+        parent_frame[list(relation.parent_columns)], frames[name][list(relation.child_columns)]
+    )
+    return ParentContext(
+        relation=relation,
+        parent=fitted[relation.parent],
+        parent_codes=codes[relation.parent],
+        parent_index=parent_index,
+        cap=multitable.degree_cap(len(frames[name]), len(parent_frame)),
+        max_given=_max_given(config),
+        adjacency=adjacency,
+        degree_epsilon=budget.degree.get(relation.name, 0.0),
+    )
+
+
+def _sample(config: TrainingConfig, model: Model, graph: multitable.ForeignKeyGraph) -> Dict[str, Any]:
+    """A small synthetic sample for the manifest: one batch of `_sample_size` root rows and their descendants."""
+    roots = {name: _sample_size(config, model.tables[name].n_rows) for name in graph.roots}
+    frames = _one_batch(config, model, graph, roots, stream=2**31)
+    return {name: _frame_records(frames[name]) for name in model.tables}
+
+
+def _evaluation_sample(
+    config: TrainingConfig, model: Model, graph: multitable.ForeignKeyGraph
+) -> Optional[Dict[str, pd.DataFrame]]:
+    """The synthetic tables the evaluation scores: `eval_sample_params.magnitude` of each root table's
+    training rows and their descendants, foreign keys assigned (None when no metric is configured)."""
+    if config.evaluation is None or not config.evaluation.metrics:
+        return None
+    magnitude = config.evaluation.eval_sample_params.magnitude
+    roots = {name: rows_for_magnitude(model.tables[name].n_rows, magnitude) for name in graph.roots}
+    frames = _one_batch(config, model, graph, roots, stream=2**31 + 1)
+    frames.update({name: frame for name, frame in model.references.items()})
+    return frames
+
+
+def _one_batch(
+    config: TrainingConfig,
+    model: Model,
+    graph: multitable.ForeignKeyGraph,
+    roots: Dict[str, int],
+    stream: int,
+) -> Dict[str, pd.DataFrame]:
+    """One generation batch of `roots` rows per root table (and their descendants), seeded apart from the
+    generation runs by `stream`."""
+    plan = multitable.GenerationPlan(
+        1,
+        {name: [Batch(0, 0, rows)] for name, rows in roots.items()},
+        {name: [0] for name in graph.modelled_tables},
+        {},
+    )
+    seed = np.random.SeedSequence(config.random_state)
+    return _make_batch(
+        model, graph, plan, 0, lambda table_index: np.random.SeedSequence(seed.entropy, spawn_key=(stream, table_index))
+    )
+
+
+def _manifest(
+    config: TrainingConfig,
+    tables: Dict[str, TableModel],
+    ledger: BudgetLedger,
+    *,
+    graph: Optional[multitable.ForeignKeyGraph] = None,
+    references: Optional[Dict[str, pd.DataFrame]] = None,
+    budget: Optional[multitable.BudgetPlan] = None,
+) -> Dict[str, Any]:
     generator = config.model_parameters.generator
     processing_private = generator.processing_epsilon is not None
+    references = references or {}
+    entries: Dict[str, Any] = {}
+    for table in config.data_schema.tables:
+        name = table.name
+        if name in references:
+            entries[name] = _reference_entry(table, references[name])
+        elif name in tables:
+            entries[name] = _table_entry(tables[name], ledger, graph)
     return {
         "package_version": __version__,
         "synthesiser": generator.generator_type,
@@ -171,36 +471,103 @@ def _manifest(config: TrainingConfig, tables: Dict[str, TableModel], ledger: Bud
             "epsilon": generator.epsilon,
             "processing_epsilon": generator.processing_epsilon,
             "processing_private": processing_private,
-            "neighbouring": "bounded: datasets differ in one row; row counts are public",
+            "neighbouring": "bounded: databases differ in one row of one table; row counts are public",
+            "budget_rule": MULTI_TABLE_BUDGET_RULE,
             "ledger": ledger.to_dict(),
         },
         "training_config": config.sanitize().model_dump(mode="json"),
         "schema": config.data_schema.model_dump(mode="json"),
-        "tables": {
-            name: {
-                "n_rows": table.n_rows,
-                "epsilon": ledger.total_for_table(name),
-                "columns": table.encoding.describe(),
-                "network_edges": _named_edges(table),
-                "encoding": table.encoding.to_json(),
-                "network": table.network.to_json(),
-            }
-            for name, table in tables.items()
-        },
+        "multi_table": _multi_table_entry(config, graph, budget),
+        "tables": entries,
         "evaluation": None,
     }
 
 
+MULTI_TABLE_BUDGET_RULE = (
+    "epsilon / (T + 0.5 R) per modelled table (T tables) and half that per degree model (R driving foreign "
+    "keys); 2% of a table's share per null rate of a foreign key outside its primary key; processing_epsilon / T "
+    "per table; reference tables are public and cost nothing (docs/multitable.md)"
+)
+
+
+def _multi_table_entry(
+    config: TrainingConfig, graph: Optional[multitable.ForeignKeyGraph], budget: Optional[multitable.BudgetPlan]
+) -> Dict[str, Any]:
+    if graph is None:
+        return {}
+    return {
+        "adjacency_type": _adjacency(config),
+        "parent_compression": _max_given(config),
+        "order": list(graph.order),
+        "reference_tables": list(graph.reference_tables),
+        "relations": [
+            {
+                **relation.to_json(),
+                "role": "self"
+                if relation.is_self
+                else ("driving" if graph.driving.get(relation.child) == relation else "secondary"),
+                "epsilon": 0.0
+                if budget is None
+                else budget.degree.get(relation.name, 0.0) + budget.null_rate.get(relation.name, 0.0),
+            }
+            for relation in graph.relations
+        ],
+    }
+
+
+def _table_entry(
+    table: TableModel, ledger: BudgetLedger, graph: Optional[multitable.ForeignKeyGraph]
+) -> Dict[str, Any]:
+    entry: Dict[str, Any] = {
+        "type": table.encoding.table.type,
+        "n_rows": table.n_rows,
+        "epsilon": ledger.total_for_table(table.name),
+        "columns": table.encoding.describe(),
+        "network_edges": _named_edges(table),
+        "encoding": table.encoding.to_json(),
+        "network": table.network.to_json(),
+    }
+    if table.cross_table is not None:
+        entry["cross_table"] = table.cross_table.to_json()
+    if table.degree is not None:
+        entry["degree"] = table.degree.to_json()
+    if table.null_rates:
+        entry["null_rates"] = dict(table.null_rates)
+    return entry
+
+
+def _reference_entry(table: BaseTable, frame: pd.DataFrame) -> Dict[str, Any]:
+    return {
+        "type": "reference",
+        "n_rows": len(frame),
+        "epsilon": 0.0,
+        "copied": True,
+        "privacy": "public by declaration (type: reference): copied as it is, not charged to the ledger",
+        "columns": [
+            {"name": column.name, "type": column.type, "modelled": False, "generated": "copied"}
+            for column in table.columns
+        ],
+        "network_edges": [],
+        "rows": _frame_records(frame),
+    }
+
+
 def _named_edges(table: TableModel) -> List[Dict[str, Any]]:
-    names = table.encoding.modelled_columns
+    names = list(table.encoding.modelled_columns)
+    if table.cross_table is not None:
+        parent = table.cross_table.parent
+        parent_names = [f"{parent}.{column}" for column in table.cross_table.parent_column_names]
+        names = names + parent_names
     return [
         {"child": names[child], "parents": [names[parent] for parent in parents]}
         for child, parents in table.network.network_edges()
+        if child < len(table.encoding.modelled_columns)
     ]
 
 
 def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
-    """What a model holds, from its manifest alone: synthesiser, privacy ledger, tables, columns, network."""
+    """What a model holds, from its manifest alone: synthesiser, privacy ledger, tables (each with its share of
+    epsilon, its columns and network, its degree model), the foreign-key relations."""
     manifest = read_manifest(path)
     return {
         "path": str(path),
@@ -210,12 +577,16 @@ def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
         "title": manifest.get("title", ""),
         "created_at": manifest.get("created_at"),
         "privacy": manifest["privacy"],
+        "multi_table": manifest.get("multi_table", {}),
         "tables": {
             name: {
+                "type": entry.get("type", "tabular"),
                 "n_rows": entry["n_rows"],
                 "epsilon": entry["epsilon"],
                 "columns": entry["columns"],
                 "network": entry["network_edges"],
+                **({"degree": entry["degree"]} if "degree" in entry else {}),
+                **({"copied": True} if entry.get("copied") else {}),
             }
             for name, entry in manifest["tables"].items()
         },
@@ -223,13 +594,24 @@ def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
     }
 
 
+def table_order(manifest: Dict[str, Any]) -> List[str]:
+    """The model's tables in schema order (the order of the `t<index>` arrays and of the table streams)."""
+    return [table["name"] for table in manifest["schema"]["tables"] if table["name"] in manifest["tables"]]
+
+
 def _model_arrays(model: Model) -> Dict[str, np.ndarray]:
     arrays: Dict[str, np.ndarray] = {}
-    for index, table in enumerate(model.tables.values()):
-        for name, array in table.encoding.arrays().items():
-            arrays[f"t{index}.encoding.{name}"] = array
-        for name, array in table.network.to_arrays().items():
-            arrays[f"t{index}.network.{name}"] = array
+    for index, name in enumerate(table_order(model.manifest)):
+        table = model.tables.get(name)
+        if table is None:
+            continue
+        for key, array in table.encoding.arrays().items():
+            arrays[f"t{index}.encoding.{key}"] = array
+        for key, array in table.network.to_arrays().items():
+            arrays[f"t{index}.network.{key}"] = array
+        if table.degree is not None and table.degree.adjacency != "random":
+            for key, array in table.degree.arrays().items():
+                arrays[f"t{index}.degree.{key}"] = array
     return arrays
 
 
@@ -238,25 +620,59 @@ def save_model(model: Model, path: Union[str, Path]) -> Path:
     return write_model(path, model.manifest, _model_arrays(model))
 
 
+def _prefixed(arrays: Dict[str, np.ndarray], prefix: str) -> Dict[str, np.ndarray]:
+    return {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
+
+
+def _reference_frame(table: BaseTable, rows: List[Dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=[column.name for column in table.columns])
+    for column in table.columns:
+        if column.type in ("datetime", "date") and len(frame):
+            frame[column.name] = pd.to_datetime(frame[column.name], errors="coerce")
+            if column.type == "date":
+                frame[column.name] = frame[column.name].dt.date
+    return frame
+
+
 def load_model(path: Union[str, Path]) -> Model:
     """Read a `.hmf` file (no pickle: the manifest is JSON, the arrays plain .npy)."""
     manifest, arrays = read_model(path)
+    schema = DataSchema.model_validate(manifest["schema"])
     tables: Dict[str, TableModel] = {}
-    for index, (name, entry) in enumerate(manifest["tables"].items()):
+    references: Dict[str, pd.DataFrame] = {}
+    for index, name in enumerate(table_order(manifest)):
+        entry = manifest["tables"][name]
+        if entry.get("type") == "reference":
+            references[name] = _reference_frame(schema.table(name), entry.get("rows", []))
+            continue
         prefix = f"t{index}."
-        encoding_arrays = {
-            k[len(prefix + "encoding.") :]: v for k, v in arrays.items() if k.startswith(prefix + "encoding.")
-        }
-        network_arrays = {
-            k[len(prefix + "network.") :]: v for k, v in arrays.items() if k.startswith(prefix + "network.")
-        }
+        cross = entry.get("cross_table")
+        degree = entry.get("degree")
         tables[name] = TableModel(
             name=name,
             n_rows=int(entry["n_rows"]),
-            encoding=TableEncoding.from_parts(entry["encoding"], encoding_arrays),
-            network=privbayes.PrivBayesModel.from_parts(entry["network"], network_arrays),
+            encoding=TableEncoding.from_parts(entry["encoding"], _prefixed(arrays, prefix + "encoding.")),
+            network=privbayes.PrivBayesModel.from_parts(entry["network"], _prefixed(arrays, prefix + "network.")),
+            cross_table=None
+            if cross is None
+            else CrossTable(
+                cross["parent"],
+                list(cross["parent_columns"]),
+                list(cross["selected"]),
+                int(cross["n_child_columns"]),
+                list(cross.get("parent_column_names", [])),
+            ),
+            degree=None if degree is None else _load_degree(degree, _prefixed(arrays, prefix + "degree.")),
+            null_rates={key: float(value) for key, value in entry.get("null_rates", {}).items()},
         )
-    return Model(manifest=manifest, tables=tables)
+    return Model(manifest=manifest, tables=tables, references=references)
+
+
+def _load_degree(data: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> multitable.DegreeModel:
+    if data["adjacency"] == "random":
+        relation = multitable.Relation.from_json(data["relation"])
+        return multitable.DegreeModel(relation, "random", int(data["cap"]), float(data["ratio"]))
+    return multitable.DegreeModel.from_parts(data, arrays)
 
 
 def train(config: ConfigLike) -> Path:
@@ -283,6 +699,105 @@ def _model_path(config: GenerationConfig) -> str:
     return path
 
 
+# Generation -----------------------------------------------------------------------------------------------
+
+
+def _take(values: pd.Series, rows: np.ndarray) -> pd.Series:
+    """values[rows] as a fresh series, null where rows is -1 (integer keys stay integers, as Int64)."""
+    picked = (
+        values.iloc[np.maximum(rows, 0)].reset_index(drop=True)
+        if len(values)
+        else pd.Series([None] * len(rows), dtype=object)
+    )
+    if not (rows < 0).any():
+        return picked
+    if pd.api.types.is_integer_dtype(picked.dtype):
+        picked = picked.astype("Int64")
+    return picked.where(pd.Series(rows >= 0))
+
+
+def _assign_keys(
+    frame: pd.DataFrame,
+    parent_frame: pd.DataFrame,
+    relation: multitable.Relation,
+    rows: np.ndarray,
+) -> None:
+    for child_column, parent_column in zip(relation.child_columns, relation.parent_columns):
+        frame[child_column] = _take(parent_frame[parent_column], rows)
+
+
+def _make_batch(
+    model: Model,
+    graph: multitable.ForeignKeyGraph,
+    plan: multitable.GenerationPlan,
+    index: int,
+    seed_for: Callable[[int], np.random.SeedSequence],
+) -> Dict[str, pd.DataFrame]:
+    """Every table of batch `index`: the root rows of the batch and all their descendants, keys resolving
+    within the batch (or to a reference table). Each table draws from its own stream `seed_for(table_index)`."""
+    names = table_order(model.manifest)
+    frames: Dict[str, pd.DataFrame] = dict(model.references)
+    codes: Dict[str, np.ndarray] = {}
+    for name in graph.modelled_tables:
+        table = model.tables[name]
+        rng = np.random.default_rng(seed_for(names.index(name)))
+        relation = graph.driving[name]
+        parent_rows: Optional[np.ndarray] = None
+        if relation is None:
+            table_codes = table.sample_codes(plan.root_batches[name][index].n_rows, rng)
+        else:
+            parent_codes = codes[relation.parent]
+            assert table.degree is not None
+            degrees = table.degree.degrees(parent_codes, rng)
+            parent_rows = np.repeat(np.arange(len(degrees)), degrees)
+            orphans = multitable.orphan_rows(len(parent_rows), table.null_rates.get(relation.name, 0.0))
+            parent_rows = np.concatenate([parent_rows, np.full(orphans, -1, dtype=np.int64)])
+            given = None
+            if table.cross_table is not None:
+                # rows without a parent get the "absent" code the network was trained with for such rows
+                absent = np.array(table.network.domain_sizes[table.cross_table.n_child_columns :]) - 1
+                given = np.where(
+                    (parent_rows >= 0)[:, None],
+                    parent_codes[np.maximum(parent_rows, 0)][:, table.cross_table.parent_columns]
+                    if len(parent_codes)
+                    else absent[None, :],
+                    absent[None, :],
+                )
+            table_codes = table.sample_codes(len(parent_rows), rng, given)
+        frame = table.encoding.generate(table_codes, plan.offsets[name][index], rng)
+        if relation is not None:
+            _assign_keys(frame, frames[relation.parent], relation, parent_rows)
+        key_columns = set(table.encoding.table.key_columns)
+        for secondary in graph.secondary(name):
+            rate = 0.0 if set(secondary.child_columns) & key_columns else table.null_rates.get(secondary.name, 0.0)
+            if secondary.is_self:
+                rows = multitable.self_reference_rows(len(frame), rate, rng)
+                _assign_keys(frame, frame, secondary, rows)
+                continue
+            in_key = relation is not None and set(secondary.child_columns) | set(relation.child_columns) <= key_columns
+            rows = multitable.secondary_rows(
+                len(frame), len(frames[secondary.parent]), rate, parent_rows if in_key else None, rng
+            )
+            _assign_keys(frame, frames[secondary.parent], secondary, rows)
+        frame, table_codes = _unique_keys(frame, table_codes, table.encoding.table)
+        frames[name] = frame
+        codes[name] = table_codes
+    return frames
+
+
+def _unique_keys(frame: pd.DataFrame, codes: np.ndarray, table: BaseTable) -> tuple:
+    """Rows of a table whose primary key is made of foreign keys: rows repeating a key (or with a null in it)
+    are dropped, so the key stays a key."""
+    keys = table.key_columns
+    if not keys or all(isinstance(table.column(k), IdColumn) for k in keys):
+        return frame, codes
+    keep = ~(frame.duplicated(subset=keys) | frame[keys].isna().any(axis=1))
+    if keep.all():
+        return frame, codes
+    mask = keep.to_numpy()
+    return frame[mask].reset_index(drop=True), codes[mask]
+
+
 def _finish_frame(config: GenerationConfig, table: TableModel, frame: pd.DataFrame) -> pd.DataFrame:
     params = config.generate_params
     if params.limit_strings:
@@ -296,62 +811,114 @@ def _finish_frame(config: GenerationConfig, table: TableModel, frame: pd.DataFra
     return frame
 
 
-def _write_fail_safe(directory: str, table: str, batch: Batch, frame: pd.DataFrame) -> str:
+def _finish_batch(
+    config: GenerationConfig, model: Model, graph: multitable.ForeignKeyGraph, frames: Dict[str, pd.DataFrame]
+) -> Dict[str, pd.DataFrame]:
+    """Post-processing per table in parent-first order; child rows whose parent row was dropped (a unique
+    violation) are dropped too, and a self-reference to a dropped row becomes null, so keys still resolve."""
+    finished: Dict[str, pd.DataFrame] = dict(model.references)
+    for name in graph.modelled_tables:
+        frame = frames[name]
+        for relation in graph.relations_of(name):
+            if relation.is_self or relation.parent not in finished:
+                continue
+            parent = finished[relation.parent]
+            if len(parent) == len(frames.get(relation.parent, parent)):
+                continue
+            if not set(relation.parent_columns) <= set(parent.columns):  # renamed or dropped by post_generation
+                continue
+            found = multitable.parent_row_index(
+                parent[list(relation.parent_columns)], frame[list(relation.child_columns)]
+            )
+            null = frame[list(relation.child_columns)].isna().any(axis=1).to_numpy()
+            frame = frame[(found >= 0) | null].reset_index(drop=True)
+        frame = _finish_frame(config, model.tables[name], frame)
+        for relation in graph.relations_of(name):
+            if (
+                relation.is_self
+                and len(frame) < len(frames[name])
+                and set(relation.child_columns) <= set(frame.columns)
+            ):
+                found = multitable.parent_row_index(
+                    frame[list(relation.parent_columns)], frame[list(relation.child_columns)]
+                )
+                frame[relation.child_columns[0]] = frame[relation.child_columns[0]].where(pd.Series(found >= 0))
+        finished[name] = frame
+    return finished
+
+
+def _write_fail_safe(directory: str, table: str, batch_index: int, frame: pd.DataFrame) -> str:
     safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in table)
-    path = Path(directory) / f"{safe_name}.batch-{batch.index:05d}.csv"
+    path = Path(directory) / f"{safe_name}.batch-{batch_index:05d}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return str(path)
 
 
-def _generate_table(
-    config: GenerationConfig, table: TableModel, table_index: int, entropy: int, location: Any
+def _write_batch(
+    writer: Any, location: Any, table: str, index: int, frame: pd.DataFrame, start_row: int
 ) -> Dict[str, Any]:
+    started = time.perf_counter()
+    entry: Dict[str, Any] = {"index": index, "start_row": start_row, "rows": len(frame)}
+    try:
+        writer.write_batch(frame)
+        entry.update(status="written", destination=location_label(location))
+    except Exception as error:  # noqa: BLE001 - any write failure goes to the fail-safe path
+        entry["error"] = f"{type(error).__name__}: {error}"
+        fail_safe = fail_safe_path(location)
+        if fail_safe is None:
+            entry["status"] = "failed"
+        else:
+            entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table, index, frame))
+    entry["seconds"] = round(time.perf_counter() - started, 4)
+    return entry
+
+
+def _plan(model: Model, graph: multitable.ForeignKeyGraph, config: GenerationConfig) -> multitable.GenerationPlan:
     params = config.generate_params
-    batches = plan_batches(table.n_rows, params.magnitude, params.batch_magnitude)
-    entries: List[Dict[str, Any]] = []
-    failure: Optional[str] = None
-    with open_writer(table.name, location) as writer:
-        for batch in batches:
-            started = time.perf_counter()
-            rng = np.random.default_rng(table_batch_seed(entropy, batch.index, table_index))
-            frame = _finish_frame(config, table, table.sample(batch.n_rows, batch.start_row, rng))
-            entry: Dict[str, Any] = {"index": batch.index, "start_row": batch.start_row, "rows": len(frame)}
-            try:
-                writer.write_batch(frame)
-                entry.update(status="written", destination=location_path(location))
-            except Exception as error:  # noqa: BLE001 - any write failure goes to the fail-safe path
-                entry["error"] = f"{type(error).__name__}: {error}"
-                fail_safe = fail_safe_path(location)
-                if fail_safe is None:
-                    entry["status"] = "failed"
-                    failure = entry["error"]
-                else:
-                    entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table.name, batch, frame))
-            entry["seconds"] = round(time.perf_counter() - started, 4)
-            entries.append(entry)
-            if failure:
-                break
-    written = sum(item["rows"] for item in entries if item["status"] == "written")
-    return {"rows": written, "output": location_path(location), "batches": entries, "failure": failure}
+    n_rows = {name: table.n_rows for name, table in model.tables.items()}
+    caps = {
+        name: table.degree.cap * multitable.orphan_multiplier(table.null_rates.get(table.degree.relation.name, 0.0))
+        for name, table in model.tables.items()
+        if table.degree is not None
+    }
+    return multitable.plan_generation(graph, n_rows, caps, params.magnitude, params.batch_magnitude)
 
 
-def generate(config: ConfigLike) -> Dict[str, Any]:
+def list_batches(config: ConfigLike) -> List[int]:
+    """The batch indices of a generation run (its model's tables, magnitude and batch_magnitude); each can be
+    generated and written on its own with `generate(config, batch_indices=[i])`."""
+    config = _as_config(config, GenerationConfig)
+    model = load_model(_model_path(config))
+    return list(range(_plan(model, model.graph(), config).n_batches))
+
+
+def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) -> Dict[str, Any]:
     """Generate every configured table in batches and write it; returns the generation state (a report).
 
-    The state lists every batch, where it went and why; it is also written to `generation_state_path`.
-    A batch that fails to write goes to the location's fail-safe path when one is set; otherwise the run
-    stops and raises `GenerationError` carrying the state, which says which batches were written.
+    Batch i holds the root-table rows of batch i and all their descendants, so it is referentially complete
+    on its own; tables are written parents first. `batch_indices` generates and writes only those batches
+    (reference tables are written with batch 0). The state lists every batch, where it went and why; it is
+    also written to `generation_state_path`. A batch that fails to write goes to the location's fail-safe
+    path when one is set; otherwise the run stops and raises `GenerationError` carrying the state.
     """
     config = _as_config(config, GenerationConfig)
     started = time.time()
     model_path = _model_path(config)
     model = load_model(model_path)
+    graph = model.graph()
     entropy = run_entropy(config.random_state)
-    names = list(model.tables)
+    names = list(model.manifest["tables"])
     for item in config.data_output:
-        if item.name not in model.tables:
+        if item.name not in model.manifest["tables"]:
             raise ValueError(f"data_output: table '{item.name}' is not in the model (tables: {names})")
+    plan = _plan(model, graph, config)
+    indices = list(range(plan.n_batches)) if batch_indices is None else [int(i) for i in batch_indices]
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"batch_indices: {indices} lists a batch more than once")
+    for index in indices:
+        if not 0 <= index < plan.n_batches:
+            raise ValueError(f"batch_indices: {index} is not a batch of this run (0..{plan.n_batches - 1})")
     state: Dict[str, Any] = {
         "run_id": uuid.uuid4().hex,
         "package_version": __version__,
@@ -362,16 +929,47 @@ def generate(config: ConfigLike) -> Dict[str, Any]:
         "seed": entropy,
         "magnitude": config.generate_params.magnitude,
         "batch_magnitude": config.generate_params.batch_magnitude,
+        "n_batches": plan.n_batches,
+        "batch_indices": indices,
         "tables": {},
         "validation": None,
     }
-    failures = []
-    for item in config.data_output:
-        table_state = _generate_table(config, model.tables[item.name], names.index(item.name), entropy, item.location)
-        state["tables"][item.name] = table_state
-        if table_state["failure"]:
-            failures.append(f"table '{item.name}': {table_state['failure']}")
-            break
+    outputs = {item.name: item.location for item in config.data_output}
+    write_order = [name for name in order_tables_for_write(model.schema) if name in outputs]
+    failures: List[str] = []
+    with DataSources(config.data_sources) as sources, contextlib.ExitStack() as stack:
+        writers = {}
+        for name in write_order:
+            table_schema = model.schema.table(name)
+            writers[name] = stack.enter_context(
+                open_writer(
+                    name,
+                    outputs[name],
+                    table_schema=table_schema,
+                    data_schema=model.schema,
+                    sources=sources,
+                    table_locations=outputs,
+                )
+            )
+            state["tables"][name] = {"rows": 0, "output": location_label(outputs[name]), "batches": [], "failure": None}
+        for index in indices:
+            frames = _make_batch(model, graph, plan, index, lambda t, i=index: table_batch_seed(entropy, i, t))
+            frames = _finish_batch(config, model, graph, frames)
+            for name in write_order:
+                if name in model.references and index != 0:
+                    continue
+                start_row = plan.offsets.get(name, [0] * plan.n_batches)[index]
+                entry = _write_batch(writers[name], outputs[name], name, index, frames[name], start_row)
+                table_state = state["tables"][name]
+                table_state["batches"].append(entry)
+                if entry["status"] == "written":
+                    table_state["rows"] += entry["rows"]
+                if entry["status"] == "failed":
+                    table_state["failure"] = entry["error"]
+                    failures.append(f"table '{name}': {entry['error']}")
+                    break
+            if failures:
+                break
     if not failures and config.validation is not None and config.validation.enable:
         state["validation"] = evaluation.run_validation(config, model)
     state["seconds"] = round(time.time() - started, 3)
@@ -402,21 +1000,13 @@ def subset(config: ConfigLike, output_dir: Union[str, Path]) -> Dict[str, Any]:
     """
     from .config import DataLocationInput, PathReadTableConfig
     from .config.enums import IfExists
-    from .core.subsetting import subset_tables
     from .io.files import FileTableWriter
-    from .io.sources import DataSources
 
     config = _as_config(config, TrainingConfig)
     output = Path(output_dir).resolve()
     output.mkdir(parents=True, exist_ok=True)
-    frames: Dict[str, pd.DataFrame] = {}
     with DataSources(config.data_sources) as sources:
-        for table in config.data_schema.tables:
-            location = next(item.location for item in config.data_input if item.name == table.name)
-            frame = read_table(table.name, location, nrows=config.nrows, sources=sources)
-            frames[table.name] = prepare_frame(
-                frame, table, strip_strings=config.strip_strings, empty_strings_as_null=config.empty_strings_as_null
-            )
+        frames = {table.name: _read_source(config, table, sources) for table in config.data_schema.tables}
     result = subset_tables(
         frames,
         config.data_schema,

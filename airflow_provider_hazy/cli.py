@@ -151,7 +151,15 @@ def describe_model(info: dict) -> list:
             f", sensitivity {entry['sensitivity']:.6g}{scale}"
         )
     for name, table in info["tables"].items():
-        lines.append(f"table '{name}': {table['n_rows']} training rows, epsilon {table['epsilon']:g}")
+        kind = " (reference: copied as it is, public)" if table.get("copied") else ""
+        lines.append(f"table '{name}': {table['n_rows']} training rows, epsilon {table['epsilon']:g}{kind}")
+        degree = table.get("degree")
+        if degree:
+            relation = degree["relation"]
+            lines.append(
+                f"  degree model ({degree['adjacency']}): children per {relation['parent']} row, "
+                f"cap {degree['cap']}, mean {degree['ratio']:.4g}"
+            )
         for column in table["columns"]:
             details = ", ".join(f"{k}={v}" for k, v in column.items() if k not in ("name", "type"))
             lines.append(f"  column {column['name']} ({column['type']}){': ' + details if details else ''}")
