@@ -17,13 +17,14 @@ import pandas as pd
 
 from . import __version__
 from .config import GenerationConfig, TrainingConfig
-from .config.schema import BaseTable, ReferenceTable, SequentialTable
+from .config.schema import BaseTable, DataSchema, ReferenceTable, SequentialTable
 from .core import privbayes
 from .core.batching import Batch, plan_batches, rows_for_magnitude, run_entropy, table_batch_seed
 from .core.encoding import TableEncoding, fit_table_encoding, prepare_frame
 from .core.postprocess import apply_post_generation, drop_unique_violations, limit_string_lengths
 from .core.privacy import BudgetLedger
-from .io.locations import fail_safe_path, location_path, open_writer, read_table
+from .io.locations import fail_safe_path, location_label, location_path, open_writer, read_table
+from .io.sources import DataSources
 from .model_file import read_manifest, read_model, write_model
 
 AUTO_SAMPLE_ROWS = 25
@@ -78,9 +79,9 @@ def _modelled_tables(config: TrainingConfig) -> List[BaseTable]:
     return tables
 
 
-def _read_source(config: TrainingConfig, table: BaseTable) -> pd.DataFrame:
+def _read_source(config: TrainingConfig, table: BaseTable, sources: Optional[DataSources] = None) -> pd.DataFrame:
     location = next(item.location for item in config.data_input if item.name == table.name)
-    frame = read_table(table.name, location, nrows=config.nrows)
+    frame = read_table(table.name, location, nrows=config.nrows, sources=sources)
     return prepare_frame(
         frame, table, strip_strings=config.strip_strings, empty_strings_as_null=config.empty_strings_as_null
     )
@@ -140,9 +141,10 @@ def fit(config: ConfigLike) -> Model:
     epsilon_share = generator.epsilon / len(tables)
     processing_share = None if generator.processing_epsilon is None else generator.processing_epsilon / len(tables)
     fitted: Dict[str, TableModel] = {}
-    for table in tables:
-        frame = _read_source(config, table)
-        fitted[table.name] = _fit_table(config, table, frame, epsilon_share, processing_share, rng, ledger)
+    with DataSources(config.data_sources) as sources:
+        for table in tables:
+            frame = _read_source(config, table, sources)
+            fitted[table.name] = _fit_table(config, table, frame, epsilon_share, processing_share, rng, ledger)
     manifest = _manifest(config, fitted, ledger)
     model = Model(manifest=manifest, tables=fitted)
     sample_rng = np.random.default_rng(np.random.SeedSequence(config.random_state, spawn_key=(2**31,)))
@@ -302,13 +304,28 @@ def _write_fail_safe(directory: str, table: str, batch: Batch, frame: pd.DataFra
 
 
 def _generate_table(
-    config: GenerationConfig, table: TableModel, table_index: int, entropy: int, location: Any
+    config: GenerationConfig,
+    table: TableModel,
+    table_index: int,
+    entropy: int,
+    location: Any,
+    sources: Optional[DataSources] = None,
+    data_schema: Optional[DataSchema] = None,
 ) -> Dict[str, Any]:
     params = config.generate_params
     batches = plan_batches(table.n_rows, params.magnitude, params.batch_magnitude)
     entries: List[Dict[str, Any]] = []
     failure: Optional[str] = None
-    with open_writer(table.name, location) as writer:
+    writer_context = open_writer(
+        table.name,
+        location,
+        table_schema=table.encoding.table,
+        data_schema=data_schema,
+        sources=sources,
+        # declared text lengths only when strings are cut to them (Faker values may be longer otherwise)
+        string_lengths=table.encoding.max_string_lengths if params.limit_strings else None,
+    )
+    with writer_context as writer:
         for batch in batches:
             started = time.perf_counter()
             rng = np.random.default_rng(table_batch_seed(entropy, batch.index, table_index))
@@ -316,7 +333,7 @@ def _generate_table(
             entry: Dict[str, Any] = {"index": batch.index, "start_row": batch.start_row, "rows": len(frame)}
             try:
                 writer.write_batch(frame)
-                entry.update(status="written", destination=location_path(location))
+                entry.update(status="written", destination=location_label(location))
             except Exception as error:  # noqa: BLE001 - any write failure goes to the fail-safe path
                 entry["error"] = f"{type(error).__name__}: {error}"
                 fail_safe = fail_safe_path(location)
@@ -330,7 +347,7 @@ def _generate_table(
             if failure:
                 break
     written = sum(item["rows"] for item in entries if item["status"] == "written")
-    return {"rows": written, "output": location_path(location), "batches": entries, "failure": failure}
+    return {"rows": written, "output": location_label(location), "batches": entries, "failure": failure}
 
 
 def generate(config: ConfigLike) -> Dict[str, Any]:
@@ -363,12 +380,16 @@ def generate(config: ConfigLike) -> Dict[str, Any]:
         "validation": None,
     }
     failures = []
-    for item in config.data_output:
-        table_state = _generate_table(config, model.tables[item.name], names.index(item.name), entropy, item.location)
-        state["tables"][item.name] = table_state
-        if table_state["failure"]:
-            failures.append(f"table '{item.name}': {table_state['failure']}")
-            break
+    data_schema = DataSchema.model_validate(model.manifest["schema"])
+    with DataSources(config.data_sources) as sources:
+        for item in config.data_output:
+            table_state = _generate_table(
+                config, model.tables[item.name], names.index(item.name), entropy, item.location, sources, data_schema
+            )
+            state["tables"][item.name] = table_state
+            if table_state["failure"]:
+                failures.append(f"table '{item.name}': {table_state['failure']}")
+                break
     state["seconds"] = round(time.time() - started, 3)
     _write_state(config, state)
     if failures:
