@@ -22,7 +22,6 @@ from airflow_provider_hazy.cli import main as hazy_main
 from airflow_provider_hazy.config import GenerationConfig, TrainingConfig
 from airflow_provider_hazy.io.sql import engine_from_url
 
-
 POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCHEMA = {
