@@ -6,6 +6,7 @@ The same calls serve a notebook, the `hazy` command line and the Airflow operato
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,11 +24,14 @@ from .core.batching import Batch, plan_batches, rows_for_magnitude, run_entropy,
 from .core.encoding import TableEncoding, fit_table_encoding, prepare_frame
 from .core.postprocess import apply_post_generation, drop_unique_violations, limit_string_lengths
 from .core.privacy import BudgetLedger
-from .io.locations import fail_safe_path, location_label, location_path, open_writer, read_table
+from .core.streaming import fit_table_encoding_from_chunks
+from .io.locations import fail_safe_path, location_label, location_path, open_writer, read_table, read_table_chunks
 from .io.sources import DataSources
 from .model_file import read_manifest, read_model, write_model
 
 AUTO_SAMPLE_ROWS = 25
+TRAIN_CHUNK_ROWS = 100_000
+"""Rows per chunk when training reads a table (override: `chunk_rows=` or `HAZY_TRAIN_CHUNK_ROWS`)."""
 ConfigLike = Union[TrainingConfig, GenerationConfig, Dict[str, Any], str, Path]
 
 
@@ -117,6 +121,57 @@ def _fit_table(
     return TableModel(name=table.name, n_rows=len(frame), encoding=encoding, network=network)
 
 
+def train_chunk_rows(chunk_rows: Optional[int] = None) -> int:
+    """Rows per training chunk: `chunk_rows`, else `HAZY_TRAIN_CHUNK_ROWS`, else `TRAIN_CHUNK_ROWS`."""
+    value = chunk_rows if chunk_rows is not None else int(os.environ.get("HAZY_TRAIN_CHUNK_ROWS", TRAIN_CHUNK_ROWS))
+    if value < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {value}")
+    return value
+
+
+def _fit_table_streaming(
+    config: TrainingConfig,
+    table: BaseTable,
+    sources: DataSources,
+    epsilon: float,
+    processing_epsilon: Optional[float],
+    rng: np.random.Generator,
+    ledger: BudgetLedger,
+    chunk_rows: int,
+) -> TableModel:
+    """Fit one table read in chunks of `chunk_rows` (a few passes; see `core.streaming`): memory holds one
+    chunk, the summaries, the network sample and the count tables, never the table."""
+    generator = config.model_parameters.generator
+    location = next(item.location for item in config.data_input if item.name == table.name)
+
+    def chunks():
+        for frame in read_table_chunks(
+            table.name, location, chunk_size=chunk_rows, nrows=config.nrows, sources=sources
+        ):
+            yield prepare_frame(
+                frame, table, strip_strings=config.strip_strings, empty_strings_as_null=config.empty_strings_as_null
+            )
+
+    encoding, n_rows = fit_table_encoding_from_chunks(
+        chunks, table, generator, processing_epsilon=processing_epsilon, rng=rng, ledger=ledger, table_name=table.name
+    )
+    network = privbayes.fit_from_chunks(
+        lambda: (encoding.encode(frame) for frame in chunks()),
+        n_rows,
+        encoding.domain_sizes,
+        epsilon=epsilon,
+        n_parents=getattr(generator, "n_parents", 0),
+        sample_parents=getattr(generator, "sample_parents", 1),
+        network_sample_rows=getattr(generator, "network_sample_rows", None),
+        default_strategy=getattr(generator, "default_strategy", "uniform"),
+        hierarchies=encoding.hierarchies(),
+        rng=rng,
+        ledger=ledger,
+        table=table.name,
+    )
+    return TableModel(name=table.name, n_rows=n_rows, encoding=encoding, network=network)
+
+
 def _sample_size(config: TrainingConfig, n_rows: int) -> int:
     params = config.sample_params
     if params is None:
@@ -130,9 +185,13 @@ def _frame_records(frame: pd.DataFrame) -> List[Dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
-def fit(config: ConfigLike) -> Model:
-    """Train a model in memory: read and encode each table, learn its network, measure it, record the ledger."""
+def fit(config: ConfigLike, *, chunk_rows: Optional[int] = None) -> Model:
+    """Train a model: read each table in chunks, encode it, learn its network, measure it, record the ledger.
+
+    Tables stream in chunks of `train_chunk_rows(chunk_rows)` rows; the model does not depend on the chunk size.
+    """
     config = _as_config(config, TrainingConfig)
+    chunk_rows = train_chunk_rows(chunk_rows)
     generator = config.model_parameters.generator
     tables = _modelled_tables(config)
     rng = np.random.default_rng(config.random_state)
@@ -143,8 +202,9 @@ def fit(config: ConfigLike) -> Model:
     fitted: Dict[str, TableModel] = {}
     with DataSources(config.data_sources) as sources:
         for table in tables:
-            frame = _read_source(config, table, sources)
-            fitted[table.name] = _fit_table(config, table, frame, epsilon_share, processing_share, rng, ledger)
+            fitted[table.name] = _fit_table_streaming(
+                config, table, sources, epsilon_share, processing_share, rng, ledger, chunk_rows
+            )
     manifest = _manifest(config, fitted, ledger)
     model = Model(manifest=manifest, tables=fitted)
     sample_rng = np.random.default_rng(np.random.SeedSequence(config.random_state, spawn_key=(2**31,)))
@@ -258,13 +318,13 @@ def load_model(path: Union[str, Path]) -> Model:
     return Model(manifest=manifest, tables=tables)
 
 
-def train(config: ConfigLike) -> Path:
+def train(config: ConfigLike, *, chunk_rows: Optional[int] = None) -> Path:
     """Train on the configured source tables and write the model file; returns its path."""
     config = _as_config(config, TrainingConfig)
     output = location_path(config.model_output) if config.model_output is not None else None
     if output is None:
         raise ValueError("model_output: set the path of the model file (.hmf) to write")
-    return save_model(fit(config), output)
+    return save_model(fit(config, chunk_rows=chunk_rows), output)
 
 
 class GenerationError(RuntimeError):
