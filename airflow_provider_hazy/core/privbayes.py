@@ -950,9 +950,12 @@ def learn_network_from_rows(
     return LearnedNetwork(tuple(nodes), tuple(steps))
 
 
-def summed_joint_counts(code_chunks: Any, data: TrainingData, network: LearnedNetwork) -> list[np.ndarray]:
+def summed_joint_counts(
+    code_chunks: Any, data: TrainingData, network: LearnedNetwork, n_rows: int | None = None
+) -> list[np.ndarray]:
     """Every node's exact (parent combination x child) count table, summed over the code chunks. Counts are
-    additive, so this equals the table of the whole matrix; no noise is added here."""
+    additive, so this equals the table of the whole matrix; no noise is added here. With `n_rows`, a pass
+    that reads another number of rows is an error."""
     plans = []
     for node in network.nodes:
         hierarchies = [data.hierarchies[parent] for parent in node.parents]
@@ -962,11 +965,15 @@ def summed_joint_counts(code_chunks: Any, data: TrainingData, network: LearnedNe
     totals = [
         np.zeros((math.prod(sizes), data.domain_sizes[node.child]), dtype=np.int64) for node, sizes, _ in plans
     ]
+    seen = 0
     for chunk in code_chunks():
         chunk = np.asfortranarray(chunk, dtype=np.int64)
+        seen += chunk.shape[0]
         for total, (node, parent_sizes, coarsenings) in zip(totals, plans):
             parent_codes = parent_combination_codes(chunk, node.parents, coarsenings, parent_sizes)
             total += joint_counts(chunk[:, node.child], parent_codes, total.shape[0], total.shape[1])
+    if n_rows is not None and seen != n_rows:
+        raise RuntimeError(f"the table changed between passes: {seen} rows read, {n_rows} counted first")
     return totals
 
 
@@ -1007,7 +1014,7 @@ def fit_from_chunks(
         scored = data.codes
     network = learn_network_from_rows(scored, n_rows, data, budget, n_parents, sample_parents, rng)
     del scored
-    totals = summed_joint_counts(code_chunks, data, network)
+    totals = summed_joint_counts(code_chunks, data, network, n_rows)
     conditionals = []
     for node, counts in zip(network.nodes, totals):
         hierarchies_ = [data.hierarchies[parent] for parent in node.parents]

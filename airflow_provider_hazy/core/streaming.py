@@ -24,8 +24,8 @@ The encoders are then fit from the summaries:
 
 Each further pass is a list of requests (histograms, exact counts) answered together, column by
 column; the random draws happen in the same order whatever the chunking.
-Uniqueness (for `drop_unique_violation`) is tracked exactly for up to `UNIQUE_CAP` distinct values per
-column; a column with more is not listed as unique.
+Uniqueness (for `drop_unique_violation`) is tracked by value hashes for up to `UNIQUE_CAP` values per
+column (2 MB); a column with more is not listed as unique.
 """
 
 from __future__ import annotations
@@ -93,8 +93,9 @@ DISTINCT_CAP = 1 << 16
 """Most distinct values a numeric or datetime column keeps exact counts of (about 1 MB per column)."""
 FINE_CELLS = 1024
 """Cells of the exact histogram that bins a column with more than `DISTINCT_CAP` distinct values."""
-UNIQUE_CAP = 1_000_000
-"""Most distinct values per column kept to decide whether a column is unique."""
+UNIQUE_CAP = 250_000
+"""Most values per column whose hashes are kept to decide whether it is unique (2 MB); a unique key
+column of a larger table should be declared as an `id` column."""
 _DETECT_VALUES = 20_000  # detect_format reads at most the first 20 * 1000 present values
 _NS_PER_DAY = 86_400 * 10**9
 _NS_PER_UNIT = {"D": _NS_PER_DAY, "s": 10**9, "us": 10**3, "ns": 1}
@@ -156,22 +157,30 @@ class ValueStats:
 
 
 class UniqueTracker:
-    """Whether a column's non-null values are all distinct, decided exactly up to `UNIQUE_CAP` values."""
+    """Whether a column's non-null values are all distinct, kept as the sorted 64-bit hashes of the values
+    seen (8 bytes a value), for up to `UNIQUE_CAP` values; a column with more is not called unique. (Two
+    distinct values sharing a hash, probability about n^2 / 2^65, make a unique column look not unique.)"""
 
     def __init__(self) -> None:
-        self.seen: Optional[pd.Index] = pd.Index([])
+        self.seen: Optional[np.ndarray] = np.empty(0, dtype=np.uint64)
         self.n_present = 0
 
     def update(self, series: pd.Series) -> None:
         if self.seen is None:
             return
-        present = pd.Index(series.dropna())
+        present = series.dropna()
         self.n_present += len(present)
-        if len(present) and not present.is_unique:
+        if not len(present):
+            return
+        hashes = np.sort(pd.util.hash_array(present.to_numpy()))
+        repeated = len(hashes) > 1 and bool(np.any(hashes[1:] == hashes[:-1]))
+        if not repeated and len(self.seen):
+            found = np.minimum(np.searchsorted(self.seen, hashes), len(self.seen) - 1)
+            repeated = bool(np.any(self.seen[found] == hashes))
+        if repeated or len(self.seen) + len(hashes) > UNIQUE_CAP:
             self.seen = None
             return
-        merged = self.seen.append(present) if len(self.seen) else present
-        self.seen = merged if merged.is_unique and len(merged) <= UNIQUE_CAP else None
+        self.seen = np.sort(np.concatenate([self.seen, hashes]))
 
     @property
     def unique(self) -> bool:
