@@ -126,11 +126,13 @@ class ValueStats:
     distinct: Optional[Tuple[np.ndarray, np.ndarray]] = None
     overflowed: bool = False
     candidates: set = field(default_factory=set)
+    seen: Optional[np.ndarray] = field(default_factory=lambda: np.empty(0))  # all values, while all distinct
 
     def update(self, values: np.ndarray, chunk_rows: int) -> None:
         if len(values) == 0:
             return
         uniques, counts = np.unique(values, return_counts=True)
+        self._track_unique(uniques, len(values))
         self.n_present += len(values)
         self.low = uniques[0] if self.low is None else min(self.low, uniques[0])
         self.high = uniques[-1] if self.high is None else max(self.high, uniques[-1])
@@ -142,6 +144,23 @@ class ValueStats:
                 self.distinct, self.overflowed = None, True
             else:
                 self.distinct = merged
+
+    def _track_unique(self, uniques: np.ndarray, n_values: int) -> None:
+        if self.seen is None:
+            return
+        repeated = len(uniques) < n_values
+        if not repeated and len(self.seen):
+            found = np.minimum(np.searchsorted(self.seen, uniques), len(self.seen) - 1)
+            repeated = bool(np.any(self.seen[found] == uniques))
+        if repeated or len(self.seen) + len(uniques) > UNIQUE_CAP:
+            self.seen = None
+        else:
+            self.seen = np.sort(np.concatenate([self.seen.astype(uniques.dtype), uniques]))
+
+    @property
+    def unique(self) -> bool:
+        """Whether every non-null value was distinct (False past `UNIQUE_CAP` values)."""
+        return self.seen is not None and self.n_present > 1
 
     def converted(self, transform: Callable[[np.ndarray], np.ndarray]) -> ValueStats:
         """The same summary of `transform(values)` (monotone, exact on these values), as float64."""
@@ -512,7 +531,7 @@ class _Column:
     def __init__(self, column, params: ProcessingParams, table: str, private: bool) -> None:
         self.column, self.params, self.table = column, params, table
         self.where = where(table, column.name)
-        self.n_rows, self.n_null = 0, 0
+        self.n_rows, self.n_null, self.n_true = 0, 0, 0
         kind = column.type
         self.spec = bin_spec(column, params, kind == "integer") if kind in ("integer", "float") else None
         fraction = None if private else params.single_threshold
@@ -533,12 +552,24 @@ class _Column:
             values = bool_values(series, self.where)
             self.n_rows += len(values)
             self.n_null += int(np.isnan(values).sum())
+            self.n_true += int((values == 1.0).sum())
         else:
             values = numeric_values(series, self.where, kind == "integer")
             present = values[~np.isnan(values)]
             self.n_rows += len(values)
             self.n_null += len(values) - len(present)
             self.stats.update(present, len(values))
+
+    @property
+    def unique(self) -> bool:
+        """Whether the column's non-null values were all distinct (see `UNIQUE_CAP`)."""
+        kind = self.column.type
+        if kind == "category":
+            counts = self.stats.counts
+            return counts is not None and int(counts.sum()) > 1 and bool((counts == 1).all())
+        if kind == "bool":
+            return self.n_rows - self.n_null == 2 and self.n_true == 1
+        return (self.stats.epochs if kind in ("datetime", "date") else self.stats).unique
 
     def fit(self, private: Optional[PrivateColumn]) -> Fit:
         kind, column = self.column.type, self.column
@@ -665,10 +696,11 @@ def fit_table_encoding_from_chunks(
     modelled = [column for column in table.columns if column.type in MODELLED_TYPES]
     private = processing_epsilon is not None
     columns = [_Column(column, params, table_name, private) for column in modelled]
+    # modelled columns decide uniqueness from their summaries; other checked columns (foreign keys) by hashes
     uniques = {
         column.name: UniqueTracker()
         for column in table.columns
-        if not private and column.type not in NOT_UNIQUE_CHECKED_TYPES and column.type != "id"
+        if not private and column.type not in (*NOT_UNIQUE_CHECKED_TYPES, *MODELLED_TYPES, "id")
     }
     lengths: Dict[str, int] = {}
     n_rows = 0
@@ -693,10 +725,13 @@ def fit_table_encoding_from_chunks(
     if private:
         unique = [column.name for column in table.columns if column.type == "id"]
     else:
+        modelled_unique = {fitter.column.name: fitter.unique for fitter in columns}
         unique = [
             column.name
             for column in table.columns
-            if column.type == "id" or (column.name in uniques and uniques[column.name].unique)
+            if column.type == "id"
+            or modelled_unique.get(column.name, False)
+            or (column.name in uniques and uniques[column.name].unique)
         ]
     return TableEncoding(table, encoders, private, id_key, lengths, unique), n_rows
 
