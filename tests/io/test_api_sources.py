@@ -112,13 +112,17 @@ def _assert_no_secret(tmp_path: Path, secret: str) -> None:
 
 
 @pytest.mark.slow
-def test_train_from_postgres_and_generate_into_postgres(pg_source, tmp_path):
+def test_train_from_postgres_and_generate_into_postgres(pg_source, tmp_path, caplog):
+    caplog.set_level("DEBUG")
     source_id, password, engine = pg_source
     source_table, target_table = f"src_{uuid.uuid4().hex[:10]}", f"syn_{uuid.uuid4().hex[:10]}"
     try:
         _source_frame().to_sql(source_table, engine, index=False)
         read = {"source_id": source_id, "table_name": source_table}
-        model_path = api.train(_training(read, tmp_path, [{"id": source_id}]))
+        model_path = api.train(_training(read, tmp_path, [{"id": source_id}]), chunk_rows=400)
+        chunked = model_path.read_bytes()
+        # read in chunks through a server-side cursor or at once: the same model file
+        assert api.train(_training(read, tmp_path, [{"id": source_id}]), chunk_rows=10**6).read_bytes() == chunked
         info = api.inspect_model(model_path)
         assert info["tables"]["customers"]["n_rows"] == 1500
         write = {"source_id": source_id, "table_name": target_table, "if_exists": "replace"}
@@ -134,6 +138,7 @@ def test_train_from_postgres_and_generate_into_postgres(pg_source, tmp_path):
         assert types["signup_date"] == "DATE" and types["last_login"].startswith("TIMESTAMP")
         assert "DOUBLE" in types["income"] or "FLOAT" in types["income"] or "REAL" in types["income"]
         _assert_no_secret(tmp_path, password)
+        assert "data source 'pg-src'" in caplog.text and password not in caplog.text
     finally:
         with engine.begin() as connection:
             connection.execute(sa.text(f'DROP TABLE IF EXISTS "{source_table}", "{target_table}"'))
