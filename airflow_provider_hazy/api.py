@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from .core.batching import Batch, rows_for_magnitude, run_entropy, table_batch_s
 from .core.encoding import TableEncoding, fit_table_encoding, prepare_frame
 from .core.postprocess import apply_post_generation, drop_unique_violations, limit_string_lengths
 from .core.privacy import BudgetLedger
+from .core.streaming import fit_table_encoding_from_chunks
 from .core.subsetting import Subset, subset_tables
 from .io.locations import (
     fail_safe_path,
@@ -38,12 +40,15 @@ from .io.locations import (
     open_writer,
     order_tables_for_write,
     read_table,
+    read_table_chunks,
 )
 from .io.sources import DataSources
 from .model_file import read_manifest, read_model, write_model
 
 AUTO_SAMPLE_ROWS = 25
 ConfigLike = Union[TrainingConfig, GenerationConfig, Dict[str, Any], str, Path]
+TRAIN_CHUNK_ROWS = 100_000
+"""Rows per chunk when training reads a table (override: `chunk_rows=` or `HAZY_TRAIN_CHUNK_ROWS`)."""
 
 
 @dataclass
@@ -239,6 +244,82 @@ def _fit_table(
     return model
 
 
+def train_chunk_rows(chunk_rows: Optional[int] = None) -> int:
+    """Rows per training chunk: `chunk_rows`, else `HAZY_TRAIN_CHUNK_ROWS`, else `TRAIN_CHUNK_ROWS`."""
+    value = chunk_rows if chunk_rows is not None else int(os.environ.get("HAZY_TRAIN_CHUNK_ROWS", TRAIN_CHUNK_ROWS))
+    if value < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {value}")
+    return value
+
+
+ChunkSource = Callable[[], Iterator[pd.DataFrame]]
+"""Each call starts a new pass over a table's prepared rows, chunk by chunk."""
+
+
+def _source_chunks(config: TrainingConfig, table: BaseTable, sources: DataSources, chunk_rows: int) -> ChunkSource:
+    location = next(item.location for item in config.data_input if item.name == table.name)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for frame in read_table_chunks(
+            table.name, location, chunk_size=chunk_rows, nrows=config.nrows, sources=sources
+        ):
+            yield prepare_frame(
+                frame, table, strip_strings=config.strip_strings, empty_strings_as_null=config.empty_strings_as_null
+            )
+
+    return chunks
+
+
+def _frame_chunks(frame: pd.DataFrame, chunk_rows: int) -> ChunkSource:
+    def chunks() -> Iterator[pd.DataFrame]:
+        for start in range(0, max(len(frame), 1), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows]
+
+    return chunks
+
+
+def _fit_table_streaming(
+    config: TrainingConfig,
+    table: BaseTable,
+    chunks: ChunkSource,
+    epsilon: float,
+    processing_epsilon: Optional[float],
+    rng: np.random.Generator,
+    ledger: BudgetLedger,
+) -> TableModel:
+    """Fit a table with no foreign-key relation from passes over its chunks (see `core.streaming`): memory
+    holds one chunk, the summaries, the network sample and the count tables, never the table. A table read
+    into memory goes through the same code in chunks, so the model never depends on how it was read."""
+    generator = config.model_parameters.generator
+    encoding, n_rows = fit_table_encoding_from_chunks(
+        chunks, table, generator, processing_epsilon=processing_epsilon, rng=rng, ledger=ledger, table_name=table.name
+    )
+    network = privbayes.fit_from_chunks(
+        lambda: (encoding.encode(frame) for frame in chunks()),
+        n_rows,
+        encoding.domain_sizes,
+        epsilon=epsilon,
+        hierarchies=encoding.hierarchies(),
+        rng=rng,
+        ledger=ledger,
+        table=table.name,
+        **_generator_settings(generator),
+    )
+    return TableModel(name=table.name, n_rows=n_rows, encoding=encoding, network=network)
+
+
+def _isolated(graph: multitable.ForeignKeyGraph, name: str) -> bool:
+    """A modelled table with no foreign key of its own and none pointing at it: it can train streamed."""
+    return not graph.relations_of(name) and not graph.children(name)
+
+
+def _needs_frames(config: TrainingConfig) -> bool:
+    """Whether training must hold every source table in memory: subsetting, a train/test split and the
+    evaluation all work on whole tables."""
+    evaluation_on = config.evaluation is not None and bool(config.evaluation.metrics)
+    return config.database_subsetting_params is not None or config.train_test_split or evaluation_on
+
+
 def _fit_degree(
     parent: ParentContext, n_child: int, cross: Optional[CrossTable], rng: np.random.Generator, ledger: BudgetLedger
 ) -> multitable.DegreeModel:
@@ -325,39 +406,60 @@ def _max_given(config: TrainingConfig) -> int:
     return multitable.DEFAULT_PARENT_COLUMNS if compression is None else int(compression)
 
 
-def fit(config: ConfigLike) -> Model:
-    """Train a model in memory: read every table, learn each modelled table's network in parent-first order
-    (a child's conditioned on its driving parent's columns) and each foreign key's degree model, all charged
-    to one ledger whose total is the configured epsilon (plus processing_epsilon)."""
+def fit(config: ConfigLike, *, chunk_rows: Optional[int] = None) -> Model:
+    """Train a model: read every table, learn each modelled table's network in parent-first order (a child's
+    conditioned on its driving parent's columns) and each foreign key's degree model, all charged to one
+    ledger whose total is the configured epsilon (plus processing_epsilon).
+
+    A table with no foreign-key relation streams from its source in chunks of `train_chunk_rows(chunk_rows)`
+    rows, unless subsetting, a train/test split or the evaluation needs it whole in memory; either way the
+    model is the same (docs/streaming.md).
+    """
     config = _as_config(config, TrainingConfig)
+    chunk_rows = train_chunk_rows(chunk_rows)
     generator = config.model_parameters.generator
     _modelled_tables(config)
     schema = config.data_schema
+    structure = multitable.build_graph(schema)
+    in_memory = _needs_frames(config)
+    streamed = {name for name in structure.modelled_tables if not in_memory and _isolated(structure, name)}
     with DataSources(config.data_sources) as sources:
-        frames = {table.name: _read_source(config, table, sources) for table in schema.tables}
-    subset = subset_source_frames(config, frames)
-    frames = subset.train
-    graph = multitable.build_graph(schema, {name: len(frame) for name, frame in frames.items()})
-    adjacency = _adjacency(config)
-    budget = multitable.split_model_budget(
-        graph, generator.epsilon, generator.processing_epsilon, adjacency == "degree_preserving"
-    )
-    rng = np.random.default_rng(config.random_state)
-    ledger = BudgetLedger()
-    fitted: Dict[str, TableModel] = {}
-    codes: Dict[str, np.ndarray] = {}
-    for name in graph.modelled_tables:
-        table = schema.table(name)
-        frame = frames[name]
-        parent = _parent_context(config, graph, name, frames, fitted, codes, budget, adjacency)
-        null_rates = _fit_null_rates(graph, table, frame, budget, rng, ledger, parent)
-        if parent is not None:
-            parent.orphan_rate = null_rates.get(parent.relation.name, 0.0)
-        model = _fit_table(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
-        model.null_rates = null_rates
-        fitted[name] = model
-        if graph.children(name):
-            codes[name] = model.encoding.encode(frame)
+        frames = {
+            table.name: _read_source(config, table, sources) for table in schema.tables if table.name not in streamed
+        }
+        subset = subset_source_frames(config, frames)
+        frames = subset.train
+        graph = multitable.build_graph(schema, {name: len(frame) for name, frame in frames.items()})
+        adjacency = _adjacency(config)
+        budget = multitable.split_model_budget(
+            graph, generator.epsilon, generator.processing_epsilon, adjacency == "degree_preserving"
+        )
+        rng = np.random.default_rng(config.random_state)
+        ledger = BudgetLedger()
+        fitted: Dict[str, TableModel] = {}
+        codes: Dict[str, np.ndarray] = {}
+        for name in graph.modelled_tables:
+            table = schema.table(name)
+            if _isolated(graph, name):
+                chunks = (
+                    _source_chunks(config, table, sources, chunk_rows)
+                    if name in streamed
+                    else _frame_chunks(frames[name], chunk_rows)
+                )
+                fitted[name] = _fit_table_streaming(
+                    config, table, chunks, budget.network[name], budget.processing[name], rng, ledger
+                )
+                continue
+            frame = frames[name]
+            parent = _parent_context(config, graph, name, frames, fitted, codes, budget, adjacency)
+            null_rates = _fit_null_rates(graph, table, frame, budget, rng, ledger, parent)
+            if parent is not None:
+                parent.orphan_rate = null_rates.get(parent.relation.name, 0.0)
+            model = _fit_table(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
+            model.null_rates = null_rates
+            fitted[name] = model
+            if graph.children(name):
+                codes[name] = model.encoding.encode(frame)
     references = {name: frames[name] for name in graph.reference_tables}
     ordered = {name: fitted[name] for name in schema.table_names if name in fitted}
     manifest = _manifest(config, ordered, ledger, graph=graph, references=references, budget=budget)
@@ -675,13 +777,13 @@ def _load_degree(data: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> multita
     return multitable.DegreeModel.from_parts(data, arrays)
 
 
-def train(config: ConfigLike) -> Path:
+def train(config: ConfigLike, *, chunk_rows: Optional[int] = None) -> Path:
     """Train on the configured source tables and write the model file; returns its path."""
     config = _as_config(config, TrainingConfig)
     output = location_path(config.model_output) if config.model_output is not None else None
     if output is None:
         raise ValueError("model_output: set the path of the model file (.hmf) to write")
-    return save_model(fit(config), output)
+    return save_model(fit(config, chunk_rows=chunk_rows), output)
 
 
 class GenerationError(RuntimeError):

@@ -883,3 +883,146 @@ def sample(model: PrivBayesModel, n_rows: int, rng: np.random.Generator) -> np.n
         )
         codes[:, conditional.child] = draw_children(flat_cumulative, parent_codes, child_size, rng)
     return codes
+
+
+# Streaming: the same model from a table read in chunks ----------------------------------------------------
+
+
+def sample_row_indices(n_rows: int, network_sample_rows: int | None, rng: np.random.Generator) -> np.ndarray | None:
+    """The sorted global indices of the rows the structure search scores, or None for all rows: the same
+    draw as `rows_to_score`, made from the row count alone (known after a first pass)."""
+    if network_sample_rows is None or network_sample_rows >= n_rows:
+        return None
+    return np.sort(rng.choice(n_rows, size=network_sample_rows, replace=False))
+
+
+def gather_rows(code_chunks: Any, n_rows: int, n_columns: int, indices: np.ndarray | None) -> np.ndarray:
+    """The rows at global `indices` (all rows when None) of the code chunks, in order, in one preallocated
+    column-major matrix: memory holds the sample and one chunk, never the table."""
+    size = n_rows if indices is None else len(indices)
+    gathered = np.empty((size, n_columns), dtype=np.int64, order="F")
+    start, filled = 0, 0
+    for chunk in code_chunks():
+        chunk = np.asarray(chunk)
+        stop = start + chunk.shape[0]
+        if indices is None:
+            picked = chunk
+        else:
+            lo, hi = np.searchsorted(indices, [start, stop])
+            picked = chunk[indices[lo:hi] - start]
+        gathered[filled : filled + picked.shape[0]] = picked
+        filled += picked.shape[0]
+        start = stop
+    if start != n_rows or filled != size:
+        raise RuntimeError(f"the table changed between passes: {start} rows read, {n_rows} counted first")
+    return gathered
+
+
+def learn_network_from_rows(
+    scored_codes: np.ndarray,
+    n_rows: int,
+    data: TrainingData,
+    budget: BudgetSplit,
+    n_parents: int,
+    sample_parents: int,
+    rng: np.random.Generator,
+) -> LearnedNetwork:
+    """GreedyBayes (as `learn_network`) on rows already sampled; `n_rows` is the table's row count, which
+    sets the usefulness bound. Draws from `rng` in the same order as `learn_network` after its row draw."""
+    n_columns = data.n_columns
+    if budget.n_structure_steps == 0:
+        return LearnedNetwork(tuple(Node(j) for j in range(n_columns)), ())
+    scorer = MutualInformationScorer(scored_codes, data.domain_sizes, data.hierarchies)
+    first = int(rng.integers(n_columns))
+    nodes, steps = [Node(first)], []
+    placed, unplaced = [first], [j for j in range(n_columns) if j != first]
+    useful_parents = UsefulParentChoices(data.hierarchies, usefulness_max_cells(n_rows, budget.laplace_scale))
+    for _ in range(budget.n_structure_steps):
+        parent_sets = candidate_parent_sets(placed, n_parents, sample_parents, rng)
+        candidates = step_candidates(unplaced, parent_sets, useful_parents, data.domain_sizes)
+        sensitivity = step_sensitivity(candidates, scorer)
+        chosen = exponential_mechanism(scorer.scores(candidates), sensitivity, budget.structure_step_epsilon, rng)
+        selected = candidates[chosen]
+        steps.append(StructureStep(selected, len(candidates), sensitivity, scorer.n_rows))
+        nodes.append(selected)
+        placed.append(selected.child)
+        unplaced.remove(selected.child)
+    return LearnedNetwork(tuple(nodes), tuple(steps))
+
+
+def summed_joint_counts(
+    code_chunks: Any, data: TrainingData, network: LearnedNetwork, n_rows: int | None = None
+) -> list[np.ndarray]:
+    """Every node's exact (parent combination x child) count table, summed over the code chunks. Counts are
+    additive, so this equals the table of the whole matrix; no noise is added here. With `n_rows`, a pass
+    that reads another number of rows is an error."""
+    plans = []
+    for node in network.nodes:
+        hierarchies = [data.hierarchies[parent] for parent in node.parents]
+        parent_sizes = tuple(h.sizes[level] for h, level in zip(hierarchies, node.levels))
+        coarsenings = tuple(h.coarsenings[level] for h, level in zip(hierarchies, node.levels))
+        plans.append((node, parent_sizes, coarsenings))
+    totals = [
+        np.zeros((math.prod(sizes), data.domain_sizes[node.child]), dtype=np.int64) for node, sizes, _ in plans
+    ]
+    seen = 0
+    for chunk in code_chunks():
+        chunk = np.asfortranarray(chunk, dtype=np.int64)
+        seen += chunk.shape[0]
+        for total, (node, parent_sizes, coarsenings) in zip(totals, plans):
+            parent_codes = parent_combination_codes(chunk, node.parents, coarsenings, parent_sizes)
+            total += joint_counts(chunk[:, node.child], parent_codes, total.shape[0], total.shape[1])
+    if n_rows is not None and seen != n_rows:
+        raise RuntimeError(f"the table changed between passes: {seen} rows read, {n_rows} counted first")
+    return totals
+
+
+def fit_from_chunks(
+    code_chunks: Any,
+    n_rows: int,
+    domain_sizes: Sequence[int],
+    *,
+    epsilon: float,
+    n_parents: int = 3,
+    sample_parents: int = 25,
+    network_sample_rows: int | None = None,
+    default_strategy: str = "uniform",
+    hierarchies: Sequence[Sequence[np.ndarray] | None] | None = None,
+    rng: np.random.Generator,
+    ledger: BudgetLedger,
+    table: str = "table",
+    structure_fraction: float = STRUCTURE_BUDGET_FRACTION,
+) -> PrivBayesModel:
+    """`fit` on a table read in chunks: `code_chunks()` starts a fresh pass over the (n_rows x d) codes.
+
+    One pass gathers the `network_sample_rows` rows drawn (from the row count, before reading) for the
+    structure search; another sums every count table over the chunks, and only then is the Laplace noise
+    added. Given the same codes and `rng` state the model and ledger are those of `fit` on the whole
+    matrix, whatever the chunk sizes. Memory: one chunk, the sampled rows and the count tables.
+    """
+    _check_parameters(
+        epsilon, n_parents, sample_parents, network_sample_rows, default_strategy, structure_fraction, table
+    )
+    sizes = tuple(int(size) for size in domain_sizes)
+    data = check_inputs(np.empty((0, len(sizes)), dtype=np.int64), sizes, hierarchies, table)
+    budget = split_budget(epsilon, data.n_columns, n_parents, structure_fraction)
+    if budget.n_structure_steps:
+        indices = sample_row_indices(n_rows, network_sample_rows, rng)
+        scored = gather_rows(code_chunks, n_rows, data.n_columns, indices)
+        scored = check_inputs(scored, sizes, hierarchies, table).codes
+    else:
+        scored = data.codes
+    network = learn_network_from_rows(scored, n_rows, data, budget, n_parents, sample_parents, rng)
+    del scored
+    totals = summed_joint_counts(code_chunks, data, network, n_rows)
+    conditionals = []
+    for node, counts in zip(network.nodes, totals):
+        hierarchies_ = [data.hierarchies[parent] for parent in node.parents]
+        parent_sizes = tuple(h.sizes[level] for h, level in zip(hierarchies_, node.levels))
+        coarsenings = tuple(h.coarsenings[level] for h, level in zip(hierarchies_, node.levels))
+        probabilities = conditional_distributions(noisy_counts(counts, budget.laplace_scale, rng), default_strategy)
+        conditionals.append(
+            Conditional(node.child, node.parents, node.levels, parent_sizes, coarsenings, probabilities)
+        )
+    record_ledger(ledger, table, budget, network, conditionals, n_rows)
+    return PrivBayesModel(data.domain_sizes, tuple(conditionals))
