@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from .io.sources import DataSources
 from .model_file import read_manifest, read_model, write_model
 
 AUTO_SAMPLE_ROWS = 25
+log = logging.getLogger(__name__)
 ConfigLike = Union[TrainingConfig, GenerationConfig, Dict[str, Any], str, Path]
 
 
@@ -299,6 +301,49 @@ def _frame_records(frame: pd.DataFrame) -> List[Dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
+def read_source_frames(config: TrainingConfig) -> Dict[str, pd.DataFrame]:
+    """Every schema table read from its `data_input` and prepared (`prepare_frame`). With
+    `model_parameters.multi_table.use_cache`, the prepared frames come from the source cache when the
+    schema, every source's fingerprint and row count, and the read settings are unchanged, and are stored
+    there after a read otherwise (docs/subsetting.md, "Source cache")."""
+    tables = config.data_schema.tables
+    with DataSources(config.data_sources) as sources:
+        if not config.model_parameters.multi_table.use_cache:
+            return {table.name: _read_source(config, table, sources) for table in tables}
+        from .core import source_cache
+
+        key = _source_cache_key(config, sources)
+        found = source_cache.load_frames(key)
+        if found is not None and list(found[0]) == [table.name for table in tables]:
+            log.info("source cache hit %s: %d table(s) not read", key[:12], len(tables))
+            return found[0]
+        frames = {table.name: _read_source(config, table, sources) for table in tables}
+    source_cache.save_frames(key, frames, {"tables": {name: len(frame) for name, frame in frames.items()}})
+    log.info("source cache miss %s: %d table(s) read and stored", key[:12], len(tables))
+    return frames
+
+
+def _source_cache_key(config: TrainingConfig, sources: DataSources) -> str:
+    """The cache key of the prepared source frames: the schema, each table's source label and row count
+    (`source_fingerprint`) and the settings the read and `prepare_frame` depend on. Encoding and subsetting
+    settings are not in it: they run on the cached frames, so changing them reuses the entry."""
+    from .core import source_cache
+
+    fingerprints = {}
+    for item in config.data_input:
+        label, n_rows = source_cache.source_fingerprint(item.name, item.location, nrows=config.nrows, sources=sources)
+        fingerprints[item.name] = [label, n_rows]
+    settings = {
+        "kind": "prepared_source_frames",
+        "sources": fingerprints,
+        "nrows": config.nrows,
+        "strip_strings": config.strip_strings,
+        "empty_strings_as_null": config.empty_strings_as_null,
+    }
+    n_rows = sum(count for _, count in fingerprints.values() if count is not None)
+    return source_cache.cache_key(config.data_schema, json.dumps(sorted(fingerprints)), n_rows, settings)
+
+
 def subset_source_frames(config: TrainingConfig, frames: Dict[str, pd.DataFrame]) -> Subset:
     """The read source tables, subset before training (`database_subsetting_params`) and split
     (`train_test_split`) by `core.subsetting`, keeping full referential integrity; the frames unchanged
@@ -333,8 +378,7 @@ def fit(config: ConfigLike) -> Model:
     generator = config.model_parameters.generator
     _modelled_tables(config)
     schema = config.data_schema
-    with DataSources(config.data_sources) as sources:
-        frames = {table.name: _read_source(config, table, sources) for table in schema.tables}
+    frames = read_source_frames(config)
     subset = subset_source_frames(config, frames)
     frames = subset.train
     graph = multitable.build_graph(schema, {name: len(frame) for name, frame in frames.items()})
