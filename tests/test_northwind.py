@@ -99,9 +99,7 @@ def _training_config(schema_path: Path, model: Path, epsilon: float, **extra) ->
     }
 
 
-def _train_and_generate(
-    inferred: Dict[str, object], directory: Path, pg_schema: str, epsilon: float, **extra
-) -> Path:
+def _train_and_generate(inferred: Dict[str, object], directory: Path, pg_schema: str, epsilon: float, **extra) -> Path:
     """`hazy train` then `hazy generate` into the PostgreSQL schema `pg_schema` (every table)."""
     model = directory / "model.hmf"
     training = directory / "train.yaml"
