@@ -18,6 +18,7 @@ from multitable_data import bank_schema, bank_tables
 
 from airflow_provider_hazy import api
 from airflow_provider_hazy.core import source_cache
+from airflow_provider_hazy.core.dp_preprocessing import PURPOSE as PREPROCESSING
 from airflow_provider_hazy.io.sql import engine_from_url
 
 
@@ -146,3 +147,15 @@ def pd_schema():
     from airflow_provider_hazy.config.schema import DataSchema
 
     return DataSchema.model_validate(bank_schema())
+
+
+def test_private_preprocessing_is_charged_again_on_a_warm_cache(bank_db, tmp_path, monkeypatch) -> None:
+    config = _config(tmp_path / "model.hmf", epsilon=2.0)
+    config["model_parameters"]["generator"]["processing_epsilon"] = 0.5
+    cache = tmp_path / "cache"
+    cold = _train(config, cache, monkeypatch)
+    warm = _train(config, cache, monkeypatch)
+    assert warm == cold and _entries(cache) == 1
+    ledger = api.load_model(tmp_path / "model.hmf").manifest["privacy"]
+    assert ledger["total_epsilon"] == pytest.approx(2.5)
+    assert sum(e["epsilon"] for e in ledger["ledger"]["entries"] if e["purpose"] == PREPROCESSING) == pytest.approx(0.5)
