@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,7 @@ from .io.sources import DataSources
 from .model_file import read_manifest, read_model, write_model
 
 AUTO_SAMPLE_ROWS = 25
+log = logging.getLogger(__name__)
 ConfigLike = Union[TrainingConfig, GenerationConfig, Dict[str, Any], str, Path]
 TRAIN_CHUNK_ROWS = 100_000
 """Rows per chunk when training reads a table (override: `chunk_rows=` or `HAZY_TRAIN_CHUNK_ROWS`)."""
@@ -313,11 +315,23 @@ def _isolated(graph: multitable.ForeignKeyGraph, name: str) -> bool:
     return not graph.relations_of(name) and not graph.children(name)
 
 
+def _unrelated_tables(schema: DataSchema) -> set:
+    """The modelled tables with no foreign key of their own and none pointing at them (they can train
+    streamed), read off the schema alone, before any row count is known."""
+    referenced = {fk.ref_table for table in schema.tables for fk in table.foreign_keys}
+    return {
+        table.name
+        for table in schema.tables
+        if not isinstance(table, ReferenceTable) and not table.foreign_keys and table.name not in referenced
+    }
+
+
 def _needs_frames(config: TrainingConfig) -> bool:
-    """Whether training must hold every source table in memory: subsetting, a train/test split and the
-    evaluation all work on whole tables."""
+    """Whether training must hold every source table in memory: subsetting, a train/test split, the
+    evaluation and the source cache all work on whole tables."""
     evaluation_on = config.evaluation is not None and bool(config.evaluation.metrics)
-    return config.database_subsetting_params is not None or config.train_test_split or evaluation_on
+    cached = config.model_parameters.multi_table.use_cache
+    return config.database_subsetting_params is not None or config.train_test_split or evaluation_on or cached
 
 
 def _fit_degree(
@@ -380,6 +394,51 @@ def _frame_records(frame: pd.DataFrame) -> List[Dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
+def read_source_frames(
+    config: TrainingConfig, sources: DataSources, skip: Collection[str] = ()
+) -> Dict[str, pd.DataFrame]:
+    """Every schema table but those in `skip` (tables that train streamed) read from its `data_input` and
+    prepared (`prepare_frame`). With `model_parameters.multi_table.use_cache` (which streams nothing), the
+    prepared frames come from the source cache when the schema, every source's fingerprint and row count,
+    and the read settings are unchanged, and are stored there after a read otherwise (docs/subsetting.md,
+    "Source cache")."""
+    tables = [table for table in config.data_schema.tables if table.name not in skip]
+    if not config.model_parameters.multi_table.use_cache:
+        return {table.name: _read_source(config, table, sources) for table in tables}
+    from .core import source_cache
+
+    key = _source_cache_key(config, sources)
+    found = source_cache.load_frames(key)
+    if found is not None and list(found[0]) == [table.name for table in tables]:
+        log.info("source cache hit %s: %d table(s) not read", key[:12], len(tables))
+        return found[0]
+    frames = {table.name: _read_source(config, table, sources) for table in tables}
+    source_cache.save_frames(key, frames, {"tables": {name: len(frame) for name, frame in frames.items()}})
+    log.info("source cache miss %s: %d table(s) read and stored", key[:12], len(tables))
+    return frames
+
+
+def _source_cache_key(config: TrainingConfig, sources: DataSources) -> str:
+    """The cache key of the prepared source frames: the schema, each table's source label and row count
+    (`source_fingerprint`) and the settings the read and `prepare_frame` depend on. Encoding and subsetting
+    settings are not in it: they run on the cached frames, so changing them reuses the entry."""
+    from .core import source_cache
+
+    fingerprints = {}
+    for item in config.data_input:
+        label, n_rows = source_cache.source_fingerprint(item.name, item.location, nrows=config.nrows, sources=sources)
+        fingerprints[item.name] = [label, n_rows]
+    settings = {
+        "kind": "prepared_source_frames",
+        "sources": fingerprints,
+        "nrows": config.nrows,
+        "strip_strings": config.strip_strings,
+        "empty_strings_as_null": config.empty_strings_as_null,
+    }
+    n_rows = sum(count for _, count in fingerprints.values() if count is not None)
+    return source_cache.cache_key(config.data_schema, json.dumps(sorted(fingerprints)), n_rows, settings)
+
+
 def subset_source_frames(config: TrainingConfig, frames: Dict[str, pd.DataFrame]) -> Subset:
     """The read source tables, subset before training (`database_subsetting_params`) and split
     (`train_test_split`) by `core.subsetting`, keeping full referential integrity; the frames unchanged
@@ -420,13 +479,9 @@ def fit(config: ConfigLike, *, chunk_rows: Optional[int] = None) -> Model:
     generator = config.model_parameters.generator
     _modelled_tables(config)
     schema = config.data_schema
-    structure = multitable.build_graph(schema)
-    in_memory = _needs_frames(config)
-    streamed = {name for name in structure.modelled_tables if not in_memory and _isolated(structure, name)}
+    streamed = set() if _needs_frames(config) else _unrelated_tables(schema)
     with DataSources(config.data_sources) as sources:
-        frames = {
-            table.name: _read_source(config, table, sources) for table in schema.tables if table.name not in streamed
-        }
+        frames = read_source_frames(config, sources, skip=streamed)
         subset = subset_source_frames(config, frames)
         frames = subset.train
         graph = multitable.build_graph(schema, {name: len(frame) for name, frame in frames.items()})

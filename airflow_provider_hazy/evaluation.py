@@ -237,6 +237,8 @@ def _touched_columns(config: GenerationConfig, table: str) -> List[str]:
 
 def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> Dict[str, Any]:
     entry = model.manifest["tables"][table]
+    if table in model.references:  # copied as it is: its rows, its schema types and keys are checked
+        return {"rows": len(model.references[table]), "columns": {}}
     meta = entry.get("validation_metadata") or validation_metadata(model.tables[table].encoding)
     params = config.generate_params
     columns = {name: dict(info) for name, info in meta["columns"].items()}
@@ -248,6 +250,11 @@ def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> 
     expected: Any = rows_for_magnitude(int(entry["n_rows"]), params.magnitude)
     if params.drop_unique_violation:
         expected = [0, expected]  # dropping duplicate rows can only lower the count
+    if model.tables[table].degree is not None:
+        # a child table's row count is drawn by its degree model: at most the run's planned capacity
+        from .api import _plan
+
+        expected = [0, int(sum(_plan(model, model.graph(), config).capacities[table]))]
     return {"rows": expected, "columns": columns}
 
 

@@ -289,3 +289,17 @@ def test_rows_without_a_driving_parent_keep_their_share(tmp_path):
     assert len(frames["accounts"]) == pytest.approx(len(accounts), rel=0.1)
     assert frames["accounts"]["account_id"].is_unique
     assert set(dangling_keys(frames, bank_schema()).values()) == {0}
+
+
+def test_generation_validation_passes_on_child_and_reference_tables(model_path, tmp_path):
+    """Child tables' row counts come from their degree models (checked against the run's capacity), a
+    reference table's from its copied rows."""
+    outputs = {name: str(tmp_path / f"{name}.csv") for name in TABLES}
+    config = generation_config(model_path, outputs)
+    state = api.generate(config)
+    assert state["validation"]["passed"], state["validation"]
+    report = api.validate(config)
+    counts = {c["table"]: c for c in report["checks"] if c["check"] == "row_count"}
+    assert counts["regions"]["expected"] == 5
+    assert counts["accounts"]["expected"][0] == 0 and counts["accounts"]["expected"][1] >= counts["accounts"]["actual"]
+    assert isinstance(counts["customers"]["expected"], int)

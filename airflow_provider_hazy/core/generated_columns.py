@@ -205,7 +205,8 @@ class FakerPicks:
         key = (column.type, column.locale)
         if key not in self._pools:
             make_pool = person_pool if column.type == "person" else location_pool
-            pool = make_pool(column.locale, int(self.rng.integers(2**63)))
+            # no rows (a manifest sample turned off, an empty table): no Faker pool, the same draws from rng
+            pool = make_pool(column.locale, int(self.rng.integers(2**63)), size=POOL_SIZE if self.n_rows else 0)
             self._pools[key] = (pool, self.rng.integers(0, POOL_SIZE, self.n_rows))
         pool, rows = self._pools[key]
         return pd.Series(pd.array(pool[column.part.value], dtype="str").take(rows), name=column.name)

@@ -176,7 +176,8 @@ def build_graph(schema: DataSchema, n_rows: Optional[Mapping[str, int]] = None) 
     """The foreign-key graph of `schema`; `n_rows` (public training row counts) picks driving parents.
 
     Errors name the table and column: a sequential table, a composite self-reference, a reference table
-    with a foreign key to a modelled table, a foreign key to part of a composite key.
+    with a foreign key to a modelled table (allowed when `n_rows` gives it no rows: an empty copy references
+    nothing, as with Northwind's empty `CustomerCustomerDemo`), a foreign key to part of a composite key.
     """
     n_rows = dict(n_rows or {})
     reference = [t.name for t in schema.tables if isinstance(t, ReferenceTable)]
@@ -192,7 +193,7 @@ def build_graph(schema: DataSchema, n_rows: Optional[Mapping[str, int]] = None) 
                     f"table '{table.name}', columns {list(relation.child_columns)}: a composite self-reference "
                     "is not supported"
                 )
-            if table.name in reference and relation.parent not in reference:
+            if table.name in reference and relation.parent not in reference and n_rows.get(table.name) != 0:
                 raise ValueError(
                     f"reference table '{table.name}', column '{relation.child_columns[0]}': references the "
                     f"modelled table '{relation.parent}'; a reference table is copied as it is, so it may only "

@@ -241,3 +241,59 @@ def source_fingerprint(table: str, location: Any, *, nrows: Optional[int] = None
     if n_rows is not None and nrows is not None:
         n_rows = min(n_rows, int(nrows))
     return label, n_rows
+
+
+def save_frames(
+    key: str, frames: Mapping[str, Any], meta: Mapping[str, Any], cache_dir: Optional[PathLike] = None
+) -> Optional[Path]:
+    """Store named DataFrames as Parquet files (`t<i>.parquet`, index kept) with JSON metadata under `key`,
+    written into a temporary directory and renamed into place; returns the entry's directory, or None when a
+    frame cannot be stored as Parquet (logged: the run goes on without the cache)."""
+    root = _entry_dir(key, cache_dir)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    staging = root / f".tmp-{key}-{uuid.uuid4().hex}"
+    staging.mkdir(mode=0o700)
+    names = list(frames)
+    try:
+        for index, name in enumerate(names):
+            frames[name].to_parquet(staging / f"t{index}.parquet", engine="pyarrow")
+    except Exception as error:  # noqa: BLE001 - a frame pyarrow cannot store is not cached, never an error
+        shutil.rmtree(staging, ignore_errors=True)
+        log.warning("cache entry %s not written (%s: %s)", key, type(error).__name__, error)
+        return None
+    try:
+        document = {"format": CACHE_FORMAT, "key": key, "frames": names, "meta": dict(meta)}
+        (staging / "meta.json").write_text(json.dumps(document, default=str), encoding="utf-8")
+        target = root / key
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(staging, target)
+        except OSError:  # another run stored the same entry meanwhile: keep theirs
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def load_frames(key: str, cache_dir: Optional[PathLike] = None) -> Optional[tuple]:
+    """`(frames, meta)` stored by `save_frames` under `key`, or None on a miss (absent, other format,
+    unreadable: logged)."""
+    import pyarrow.parquet as pq
+
+    entry = _entry_dir(key, cache_dir) / key
+    if not (entry / "meta.json").is_file():
+        return None
+    try:
+        document = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+        if document.get("format") != CACHE_FORMAT or document.get("key") != key or "frames" not in document:
+            return None
+        frames = {
+            name: pq.read_table(entry / f"t{index}.parquet").to_pandas()
+            for index, name in enumerate(document["frames"])
+        }
+    except Exception as error:  # noqa: BLE001 - any unreadable entry is a miss
+        log.warning("cache entry %s is unreadable (%s: %s): treated as a miss", entry, type(error).__name__, error)
+        return None
+    return frames, document["meta"]

@@ -163,3 +163,24 @@ def test_generated_columns_are_described_without_source_values():
     summary = {row["name"]: row["generated"] for row in encoding.describe()}
     assert summary == {"id": "id pattern 'C-{digits:4}'", "who": "person full_name (Faker, en_GB)"}
     assert not re.search("Zyxwvut", str(encoding.to_json()))
+
+
+def test_no_rows_build_no_faker_pool_and_draw_the_same_from_rng():
+    from airflow_provider_hazy.config.schema import LocationColumn, PersonColumn
+    from airflow_provider_hazy.core.generated_columns import POOL_SIZE, FakerPicks
+
+    columns = [
+        PersonColumn.model_validate({"name": "who", "type": "person", "part": "full_name"}),
+        LocationColumn.model_validate({"name": "town", "type": "location", "part": "city"}),
+    ]
+    used = np.random.default_rng(3)
+    picks = FakerPicks(0, used)
+    for column in columns:
+        got = picks.column(column)
+        assert len(got) == 0 and got.name == column.name
+    expected = np.random.default_rng(3)
+    for _ in columns:  # a pool seed and the (empty) row picks, as with rows
+        expected.integers(2**63)
+        expected.integers(0, POOL_SIZE, 0)
+    assert used.bit_generator.state == expected.bit_generator.state
+    assert len(FakerPicks(4, np.random.default_rng(3)).column(columns[0])) == 4
