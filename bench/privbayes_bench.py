@@ -281,11 +281,17 @@ try:
 except Exception as error:
     print(json.dumps({"skipped": f"DataSynthesizer is not importable by {sys.executable}: {error!r}"}))
     sys.exit(0)
-csv_path, description_path, out_path, categorical = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+from DataSynthesizer.datatypes.utils.DataType import DataType
+csv_path, description_path, out_path = sys.argv[1], sys.argv[2], sys.argv[3]
+types = json.loads(sys.argv[4])
+kinds = {"id": "Integer", "integer": "Integer", "float": "Float", "category": "String", "bool": "String",
+         "date": "DateTime", "datetime": "DateTime"}
 started = time.perf_counter()
 describer = DataDescriber(category_threshold=25)
 describer.describe_dataset_in_correlated_attribute_mode(
-    dataset_file=csv_path, epsilon=1.0, k=2, attribute_to_is_categorical=categorical,
+    dataset_file=csv_path, epsilon=1.0, k=2,
+    attribute_to_datatype={name: DataType(kinds[kind]) for name, kind in types.items()},
+    attribute_to_is_categorical={name: kind in ("category", "bool") for name, kind in types.items()},
     attribute_to_is_candidate_key={"id": True}, seed=0,
 )
 describer.save_dataset_description_to_file(description_path)
@@ -305,14 +311,17 @@ def compare_with_datasynthesizer(python: str, epsilon: float = 1.0) -> None:
     print(f"  hazy PrivBayes:  train {ours['train_s']:8.2f} s  generate {ours['generate_s']:6.2f} s  "
           f"TVD 1-way {ours['tvd_1']:.3f} 2-way {ours['tvd_2']:.3f}")
     frame, schema = mixed_table(DS_ROWS, DS_COLS)
-    categorical = {column["name"]: column["type"] in ("category", "bool") for column in schema}
+    types = {column["name"]: column["type"] for column in schema}
+    # Bools as "yes"/"no" text: pandas would read True/False back as bool, which DataSynthesizer cannot bin.
+    for name in (name for name, kind in types.items() if kind == "bool"):
+        frame[name] = frame[name].map({True: "yes", False: "no"}).astype(object)
     with tempfile.TemporaryDirectory() as folder:
         csv_path = Path(folder) / "table.csv"
         frame.to_csv(csv_path, index=False)
         try:
             done = subprocess.run(
                 [python, "-c", DATASYNTHESIZER_CHILD, str(csv_path), str(Path(folder) / "description.json"),
-                 str(Path(folder) / "synthetic.csv"), json.dumps(categorical), str(DS_ROWS)],
+                 str(Path(folder) / "synthetic.csv"), json.dumps(types), str(DS_ROWS)],
                 capture_output=True, text=True, timeout=3600,
             )
         except (OSError, subprocess.TimeoutExpired) as error:
@@ -328,16 +337,9 @@ def compare_with_datasynthesizer(python: str, epsilon: float = 1.0) -> None:
             print(f"  DataSynthesizer: skipped ({theirs['skipped']}); install it as the module docstring says")
             return
         synthetic = pd.read_csv(Path(folder) / "synthetic.csv")
-        for column in schema[1:]:
-            if column["type"] in ("date", "datetime"):
-                synthetic[column["name"]] = pd.to_datetime(synthetic[column["name"]], errors="coerce")
-            elif column["type"] == "bool":
-                synthetic[column["name"]] = synthetic[column["name"]].map({True: "True", False: "False",
-                                                                           "True": "True", "False": "False"})
-        source = frame.copy()
-        source[[c["name"] for c in schema if c["type"] == "bool"]] = source[
-            [c["name"] for c in schema if c["type"] == "bool"]].astype(object).astype(str).replace("<NA>", None)
-        one_way, two_way = mean_tvd(source, synthetic, schema)
+        for name in (name for name, kind in types.items() if kind in ("date", "datetime")):
+            synthetic[name] = pd.to_datetime(synthetic[name], errors="coerce")
+        one_way, two_way = mean_tvd(frame, synthetic, schema)
     print(f"  DataSynthesizer: train {theirs['train_s']:8.2f} s  generate {theirs['generate_s']:6.2f} s  "
           f"TVD 1-way {one_way:.3f} 2-way {two_way:.3f}")
     print(f"  speed ratio (DataSynthesizer train s / hazy train s): {theirs['train_s'] / ours['train_s']:,.0f}x")
