@@ -304,6 +304,17 @@ print(json.dumps({"train_s": train_seconds, "generate_s": time.perf_counter() - 
 """
 
 
+def datasynthesizer_output(synthetic: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
+    """DataSynthesizer's CSV with its datetimes (written as epoch seconds) turned back into datetimes."""
+    for name in (name for name, kind in types.items() if kind in ("date", "datetime")):
+        values = synthetic[name]
+        if pd.api.types.is_numeric_dtype(values):
+            synthetic[name] = pd.to_datetime(values, unit="s", errors="coerce")
+        else:
+            synthetic[name] = pd.to_datetime(values, errors="coerce")
+    return synthetic
+
+
 def compare_with_datasynthesizer(python: str, epsilon: float = 1.0) -> None:
     print(f"\nDataSynthesizer, correlated attribute mode, k=2, epsilon {epsilon:g}, {DS_ROWS:,} rows x {DS_COLS} cols")
     ours = in_subprocess(["--case", str(DS_ROWS), str(DS_COLS), "--k", "2", "--epsilon", str(epsilon),
@@ -336,9 +347,7 @@ def compare_with_datasynthesizer(python: str, epsilon: float = 1.0) -> None:
         if "skipped" in theirs:
             print(f"  DataSynthesizer: skipped ({theirs['skipped']}); install it as the module docstring says")
             return
-        synthetic = pd.read_csv(Path(folder) / "synthetic.csv")
-        for name in (name for name, kind in types.items() if kind in ("date", "datetime")):
-            synthetic[name] = pd.to_datetime(synthetic[name], errors="coerce")
+        synthetic = datasynthesizer_output(pd.read_csv(Path(folder) / "synthetic.csv"), types)
         one_way, two_way = mean_tvd(frame, synthetic, schema)
     print(f"  DataSynthesizer: train {theirs['train_s']:8.2f} s  generate {theirs['generate_s']:6.2f} s  "
           f"TVD 1-way {one_way:.3f} 2-way {two_way:.3f}")
