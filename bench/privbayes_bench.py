@@ -31,7 +31,10 @@ DataSynthesizer (DataResponsibly, 0.1.13) is compared in correlated attribute mo
 same 5,000-row, 15-column table, in its own environment, because it pins old libraries:
     python3 -m venv /tmp/ds-venv && /tmp/ds-venv/bin/pip install DataSynthesizer==0.1.13
     python bench/privbayes_bench.py --datasynthesizer-python /tmp/ds-venv/bin/python
-Without a working interpreter (default: this one) the comparison is skipped with a message.
+Without a working interpreter (default: this one) the comparison is skipped with a message. DataSynthesizer
+is not a dependency of this package (not in setup.cfg). 0.1.13 installs cleanly that way (it pulled NumPy
+2.4 and pandas 3.1); its type inference then fails on bool columns, so the bench passes every column's
+data type explicitly and writes bools as "yes"/"no" text.
 The machine may be shared: the figures are wall-clock seconds under whatever load there is.
 """
 
