@@ -217,13 +217,10 @@ def bin_spec(column: NumericColumn, params: ProcessingParams, integer: bool) -> 
     )
 
 
-@dataclass(eq=False)
-class NumericEncoder(ColumnEncoder):
-    """An integer or float column binned by `domain` (ordinal codes; integers decode to integers)."""
+class BinnedEncoder(ColumnEncoder):
+    """Base of the encoders whose codes are the bins of a `BinnedDomain` (`domain`): ordinal codes, the
+    domain's null code, the domain's arrays."""
 
-    table: str
-    column: str
-    kind: str
     domain: BinnedDomain
     ordinal: ClassVar[bool] = True
 
@@ -234,6 +231,19 @@ class NumericEncoder(ColumnEncoder):
     @property
     def null_code(self) -> Optional[int]:
         return self.domain.null_code
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        return self.domain.arrays()
+
+
+@dataclass(eq=False)
+class NumericEncoder(BinnedEncoder):
+    """An integer or float column binned by `domain` (ordinal codes; integers decode to integers)."""
+
+    table: str
+    column: str
+    kind: str
+    domain: BinnedDomain
 
     def encode(self, series: pd.Series) -> np.ndarray:
         return self.domain.encode(numeric_values(series, self.where, self.kind == "integer"))
@@ -250,9 +260,6 @@ class NumericEncoder(ColumnEncoder):
 
     def to_json(self) -> Dict[str, Any]:
         return {**self._header(), "bins": self.domain.to_json()}
-
-    def arrays(self) -> Dict[str, np.ndarray]:
-        return self.domain.arrays()
 
     def describe(self) -> Dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ the format detected from the data), datetime64 (with its time zone), or `datetim
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ import pandas as pd
 from ..config.model_parameters import ProcessingParams
 from ..config.schema import DateColumn, DatetimeColumn
 from .binning import BinnedDomain
-from .column_encoders import CodePart, ColumnEncoder, where
+from .column_encoders import BinnedEncoder, CodePart, where
 from .datetime_text import detect_format, format_datetimes, parse_text
 from .domains import BinSpec, fit_bins, fit_nulls
 from .dp_preprocessing import PrivateColumn
@@ -157,7 +157,7 @@ def _iso(epoch: float, unit: str) -> str:
 
 
 @dataclass(eq=False)
-class DatetimeEncoder(ColumnEncoder):
+class DatetimeEncoder(BinnedEncoder):
     """A date or datetime column binned on its epoch value in `source.unit`."""
 
     table: str
@@ -165,15 +165,6 @@ class DatetimeEncoder(ColumnEncoder):
     kind: str
     source: DatetimeSource
     domain: BinnedDomain
-    ordinal: ClassVar[bool] = True
-
-    @property
-    def n_codes(self) -> int:
-        return self.domain.n_codes
-
-    @property
-    def null_code(self) -> Optional[int]:
-        return self.domain.null_code
 
     def encode(self, series: pd.Series) -> np.ndarray:
         values = to_datetime64(series, self.source.format, self.where)
@@ -190,9 +181,6 @@ class DatetimeEncoder(ColumnEncoder):
 
     def to_json(self) -> Dict[str, Any]:
         return {**self._header(), "source": self.source.to_json(), "bins": self.domain.to_json()}
-
-    def arrays(self) -> Dict[str, np.ndarray]:
-        return self.domain.arrays()
 
     def describe(self) -> Dict[str, Any]:
         low, high = self.domain.value_range

@@ -228,16 +228,43 @@ def test_with_a_large_epsilon_two_way_marginals_are_within_0_02(tree_data, tree_
     assert two_way_total_variation(tree_data, synthetic, TREE_DOMAINS).mean() <= 0.02
 
 
-def test_with_epsilon_1_two_way_marginals_are_within_0_07_on_average(tree_data, tree_hierarchies):
-    # Target in the brief: 0.06. Measured with this network and ten fit seeds: 0.054 to 0.071, mean 0.062;
-    # seeds 0-2 average 0.063. Without the conditionals' noise (same structure) it is 0.027: the Laplace
-    # noise of theta-useful tables (theta = 4) is what remains. Averaged over three fits to keep it stable.
+def test_with_epsilon_1_two_way_marginals_are_within_0_06_on_average(tree_data, tree_hierarchies):
+    # Measured with ten fit seeds: 0.034 to 0.043, mean 0.039 (before the post-processing of
+    # `consistent_conditionals` and beta 0.25: mean 0.062). Averaged over three fits to keep it stable.
     distances = []
     for seed in range(3):
         model = fit(tree_data, TREE_DOMAINS, epsilon=1.0, seed=seed, hierarchies=tree_hierarchies)
         synthetic = privbayes.sample(model, 50_000, np.random.default_rng(100 + seed))
         distances.append(two_way_total_variation(tree_data, synthetic, TREE_DOMAINS).mean())
-    assert np.mean(distances) <= 0.07
+    assert np.mean(distances) <= 0.06
+
+
+def test_the_post_processing_improves_epsilon_1_fidelity_without_spending_budget(
+    tree_data, tree_hierarchies, monkeypatch
+):
+    # The same noisy tables (same seed) turned into conditionals by clipping alone, then by
+    # `consistent_conditionals`: the ledger is identical, the 2-way marginals closer.
+    def fit_and_measure():
+        ledger = BudgetLedger()
+        model = fit(tree_data, TREE_DOMAINS, epsilon=1.0, seed=1, hierarchies=tree_hierarchies, ledger=ledger)
+        synthetic = privbayes.sample(model, 50_000, np.random.default_rng(7))
+        return ledger.to_dict(), two_way_total_variation(tree_data, synthetic, TREE_DOMAINS).mean()
+
+    ledger_post, distance_post = fit_and_measure()
+
+    def clip_only(nodes, noisy_tables, parent_sizes, parent_coarsenings, domain_sizes, n_rows, strategy, rng):
+        return tuple(
+            privbayes.Conditional(
+                node.child, node.parents, node.levels, sizes, coarsenings,
+                privbayes.conditional_distributions(noisy, strategy),
+            )
+            for node, noisy, sizes, coarsenings in zip(nodes, noisy_tables, parent_sizes, parent_coarsenings)
+        )
+
+    monkeypatch.setattr(privbayes, "consistent_conditionals", clip_only)
+    ledger_clip, distance_clip = fit_and_measure()
+    assert ledger_post == ledger_clip
+    assert distance_post < distance_clip - 0.005
 
 
 def test_a_deterministic_dependency_is_reproduced():
@@ -310,6 +337,55 @@ def test_the_marginal_strategy_uses_the_noisy_marginal_of_the_same_table():
     probabilities = privbayes.conditional_distributions(noisy, "marginal")
     column_sums = np.array([2.0, 0.0, 1.5])
     assert np.allclose(probabilities[1], column_sums / column_sums.sum())
+
+
+def test_projection_to_the_total_is_the_euclidean_projection_onto_the_scaled_simplex():
+    noisy = np.array([[30.0, -5.0, 12.0], [4.0, 1.0, -20.0]])
+    projected = privbayes.project_to_total(noisy, 40.0)
+    # One common shift t with sum(max(x - t, 0)) = 40: t = (30 + 12 + 4 - 40) / 3 = 2.
+    assert np.allclose(projected, [[28.0, 0.0, 10.0], [2.0, 0.0, 0.0]])
+    assert projected.sum() == pytest.approx(40.0)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        table = rng.normal(5.0, 20.0, size=(6, 4))
+        result = privbayes.project_to_total(table, 100.0)
+        assert result.min() >= 0 and result.sum() == pytest.approx(100.0)
+        # Optimality (KKT): x - result is the same shift t on every cell kept, and >= t where cut to 0.
+        shift = (table - result)[result > 0]
+        assert np.allclose(shift, shift[0])
+        assert np.all(table[result == 0] <= shift[0] + 1e-9)
+    assert not privbayes.project_to_total(noisy, 0.0).any()
+
+
+def test_marginal_estimates_pool_child_and_level_0_parent_sums_by_inverse_variance():
+    nodes = [privbayes.Node(0), privbayes.Node(1, (0,), (0,)), privbayes.Node(2, (0, 1), (1, 0))]
+    rng = np.random.default_rng(0)
+    tables = [rng.normal(100, 10, size=shape) for shape in [(1, 4), (4, 3), (6, 2)]]
+    estimates = privbayes.marginal_estimates(nodes, tables, [(), (4,), (2, 3)], 3, 1000)
+    # Column 0: its own table (1 cell per value) and table 1 summed over 3 children: weights 1 and 1/3.
+    pooled = (1.0 * tables[0][0] + (1 / 3) * tables[1].sum(axis=1)) / (1 + 1 / 3)
+    assert np.allclose(estimates[0], privbayes.project_to_total(pooled, 1000) / 1000)
+    # Column 1: its own table (4 cells per value) and, as a level-0 parent of 2, 2 * 2 cells per value.
+    as_parent = tables[2].reshape(2, 3, 2).sum(axis=(0, 2))
+    pooled = (tables[1].sum(axis=0) / 4 + as_parent / 4) / (1 / 4 + 1 / 4)
+    assert np.allclose(estimates[1], privbayes.project_to_total(pooled, 1000) / 1000)
+    # Column 2 is a child only; column 0 is a level-1 parent of 2, which adds nothing to its estimate.
+    assert np.allclose(estimates[2], privbayes.project_to_total(tables[2].sum(axis=0), 1000) / 1000)
+    assert all(np.isclose(estimate.sum(), 1.0) for estimate in estimates)
+
+
+def test_tilting_matches_the_target_marginal_and_leaves_default_rows_alone():
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [1 / 3, 1 / 3, 1 / 3]])
+    parent_distribution = np.array([0.5, 0.3, 0.2])
+    target = np.array([0.3, 0.3, 0.4])
+    fixed = np.array([False, False, True])
+    tilted = privbayes.tilt_to_marginal(probabilities, parent_distribution, target, fixed, iterations=200)
+    assert np.allclose(tilted.sum(axis=1), 1.0)
+    assert np.allclose(parent_distribution @ tilted, target, atol=1e-6)
+    assert np.array_equal(tilted[2], probabilities[2])
+    # One factor per child value: the odds between two values change by the same ratio in every row.
+    ratios = (tilted[:2, 0] / tilted[:2, 1]) / (probabilities[:2, 0] / probabilities[:2, 1])
+    assert ratios[0] == pytest.approx(ratios[1])
 
 
 # Determinism and the stored model --------------------------------------------------------------------------
