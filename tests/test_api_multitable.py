@@ -22,6 +22,7 @@ from multitable_data import (
 
 from airflow_provider_hazy import api
 from airflow_provider_hazy.core import multitable
+from airflow_provider_hazy.core.privacy import STRUCTURE_BUDGET_FRACTION
 
 TABLES = ["regions", "customers", "accounts", "products", "employees", "transactions", "refunds"]
 PRIMARY_KEYS = {
@@ -186,7 +187,7 @@ def test_cross_table_tables_carry_the_group_sensitivity(model_path):
     crossed = [e for e in conditionals if e["detail"]["parent_table"] == "customers"]
     assert crossed, "balance_band should take the customer's age band as a parent"
     network_epsilon = math.fsum(e["epsilon"] for e in entries if e["purpose"] in ("structure", "conditional"))
-    table_epsilon = network_epsilon * (1 - 0.3) / len(conditionals)
+    table_epsilon = network_epsilon * (1 - STRUCTURE_BUDGET_FRACTION) / len(conditionals)
     for entry in conditionals:
         sensitivity = 2.0 * (group if entry in crossed else 1)
         assert entry["sensitivity"] == pytest.approx(sensitivity)

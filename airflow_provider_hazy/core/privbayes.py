@@ -746,24 +746,43 @@ def measure_conditionals(
 ) -> tuple[Conditional, ...]:
     """One noisy joint count table per attribute over all n rows (Laplace on every cell, in network order),
     then `consistent_conditionals` (post-processing)."""
-    parent_sizes, parent_coarsenings, noisy_tables = [], [], []
+    count_tables = []
     for node in network.nodes:
-        hierarchies = [data.hierarchies[parent] for parent in node.parents]
-        sizes = tuple(h.sizes[level] for h, level in zip(hierarchies, node.levels))
-        coarsenings = tuple(h.coarsenings[level] for h, level in zip(hierarchies, node.levels))
+        sizes, coarsenings = node_parent_levels(data, node)
         parent_codes = parent_combination_codes(data.codes, node.parents, coarsenings, sizes)
         child_size = data.domain_sizes[node.child]
-        counts = joint_counts(data.codes[:, node.child], parent_codes, math.prod(sizes), child_size)
-        noisy_tables.append(noisy_counts(counts, budget.laplace_scale, rng))
-        parent_sizes.append(sizes)
-        parent_coarsenings.append(coarsenings)
+        count_tables.append(joint_counts(data.codes[:, node.child], parent_codes, math.prod(sizes), child_size))
+    return conditionals_from_counts(data, network, count_tables, data.n_rows, budget, default_strategy, rng)
+
+
+def node_parent_levels(data: TrainingData, node: Node) -> tuple[tuple[int, ...], tuple[np.ndarray | None, ...]]:
+    """The sizes and coarsening maps of `node`'s parents at the levels the network chose for them."""
+    hierarchies = [data.hierarchies[parent] for parent in node.parents]
+    sizes = tuple(h.sizes[level] for h, level in zip(hierarchies, node.levels))
+    coarsenings = tuple(h.coarsenings[level] for h, level in zip(hierarchies, node.levels))
+    return sizes, coarsenings
+
+
+def conditionals_from_counts(
+    data: TrainingData,
+    network: LearnedNetwork,
+    count_tables: Sequence[np.ndarray],
+    n_rows: int,
+    budget: BudgetSplit,
+    default_strategy: str,
+    rng: np.random.Generator,
+) -> tuple[Conditional, ...]:
+    """Laplace noise on every cell of each node's exact count table (in network order), then
+    `consistent_conditionals` (post-processing): the one measurement step of `fit` and `fit_from_chunks`."""
+    noisy_tables = [noisy_counts(counts, budget.laplace_scale, rng) for counts in count_tables]
+    levels = [node_parent_levels(data, node) for node in network.nodes]
     return consistent_conditionals(
         network.nodes,
         noisy_tables,
-        parent_sizes,
-        parent_coarsenings,
+        [sizes for sizes, _ in levels],
+        [coarsenings for _, coarsenings in levels],
         data.domain_sizes,
-        data.n_rows,
+        n_rows,
         default_strategy,
         rng,
     )
@@ -1100,12 +1119,7 @@ def summed_joint_counts(
     """Every node's exact (parent combination x child) count table, summed over the code chunks. Counts are
     additive, so this equals the table of the whole matrix; no noise is added here. With `n_rows`, a pass
     that reads another number of rows is an error."""
-    plans = []
-    for node in network.nodes:
-        hierarchies = [data.hierarchies[parent] for parent in node.parents]
-        parent_sizes = tuple(h.sizes[level] for h, level in zip(hierarchies, node.levels))
-        coarsenings = tuple(h.coarsenings[level] for h, level in zip(hierarchies, node.levels))
-        plans.append((node, parent_sizes, coarsenings))
+    plans = [(node, *node_parent_levels(data, node)) for node in network.nodes]
     totals = [
         np.zeros((math.prod(sizes), data.domain_sizes[node.child]), dtype=np.int64) for node, sizes, _ in plans
     ]
@@ -1159,14 +1173,6 @@ def fit_from_chunks(
     network = learn_network_from_rows(scored, n_rows, data, budget, n_parents, sample_parents, rng)
     del scored
     totals = summed_joint_counts(code_chunks, data, network, n_rows)
-    conditionals = []
-    for node, counts in zip(network.nodes, totals):
-        hierarchies_ = [data.hierarchies[parent] for parent in node.parents]
-        parent_sizes = tuple(h.sizes[level] for h, level in zip(hierarchies_, node.levels))
-        coarsenings = tuple(h.coarsenings[level] for h, level in zip(hierarchies_, node.levels))
-        probabilities = conditional_distributions(noisy_counts(counts, budget.laplace_scale, rng), default_strategy)
-        conditionals.append(
-            Conditional(node.child, node.parents, node.levels, parent_sizes, coarsenings, probabilities)
-        )
+    conditionals = conditionals_from_counts(data, network, totals, n_rows, budget, default_strategy, rng)
     record_ledger(ledger, table, budget, network, conditionals, n_rows)
-    return PrivBayesModel(data.domain_sizes, tuple(conditionals))
+    return PrivBayesModel(data.domain_sizes, conditionals)

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_hazy.config.schema import DataSchema
 from airflow_provider_hazy.core import multitable, privbayes
-from airflow_provider_hazy.core.privacy import BudgetLedger
+from airflow_provider_hazy.core.privacy import STRUCTURE_BUDGET_FRACTION, BudgetLedger
 
 
 def _fk(name, table, column):
@@ -172,7 +172,7 @@ def test_conditioned_network_scales_sensitivity_for_parent_columns_only():
     assert len(conditionals) == 2
     crossed = {e.detail["child"]: e for e in conditionals if e.detail["parent_table"] == "parent"}
     assert 0 in crossed and crossed[0].sensitivity == 24.0
-    table_epsilon = 50.0 * 0.7 / 2
+    table_epsilon = 50.0 * (1 - STRUCTURE_BUDGET_FRACTION) / 2
     for entry in conditionals:
         assert entry.scale == pytest.approx(entry.sensitivity / table_epsilon)
     sampled = multitable.sample_conditioned(fit.model, 2, np.array([[0]] * 500 + [[2]] * 500), rng)
