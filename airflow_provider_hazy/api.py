@@ -10,7 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -333,7 +333,7 @@ def _generate_table(
     return {"rows": written, "output": location_path(location), "batches": entries, "failure": failure}
 
 
-def generate(config: ConfigLike) -> Dict[str, Any]:
+def generate(config: ConfigLike, *, batch_indices: Optional[Sequence[int]] = None) -> Dict[str, Any]:
     """Generate every configured table in batches and write it; returns the generation state (a report).
 
     The state lists every batch, where it went and why; it is also written to `generation_state_path`.
@@ -341,6 +341,8 @@ def generate(config: ConfigLike) -> Dict[str, Any]:
     stops and raises `GenerationError` carrying the state, which says which batches were written.
     """
     config = _as_config(config, GenerationConfig)
+    if batch_indices is not None:
+        return generate_batches(config, batch_indices)
     started = time.time()
     model_path = _model_path(config)
     model = load_model(model_path)
@@ -385,3 +387,192 @@ def _write_state(config: GenerationConfig, state: Dict[str, Any]) -> None:
     path = Path(location_path(config.generation_state_path))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(state, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------------
+# Mapped generation (one Airflow task per batch). Added by i8; the multi-table generate of i6 replaces
+# these if it brings its own `batch_indices`.
+
+
+def list_batches(config: ConfigLike) -> List[int]:
+    """The batch indices of a generation run over every output table (read from the model's manifest)."""
+    config = _as_config(config, GenerationConfig)
+    tables = read_manifest(_model_path(config))["tables"]
+    params = config.generate_params
+    counts = [
+        len(plan_batches(int(tables[item.name]["n_rows"]), params.magnitude, params.batch_magnitude))
+        for item in config.data_output
+        if item.name in tables
+    ]
+    return list(range(max(counts, default=0)))
+
+
+def generate_batches(config: ConfigLike, batch_indices: Sequence[int]) -> Dict[str, Any]:
+    """Generate and write only the batches `batch_indices`, each so that running it again replaces its rows.
+
+    An empty `batch_indices` is the *prepare* step: it applies each output's `if_exists` (drop, create,
+    fail) and writes no row; the batches then append. A database batch first deletes the rows holding its
+    own generated keys (ids are a function of the global row, so a rerun makes the same keys); a file or
+    S3 batch writes its own part, `<name>/part-00003.<ext>`, replacing it. The union of all batches is
+    the rows of one unmapped run with the same `random_state` (see docs/airflow.md).
+    """
+    config = _as_config(config, GenerationConfig)
+    model_path = _model_path(config)
+    model = load_model(model_path)
+    entropy = run_entropy(config.random_state)
+    names = list(model.tables)
+    params = config.generate_params
+    wanted = {int(index) for index in batch_indices}
+    state: Dict[str, Any] = {"model": model_path, "random_state": config.random_state, "tables": {}}
+    for item in config.data_output:
+        if item.name not in model.tables:
+            raise ValueError(f"data_output: table '{item.name}' is not in the model (tables: {names})")
+        table, table_index = model.tables[item.name], names.index(item.name)
+        batches = plan_batches(table.n_rows, params.magnitude, params.batch_magnitude)
+        entries = []
+        for batch in batches if wanted else batches[:1]:
+            if wanted and batch.index not in wanted:
+                continue
+            rng = np.random.default_rng(table_batch_seed(entropy, batch.index, table_index))
+            frame = _finish_frame(config, table, table.sample(batch.n_rows, batch.start_row, rng))
+            if not wanted:
+                _prepare_output(item.name, item.location, frame.iloc[:0])
+                break
+            with open_writer(item.name, _batch_location(item.location, batch.index)) as writer:
+                _delete_batch_keys(writer, table, frame)
+                writer.write_batch(frame)
+            entries.append({"index": batch.index, "start_row": batch.start_row, "rows": len(frame)})
+        state["tables"][item.name] = {
+            "rows": sum(entry["rows"] for entry in entries),
+            "n_batches": len(batches),
+            "batches": entries,
+        }
+    return state
+
+
+def _part_path(path: str, index: int) -> str:
+    head, _, name = path.rpartition("/")
+    stem, dot, ext = name.partition(".")
+    return f"{head}/{stem}/part-{index:05d}{dot}{ext}" if head else f"{stem}/part-{index:05d}{dot}{ext}"
+
+
+def _batch_location(location: Any, index: int) -> Any:
+    """Where batch `index` goes: the table itself (appending) for a database, its own part for a file."""
+    from .config import DatabaseWriteTableConfig, IfExists, PathWriteTableConfig
+
+    if isinstance(location, DatabaseWriteTableConfig):
+        return location.model_copy(update={"if_exists": IfExists.APPEND})
+    if isinstance(location, str):
+        location = PathWriteTableConfig(path=location)
+    return location.model_copy(update={"path": _part_path(location.path, index), "if_exists": IfExists.REPLACE})
+
+
+def _prepare_output(name: str, location: Any, empty: pd.DataFrame) -> None:
+    """Apply `if_exists` once: create (or replace) a database table with no row; empty a local part folder."""
+    from .config import DatabaseWriteTableConfig, IfExists
+
+    if isinstance(location, DatabaseWriteTableConfig):
+        with open_writer(name, location) as writer:
+            writer.write_batch(empty)
+        return
+    path = location_path(location) or ""
+    if "://" not in path and getattr(location, "if_exists", IfExists.FAIL) == IfExists.REPLACE:
+        folder = Path(_part_path(path, 0)).parent
+        for part in folder.glob("part-*"):
+            part.unlink()
+
+
+def _delete_batch_keys(writer: Any, table: TableModel, frame: pd.DataFrame) -> None:
+    """Before a database batch is written: delete target rows holding this batch's generated ids."""
+    from .io.sql import SqlTableWriter, reflect_table
+
+    inner = getattr(writer, "writer", writer)
+    ids = [c.name for c in table.encoding.table.columns if c.type == "id" and c.name in frame.columns]
+    if not isinstance(inner, SqlTableWriter) or not ids or len(frame) == 0:
+        return
+    sa_table = reflect_table(inner.engine, inner.table_name, inner.schema_name)
+    column = sa_table.c[ids[0]]
+    values = frame[ids[0]].tolist()
+    with inner.engine.begin() as connection:
+        for start in range(0, len(values), 1000):
+            connection.execute(sa_table.delete().where(column.in_(values[start : start + 1000])))
+
+
+# --------------------------------------------------------------------------------------------------
+# Minimal stand-ins (i8) so the operators and example DAGs run on this branch: the integrator keeps
+# i7's `evaluate` / `validate` and i6b's `subset`, which follow the same contracts.
+
+
+def evaluate(config: ConfigLike) -> Dict[str, Any]:
+    """Score the trained model (`model_output`) against its source tables with the configured metrics."""
+    from .config.evaluation import EvaluationConfig
+    from .metrics.evaluate import evaluate as run_metrics
+
+    config = _as_config(config, TrainingConfig)
+    path = location_path(config.model_output)
+    model = load_model(path)
+    rng = np.random.default_rng(np.random.SeedSequence(config.random_state, spawn_key=(2**31 + 1,)))
+    tables = [table for table in config.data_schema.tables if table.name in model.tables]
+    real = {table.name: _read_source(config, table) for table in tables}
+    synthetic = {name: model.tables[name].sample(len(frame), 0, rng) for name, frame in real.items()}
+    metrics = run_metrics(config.evaluation or EvaluationConfig(), config.data_schema, real, synthetic, rng=rng)
+    return {"model": path, "metrics": metrics, "scores": {key: entry.get("score") for key, entry in metrics.items()}}
+
+
+def _read_output(name: str, location: Any) -> pd.DataFrame:
+    """A generated table as written: the table, the file, or the concatenated parts of a mapped run."""
+    from .io.sources import DataSources
+
+    path = location_path(location)
+    if path is None or Path(path).exists():
+        return read_table(name, location)
+    folder = _part_path(path, 0).rsplit("/", 1)[0]
+    if "://" not in path:
+        parts = sorted(str(part) for part in Path(folder).glob("part-*"))
+    else:
+        bucket, _, prefix = folder.split("://", 1)[1].partition("/")
+        client = DataSources().s3_client(getattr(location, "source_id", None))
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix + "/part-").get("Contents", [])
+        parts = sorted(f"s3://{bucket}/{item['Key']}" for item in listed)
+    if not parts:
+        return read_table(name, location)  # raises, naming the table and the missing path
+    source_id = getattr(location, "source_id", None)
+    from .config import PathReadTableConfig
+
+    frames = [read_table(name, PathReadTableConfig(path=part, source_id=source_id)) for part in parts]
+    return pd.concat(frames, ignore_index=True)
+
+
+def validate(config: ConfigLike) -> Dict[str, Any]:
+    """Check the generated tables against the model's schema (keys, types, row counts): `passed`, `checks`."""
+    from .metrics.validation import validate as run_checks
+
+    config = _as_config(config, GenerationConfig)
+    manifest = read_manifest(_model_path(config))
+    from .config.schema import DataSchema
+
+    schema = DataSchema.model_validate(manifest["schema"])
+    magnitude = config.generate_params.magnitude
+    tables = {item.name: _read_output(item.name, item.location) for item in config.data_output}
+    expected = {name: rows_for_magnitude(int(manifest["tables"][name]["n_rows"]), magnitude) for name in tables}
+    return run_checks(schema, tables, expected_rows=expected).to_json()
+
+
+def subset(config: ConfigLike, output_dir: Union[str, Path]) -> Dict[str, Any]:
+    """Extract the source tables (the first `nrows` rows) into Parquet files under `output_dir` and write a
+    training config reading them; returns the tables' row counts and paths and the new config's path."""
+    config = _as_config(config, TrainingConfig)
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    inputs, tables = [], {}
+    for item in config.data_input:
+        frame = read_table(item.name, item.location, nrows=config.nrows)
+        path = output / f"{item.name}.parquet"
+        frame.to_parquet(path, index=False)
+        tables[item.name] = {"rows": len(frame), "path": str(path)}
+        inputs.append({"name": item.name, "location": str(path)})
+    subset_config = config.sanitize().model_copy(update={"data_input": [], "data_sources": []})
+    data = subset_config.model_dump(mode="json")
+    data["data_input"] = inputs
+    training_path = TrainingConfig.model_validate(data).to_file(output / "training_config.json")
+    return {"tables": tables, "training_config": str(training_path), "output_dir": str(output)}
