@@ -13,8 +13,8 @@ class HazySubsetOperator(HazyBaseOperator):
     """Run `api.subset(config, output_dir)`: the subset tables and a training config reading them.
 
     :param output_dir: where the subset and its training config go (templated, e.g. `.../{{ ds }}`).
-    XCom: `{"training_config": path, "output_dir": path, "rows": {table: rows}}`: pass
-    `training_config` on as the next operator's config.
+    XCom: `{"training_config": path, "output_dir": path, "rows": {table: rows}}`; the path is also pushed
+    under the key `training_config`, so `subset.output["training_config"]` is the next operator's config.
     """
 
     template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "output_dir")
@@ -29,6 +29,7 @@ class HazySubsetOperator(HazyBaseOperator):
             result = api.subset(config, self.output_dir)
         rows = {name: entry.get("rows") for name, entry in result["tables"].items()}
         self.log.info("subset of %s written to %s", rows, result["output_dir"])
+        context["ti"].xcom_push(key="training_config", value=str(result["training_config"]))
         return {
             "training_config": str(result["training_config"]),
             "output_dir": str(result["output_dir"]),
