@@ -53,3 +53,19 @@ def dagbag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(REPO / "dags"))
+
+
+@pytest.fixture
+def serialized(airflow_db):
+    """`serialized(dag)`: store a DAG defined in a test in the metadata DB, so `dag.test()` can run it."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    def store(dag):
+        DagBundlesManager().sync_bundles_to_db()
+        bag = DagBag(dag_folder=str(REPO / "dags"), collect_dags=False)
+        bag.bag_dag(dag)
+        sync_bag_to_db(bag, "dags-folder", None)
+        return dag
+
+    return store

@@ -20,7 +20,7 @@ def test_every_example_dag_has_a_docstring(dagbag, dag_id):
 def test_db_to_db_runs_daily_without_catchup_and_maps_generation(dagbag):
     dag = dagbag.get_dag("hazy_db_to_db")
     assert dag.catchup is False
-    assert dag.timetable.summary == "@daily"
+    assert dag.schedule == "@daily"
     generate = dag.get_task("generate")
     assert type(generate).__name__ == "MappedOperator"
     assert {"prepare_target", "list_batches"} <= generate.upstream_task_ids
