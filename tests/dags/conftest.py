@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Iterator, List
 
@@ -69,3 +70,57 @@ def serialized(airflow_db):
         return dag
 
     return store
+
+
+POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+MARIADB_URL = os.environ.get("HAZY_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+def _server(url: str, label: str):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.select(sa.literal(1)))
+    except Exception as error:  # noqa: BLE001 - any failure to connect means the service is not there
+        engine.dispose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"service unavailable on CI: {label} is unreachable: {type(error).__name__}")
+        pytest.skip(f"{label} at {engine.url.render_as_string()} is unreachable: {type(error).__name__}")
+    return engine
+
+
+@pytest.fixture
+def postgres_sample_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema holding the sample bank, dropped after the test."""
+    import sqlalchemy as sa
+
+    from airflow_provider_hazy.sample_data import write_sample
+
+    engine = _server(POSTGRES_URL, "PostgreSQL")
+    name = f"hzdag_{uuid.uuid4().hex[:10]}"
+    with engine.begin() as connection:
+        connection.execute(sa.schema.CreateSchema(name))
+    scoped = sa.create_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={name}"})
+    write_sample(scoped)
+    scoped.dispose()
+    yield name
+    with engine.begin() as connection:
+        connection.execute(sa.schema.DropSchema(name, cascade=True))
+    engine.dispose()
+
+
+@pytest.fixture
+def mariadb_database() -> Iterator[str]:
+    """A fresh, empty MariaDB database, dropped after the test."""
+    import sqlalchemy as sa
+
+    engine = _server(MARIADB_URL, "MariaDB")
+    name = f"hzdag_{uuid.uuid4().hex[:10]}"
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE `{name}`"))
+    yield name
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+    engine.dispose()

@@ -36,9 +36,15 @@ def test_retried_batch_leaves_exactly_the_rows_of_an_unmapped_run(serialized, tm
     monkeypatch.setenv("AIRFLOW_CONN_HAZY_RETRY_TARGET", json.dumps({"conn_type": "sqlite", "host": str(target)}))
     config = sample_data.generation_config(["customers"], model=str(model), batch_magnitude=0.25)
     with DAG("hazy_test_retry", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
-        prepare = HazyGenerateOperator(task_id="prepare", config=config, target_conn_id="hazy_retry_target", prepare=True)
+        prepare = HazyGenerateOperator(
+            task_id="prepare", config=config, target_conn_id="hazy_retry_target", prepare=True
+        )
         generate = WorkerLostAfterCommit.partial(
-            task_id="generate", config=config, target_conn_id="hazy_retry_target", retries=1, retry_delay=dt.timedelta(0)
+            task_id="generate",
+            config=config,
+            target_conn_id="hazy_retry_target",
+            retries=1,
+            retry_delay=dt.timedelta(0),
         ).expand(batch_index=list_generation_batches_task(config))
         prepare >> generate
     run = serialized(dag).test()
