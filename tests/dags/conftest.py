@@ -124,3 +124,19 @@ def mariadb_database() -> Iterator[str]:
     with engine.begin() as connection:
         connection.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1 (a free port); yields its endpoint URL."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"moto[server] is not installed: {error}")
+        pytest.skip(f"moto[server] is not installed: {error}")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
