@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -21,7 +22,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 _HOME = os.environ.setdefault("HAZY_TEST_DAGS_HOME", tempfile.mkdtemp(prefix="hazy-dag-tests-"))
-os.environ.setdefault("AIRFLOW_HOME", _HOME)
+if "airflow" not in sys.modules:  # never a real AIRFLOW_HOME: Airflow writes airflow.cfg there
+    os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
