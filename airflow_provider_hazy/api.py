@@ -430,14 +430,11 @@ def generate_batches(config: ConfigLike, batch_indices: Sequence[int]) -> Dict[s
         table, table_index = model.tables[item.name], names.index(item.name)
         batches = plan_batches(table.n_rows, params.magnitude, params.batch_magnitude)
         entries = []
-        for batch in batches if wanted else batches[:1]:
-            if wanted and batch.index not in wanted:
-                continue
-            rng = np.random.default_rng(table_batch_seed(entropy, batch.index, table_index))
-            frame = _finish_frame(config, table, table.sample(batch.n_rows, batch.start_row, rng))
-            if not wanted:
-                _prepare_output(item.name, item.location, frame.iloc[:0])
-                break
+        if not wanted:  # prepare: the table gets the column types the first batch would give it
+            first = _batch_frame(config, table, table_index, entropy, batches[0])
+            _prepare_output(item.name, item.location, first.iloc[:0])
+        for batch in (batch for batch in batches if batch.index in wanted):
+            frame = _batch_frame(config, table, table_index, entropy, batch)
             with open_writer(item.name, _batch_location(item.location, batch.index)) as writer:
                 _delete_batch_keys(writer, table, frame)
                 writer.write_batch(frame)
@@ -448,6 +445,14 @@ def generate_batches(config: ConfigLike, batch_indices: Sequence[int]) -> Dict[s
             "batches": entries,
         }
     return state
+
+
+def _batch_frame(
+    config: GenerationConfig, table: TableModel, table_index: int, entropy: int, batch: Batch
+) -> pd.DataFrame:
+    """Batch `batch` of `table`, drawn from its own seed (the same rows whichever task makes it)."""
+    rng = np.random.default_rng(table_batch_seed(entropy, batch.index, table_index))
+    return _finish_frame(config, table, table.sample(batch.n_rows, batch.start_row, rng))
 
 
 def _part_path(path: str, index: int) -> str:
