@@ -112,7 +112,7 @@ class AirflowCluster:
     _token: Optional[str] = field(init=False, default=None)
 
     # ---- lifecycle -------------------------------------------------------------------------------
-    def __enter__(self) -> "AirflowCluster":
+    def __enter__(self) -> AirflowCluster:
         self.home = Path(tempfile.mkdtemp(prefix="hazy-airflow-cluster-"))
         try:
             self._create_database()
@@ -133,7 +133,9 @@ class AirflowCluster:
         """Start api-server, scheduler, dag-processor and a Celery worker; wait until the API answers."""
         api_port = int(self.env["HAZY_CLUSTER_API_PORT"])
         airflow = airflow_executable()
-        self._spawn("api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"])
+        self._spawn(
+            "api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"]
+        )
         self._spawn("scheduler", [airflow, "scheduler"])
         self._spawn("dag-processor", [airflow, "dag-processor"])
         self._spawn(
@@ -176,7 +178,9 @@ class AirflowCluster:
         self.api_url = f"http://127.0.0.1:{api_port}"
         admin = sa.make_url(POSTGRES_ADMIN_URL).set(database=self.database)
         metadata_url = admin.render_as_string(hide_password=False)
-        backend_url = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+        # Celery's result backend takes the same SQLAlchemy URL behind `db+` (keep the explicit driver:
+        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3).
+        backend_url = metadata_url
         dags_folder = str(self.dags_folder)
         env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
         env.update(
@@ -233,9 +237,9 @@ class AirflowCluster:
                     stdin=subprocess.DEVNULL, timeout=timeout, start_new_session=True,
                 )
             except subprocess.TimeoutExpired as error:
-                raise ClusterError(f"`{' '.join(argv[:4])}` did not finish in {timeout:.0f} s:\n{_tail(log_path)}") from error
+                raise ClusterError(f"{log_name} did not finish in {timeout:.0f} s:\n{_tail(log_path)}") from error
         if completed.returncode != 0:
-            raise ClusterError(f"`{' '.join(argv[:4])}` exited {completed.returncode}:\n{_tail(log_path)}")
+            raise ClusterError(f"{log_name} exited {completed.returncode}:\n{_tail(log_path)}")
         return log_path.read_text(errors="replace")
 
     # ---- teardown --------------------------------------------------------------------------------
@@ -331,7 +335,8 @@ class AirflowCluster:
             with urllib.request.urlopen(req, timeout=timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as error:
-            raise ClusterError(f"{method} {path} -> HTTP {error.code}: {error.read().decode(errors='replace')}") from error
+            detail = error.read().decode(errors="replace")
+            raise ClusterError(f"{method} {path} -> HTTP {error.code}: {detail}") from error
         return json.loads(payload) if payload else None
 
     def _api_healthy(self) -> bool:
@@ -378,7 +383,8 @@ class AirflowCluster:
         """Every task instance of the run, mapped ones included (one row per map_index)."""
         rows: List[dict] = []
         while True:
-            page = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(rows)}")
+            path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(rows)}"
+            page = self.request("GET", path)
             rows.extend(page["task_instances"])
             if not page["task_instances"] or len(rows) >= page["total_entries"]:
                 return rows

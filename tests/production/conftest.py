@@ -6,13 +6,13 @@ fails it. The target database can be pointed elsewhere with HAZY_TEST_POSTGRES_U
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import uuid
 from typing import Callable, Iterator, List
 
 import pytest
 import sqlalchemy as sa
-
 from airflow_cluster import POSTGRES_ADMIN_URL, REDIS_HOST, REDIS_PORT
 
 POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -40,12 +40,13 @@ def _check_postgres(url: str) -> None:
 def cluster_services() -> None:
     """PostgreSQL (as a user that may CREATE DATABASE) and Redis are reachable, and Celery is installed."""
     _check_postgres(POSTGRES_ADMIN_URL)
-    try:
-        import redis
+    try:  # by distribution, not import: importing airflow here would configure it for this process
+        for distribution in ("apache-airflow-providers-celery", "redis"):
+            importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError as error:
+        service_unavailable(f"{error} is not installed (pip install -e '.[test]')")
+    import redis
 
-        import airflow.providers.celery  # noqa: F401 - the CeleryExecutor lives here
-    except ImportError as error:
-        service_unavailable(f"the Celery provider or redis client is not installed: {error}")
     client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=3)
     try:
         client.ping()
