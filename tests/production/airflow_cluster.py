@@ -101,7 +101,7 @@ class AirflowCluster:
     dags_folder: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
     worker_concurrency: int = 2
-    startup_timeout: float = 180.0
+    startup_timeout: float = 120.0
     home: Path = field(init=False)
     env: Dict[str, str] = field(init=False, default_factory=dict)
     api_url: str = field(init=False, default="")
@@ -109,6 +109,7 @@ class AirflowCluster:
     database: str = field(init=False, default="")
     redis_db: Optional[int] = field(init=False, default=None)
     components: List[Component] = field(init=False, default_factory=list)
+    started_at: Optional[datetime] = field(init=False, default=None)
     _token: Optional[str] = field(init=False, default=None)
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ class AirflowCluster:
             self._create_database()
             self._claim_redis_db()
             self._build_env()
-            self.run_cli(["db", "migrate"], log_name="db-migrate", timeout=300)
+            self.run_cli(["db", "migrate"], log_name="db-migrate", timeout=180)
         except BaseException:
             self._cleanup()
             raise
@@ -133,6 +134,7 @@ class AirflowCluster:
         """Start api-server, scheduler, dag-processor and a Celery worker; wait until the API answers."""
         api_port = int(self.env["HAZY_CLUSTER_API_PORT"])
         airflow = airflow_executable()
+        self.started_at = datetime.now(timezone.utc)
         self._spawn(
             "api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"]
         )
@@ -346,12 +348,19 @@ class AirflowCluster:
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             return False
 
-    def wait_for_dag(self, dag_id: str, timeout: float = 180.0) -> dict:
-        """Wait until the dag-processor has parsed `dag_id` and it has no import errors; return the DAG."""
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict:
+        """Wait until this cluster's dag-processor has parsed `dag_id` (after `start`); return the DAG.
+
+        A DAG already in the metadata database (from a `dag.test()` run) does not count: its
+        `last_parsed_time` must be later than the moment the processes were started.
+        """
 
         def parsed() -> Optional[dict]:
             try:
-                return self.request("GET", f"/api/v2/dags/{dag_id}")
+                dag = self.request("GET", f"/api/v2/dags/{dag_id}")
+                parsed_at = dag.get("last_parsed_time")
+                if parsed_at and datetime.fromisoformat(parsed_at.replace("Z", "+00:00")) >= self.started_at:
+                    return dag
             except ClusterError as error:
                 if "HTTP 404" not in str(error):
                     raise
@@ -370,7 +379,7 @@ class AirflowCluster:
         body = {"dag_run_id": run_id, "logical_date": logical_date.isoformat(), "conf": dict(conf)}
         return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"]
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 480.0) -> dict:
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> dict:
         """Poll the run until it succeeds or fails; return the final DAG run."""
 
         def finished() -> Optional[dict]:
