@@ -78,3 +78,22 @@ def fresh_table(target_engine) -> Iterator[Callable[[str], str]]:
     with target_engine.begin() as connection:
         for name in names:
             connection.execute(sa.text(f'DROP TABLE IF EXISTS "{name}"'))
+
+
+@pytest.fixture
+def fresh_database(cluster_services) -> Iterator[Callable[[str], sa.URL]]:
+    """`fresh_database(prefix)` -> the URL of a new, empty PostgreSQL database, dropped after the test."""
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    names: List[str] = []
+
+    def make(prefix: str = "hz") -> sa.URL:
+        names.append(f"{prefix}_{uuid.uuid4().hex[:12]}")
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{names[-1]}"'))
+        return sa.make_url(POSTGRES_ADMIN_URL).set(database=names[-1])
+
+    yield make
+    with admin.connect() as connection:
+        for name in names:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

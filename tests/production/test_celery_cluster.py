@@ -28,6 +28,7 @@ from airflow_cluster import AirflowCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROBE_DAG = Path(__file__).with_name("probe_dag.py")
+HAZY_UI_TRIGGER = REPO_ROOT / "dags" / "hazy_ui_trigger.py"
 REFERENCE_LOGICAL_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 PRODUCTION_LOGICAL_DATE = datetime(2026, 1, 2, tzinfo=timezone.utc)
 
@@ -52,12 +53,14 @@ class ProductionRun:
 
     dag_run: Dict[str, Any]
     task_instances: List[Dict[str, Any]]
+    reference_task_instances: List[Dict[str, Any]]  # of the dag.test() run, when there was one
     cluster: AirflowCluster
     seconds: Dict[str, float]
 
-    def mapped(self, task_id: str) -> List[Dict[str, Any]]:
-        """The mapped instances of `task_id`, by map_index."""
-        return sorted((ti for ti in self.task_instances if ti["task_id"] == task_id), key=lambda ti: ti["map_index"])
+    def mapped(self, task_id: str, reference: bool = False) -> List[Dict[str, Any]]:
+        """The instances of `task_id` (of the production run, or of the dag.test() run), by map_index."""
+        instances = self.reference_task_instances if reference else self.task_instances
+        return sorted((ti for ti in instances if ti["task_id"] == task_id), key=lambda ti: ti["map_index"])
 
 
 def run_in_production(
@@ -98,7 +101,12 @@ def run_in_production(
         run_id = cluster.trigger(dag_id, conf, logical_date=PRODUCTION_LOGICAL_DATE)
         dag_run = cluster.wait_for_run(dag_id, run_id, timeout=run_timeout)
         seconds["run"] = time.monotonic() - start - sum(seconds.values())
-        result = ProductionRun(dag_run, cluster.task_instances(dag_id, run_id), cluster, seconds)
+        reference_tis: List[Dict[str, Any]] = []
+        if reference_conf is not None:
+            runs = cluster.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+            (reference,) = [r for r in runs if r["dag_run_id"] != run_id]
+            reference_tis = cluster.task_instances(dag_id, reference["dag_run_id"])
+        result = ProductionRun(dag_run, cluster.task_instances(dag_id, run_id), reference_tis, cluster, seconds)
         check(result)
     seconds["total"] = time.monotonic() - start
     print(f"production run timings (s): {json.dumps({k: round(v, 1) for k, v in seconds.items()})}")
@@ -137,6 +145,7 @@ def create_probe_table(engine: sa.Engine, table: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(HAZY_UI_TRIGGER.exists(), reason="the hazy_ui_trigger test runs the same checks on the real DAG")
 def test_mapped_dag_runs_on_celery_cluster_like_dag_test(tmp_path, cluster_services, target_engine, fresh_table):
     production_table, reference_table = fresh_table("hz_prod"), fresh_table("hz_ref")
     for table in (production_table, reference_table):
@@ -157,4 +166,53 @@ def test_mapped_dag_runs_on_celery_cluster_like_dag_test(tmp_path, cluster_servi
         reference_conf={**conf, "target_table": reference_table},
         check=check,
         extra_env={"AIRFLOW_CONN_HAZY_PROBE_TARGET": target_url.render_as_string(hide_password=False)},
+    )
+
+
+def read_database(url: sa.URL) -> Dict[str, List[tuple]]:
+    """Every table of a database, its rows sorted by all columns."""
+    engine = sa.create_engine(url)
+    try:
+        tables = sa.inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            return {
+                name: sorted(tuple(row) for row in connection.execute(sa.text(f'SELECT * FROM "{name}"')))
+                for name in tables
+            }
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAZY_UI_TRIGGER.exists(), reason="dags/hazy_ui_trigger.py is not in this checkout")
+def test_hazy_ui_trigger_on_celery_cluster_like_dag_test(tmp_path, cluster_services, fresh_database):
+    """The example DAG, triggered through the REST API, writes the rows `dag.test()` writes."""
+    production_target, reference_target = fresh_database("hz_prod"), fresh_database("hz_ref")
+    tables = ["customers"]
+    conf = {
+        "tables": tables, "epsilon": 1.0, "magnitude": 0.5, "batch_magnitude": 0.25, "random_state": 20261201,
+        "target_conn_id": "hazy_prod_target",
+    }
+
+    def check(result: ProductionRun) -> None:
+        batches = len(result.mapped("generate", reference=True))
+        assert batches >= 2, "the dag.test() run should have generated in several mapped batches"
+        assert_ran_on_celery(result, "generate", batches)
+        produced, expected = read_database(production_target), read_database(reference_target)
+        assert set(tables) <= set(produced)
+        assert all(produced[name] for name in tables), {name: len(rows) for name, rows in produced.items()}
+        assert produced == expected  # same random_state: the same rows as dag.test()
+
+    def conn(url: sa.URL) -> str:
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    run_in_production(
+        tmp_path, HAZY_UI_TRIGGER, "hazy_ui_trigger", conf,
+        reference_conf={**conf, "target_conn_id": "hazy_ref_target"},
+        check=check,
+        extra_env={
+            "AIRFLOW_CONN_HAZY_PROD_TARGET": conn(production_target),
+            "AIRFLOW_CONN_HAZY_REF_TARGET": conn(reference_target),
+            "HAZY_WORK_DIR": str(tmp_path / "hazy-work"),
+        },
     )
