@@ -256,18 +256,23 @@ class AirflowCluster:
         running = [c for c in self.components if c.process is not None]
         for component in running:
             _signal_group(component.process, signal.SIGTERM)
-        deadline = time.monotonic() + grace
+        started = time.monotonic()
+        deadline = started + grace
+        stopped = []
         for component in running:
             try:
                 component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                stopped.append(f"{component.name} {time.monotonic() - started:.1f} s")
             except subprocess.TimeoutExpired:
-                pass
+                stopped.append(f"{component.name} killed after {grace:.0f} s")
             # The group may hold children (gunicorn/uvicorn workers, celery pool, task processes).
             _signal_group(component.process, signal.SIGKILL)
             try:
                 component.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+        if stopped:
+            print(f"Airflow cluster stopped: {', '.join(stopped)}")
 
     def _drop_database(self) -> None:
         if not self.database:
