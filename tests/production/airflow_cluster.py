@@ -184,7 +184,8 @@ class AirflowCluster:
         # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3).
         backend_url = metadata_url
         dags_folder = str(self.dags_folder)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+        # Nothing of the test process's own Airflow or Hazy settings leaks into the cluster.
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "HAZY_"))}
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
