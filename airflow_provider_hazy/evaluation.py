@@ -32,7 +32,7 @@ from .core.category_encoder import CategoryEncoder
 from .core.column_encoders import BoolEncoder, NumericEncoder
 from .core.datetime_encoders import UNITS_PER_DAY, DatetimeEncoder, SplitDatetimeEncoder
 from .core.encoding import TableEncoding, prepare_frame
-from .io.locations import location_label, location_path, read_table
+from .io.locations import location_label, location_path, read_output_table
 from .metrics.discretise import FAKED_TYPES
 from .metrics.evaluate import evaluate
 from .metrics.validation import ValidationReport, validate
@@ -237,6 +237,8 @@ def _touched_columns(config: GenerationConfig, table: str) -> List[str]:
 
 def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> Dict[str, Any]:
     entry = model.manifest["tables"][table]
+    if table in model.references:  # copied whole, whatever the magnitude: its rows, keys and types
+        return {"rows": int(entry["n_rows"]), "columns": {}}
     meta = entry.get("validation_metadata") or validation_metadata(model.tables[table].encoding)
     params = config.generate_params
     columns = {name: dict(info) for name, info in meta["columns"].items()}
@@ -246,7 +248,12 @@ def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> 
         if name not in modelled and not params.limit_strings:
             info.pop("max_length", None)
     expected: Any = rows_for_magnitude(int(entry["n_rows"]), params.magnitude)
-    if params.drop_unique_violation:
+    if model.tables[table].degree is not None:
+        # a child table's row count is drawn by its degree model: at most its planned key capacity
+        from .api import _plan
+
+        expected = [0, int(sum(_plan(model, model.graph(), config).capacities[table]))]
+    elif params.drop_unique_violation:
         expected = [0, expected]  # dropping duplicate rows can only lower the count
     return {"rows": expected, "columns": columns}
 
@@ -263,11 +270,12 @@ def _validation_schema(config: GenerationConfig, model: Model) -> DataSchema:
 
 
 def validate_output(config: GenerationConfig, model: Model) -> ValidationReport:
-    """Read every `data_output` table back from where it was written and validate it against the model:
-    schema types and keys, the encoders' domains and ranges, and the row count the magnitude asks for."""
+    """Read every `data_output` table back from where it was written (a mapped run's parts concatenated,
+    `io.locations.read_output_table`) and validate it against the model: schema types and keys, the
+    encoders' domains and ranges, and the row count the magnitude asks for."""
     frames: Dict[str, pd.DataFrame] = {}
     for item in config.data_output:
-        frames[item.name] = read_table(item.name, item.location, sources=config.data_sources)
+        frames[item.name] = read_output_table(item.name, item.location, sources=config.data_sources)
     metadata = {item.name: _generation_metadata(config, model, item.name) for item in config.data_output}
     schema = _validation_schema(config, model)
     report = validate(schema, frames, metadata)
@@ -321,7 +329,7 @@ def run_validation(config: GenerationConfig, model: Model) -> Dict[str, Any]:
 def _read_frames(schema: DataSchema, items: List[Any], sources: Any) -> Dict[str, pd.DataFrame]:
     frames = {}
     for item in items:
-        frame = read_table(item.name, item.location, sources=sources)
+        frame = read_output_table(item.name, item.location, sources=sources)
         frames[item.name] = prepare_frame(frame, schema.table(item.name))
     return frames
 

@@ -13,7 +13,8 @@ class HazySubsetOperator(HazyBaseOperator):
     """Run `api.subset(config, output_dir)`: the subset tables and a training config reading them.
 
     :param output_dir: where the subset and its training config go (templated, e.g. `.../{{ ds }}`).
-    XCom: `{"training_config": path, "output_dir": path, "rows": {table: rows}}`; the path is also pushed
+    XCom: `{"training_config": path, "output_dir": path, "rows": {table: rows}, "test_rows": {table: rows}}`
+    (`test_rows`: the held-out rows of `train_test_split`, written under `output_dir/test/`); the path is also pushed
     under the key `training_config`, so `subset.output["training_config"]` is the next operator's config.
     """
 
@@ -27,11 +28,12 @@ class HazySubsetOperator(HazyBaseOperator):
         config = self.load(TrainingConfig)
         with self.connections():
             result = api.subset(config, self.output_dir)
-        rows = {name: entry.get("rows") for name, entry in result["tables"].items()}
+        rows = {name: int(count) for name, count in result["tables"].items()}
         self.log.info("subset of %s written to %s", rows, result["output_dir"])
         context["ti"].xcom_push(key="training_config", value=str(result["training_config"]))
         return {
             "training_config": str(result["training_config"]),
             "output_dir": str(result["output_dir"]),
             "rows": rows,
+            "test_rows": {name: int(count) for name, count in result.get("test_tables", {}).items()},
         }

@@ -4,8 +4,8 @@ The environment is set when this conftest is imported, before any test module im
 conftest may have imported it already: then its temporary home is used, which is as good). The metadata
 DB is created once per session with `airflow.utils.db.resetdb()`.
 
-`HAZY_SAMPLE_TABLES=customers`: on this branch only single tabular tables train. After the multi-table
-merge, delete that line and every DAG test runs on the whole sample bank (see `expected_tables`).
+Every DAG test runs on the whole sample bank (branches, customers, accounts, transactions; see
+`expected_tables`): `HAZY_SAMPLE_TABLES` is cleared, so a value in the caller's environment cannot narrow it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["HAZY_WORK_DIR"] = f"{_HOME}/work"
-os.environ["HAZY_SAMPLE_TABLES"] = "customers"  # multi-table merge: delete this line
+os.environ.pop("HAZY_SAMPLE_TABLES", None)
 
 
 @pytest.fixture(scope="session")

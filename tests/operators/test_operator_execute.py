@@ -42,18 +42,55 @@ def test_train_returns_model_epsilon_and_row_counts(trained, tmp_path):
     assert xcom == {"model": str(tmp_path / "model.hmf"), "epsilon": pytest.approx(0.8), "rows": {"customers": 600}}
 
 
-def test_evaluate_returns_scores_and_writes_the_report(trained, tmp_path, monkeypatch):
-    config, _ = trained
+def test_evaluate_reports_the_evaluation_stored_in_the_model(trained, tmp_path):
+    config, xcom = trained
     report = tmp_path / "reports" / "evaluation.json"
-    operator = HazyEvaluateOperator(
-        task_id="evaluate", config=config, source_conn_id="hazy_op_source", report_path=str(report)
-    )
-    xcom = operator.execute({})
-    assert xcom["report"] == str(report) and json.loads(report.read_text())["scores"] == xcom["scores"]
-    assert 0 < xcom["scores"]["histogram_similarity"] <= 1
+    operator = HazyEvaluateOperator(task_id="evaluate", config=config, report_path=str(report))
+    result = operator.execute({})
+    stored = read_manifest(xcom["model"])["evaluation"]
+    assert result["source"] == "model" and result["model"] == xcom["model"]
+    assert result["scores"] == {key: entry["score"] for key, entry in stored.items() if isinstance(entry, dict)
+                                and "metric_type" in entry}
+    assert 0 < result["scores"]["histogram_similarity"] <= 1
+    body = json.loads(report.read_text())
+    assert result["report"] == str(report) and body["scores"] == result["scores"] and body["evaluation"] == stored
 
 
-def test_generate_then_validate_passes_and_a_broken_target_fails_validation(trained, tmp_path, monkeypatch, caplog):
+def test_evaluate_with_an_evaluate_config_scores_the_given_tables(trained, tmp_path, monkeypatch):
+    config, xcom = trained
+    frames = sample_data.sample_frames()
+    real = tmp_path / "real.parquet"
+    frames["customers"].to_parquet(real, index=False)
+    # the "synthetic" table is the real one with every income halved: its histogram score drops below 1
+    shifted = frames["customers"].assign(income=frames["customers"]["income"] * 0.5)
+    synthetic = tmp_path / "synthetic.parquet"
+    shifted.to_parquet(synthetic, index=False)
+    evaluate = {
+        "model": xcom["model"],
+        "real": [{"name": "customers", "location": str(real)}],
+        "synthetic": [{"name": "customers", "location": str(synthetic)}],
+        "evaluation": {"metrics": [{"metric_type": "histogram_similarity"}]},
+    }
+    same = dict(evaluate, synthetic=evaluate["real"])
+    scored = HazyEvaluateOperator(task_id="evaluate", config=evaluate).execute({})
+    identical = HazyEvaluateOperator(task_id="evaluate", config=same).execute({})
+    assert scored["source"] == "evaluate" and list(scored["scores"]) == ["histogram_similarity"]
+    assert identical["scores"]["histogram_similarity"] == pytest.approx(1.0)
+    assert scored["scores"]["histogram_similarity"] < 0.99
+
+
+def test_evaluate_fails_naming_the_model_when_training_stored_no_evaluation(tmp_path, monkeypatch):
+    source = _sqlite_conn(monkeypatch, "hazy_op_source", sample_data.sample_database(tmp_path))
+    config = sample_data.training_config(["customers"], model_output=str(tmp_path / "bare.hmf"))
+    config["evaluation"] = None
+    HazyTrainOperator(task_id="train", config=config, source_conn_id=source).execute({})
+    with pytest.raises(ValueError, match="bare.hmf.*holds no evaluation"):
+        HazyEvaluateOperator(task_id="evaluate", config=config).execute({})
+
+
+def test_generate_then_validate_passes_and_a_broken_target_fails_validation(
+    trained, tmp_path, monkeypatch, caplog, capsys
+):
     target_path = tmp_path / "target.sqlite"
     target = _sqlite_conn(monkeypatch, "hazy_op_target", target_path)
     generation = sample_data.generation_config(["customers"], model=str(tmp_path / "model.hmf"), batch_magnitude=0.5)
@@ -64,13 +101,15 @@ def test_generate_then_validate_passes_and_a_broken_target_fails_validation(trai
     assert validate.execute({})["passed"] is True
 
     engine = sa.create_engine(f"sqlite:///{target_path}")
-    with engine.begin() as connection:  # a duplicated primary key and a missing row
+    with engine.begin() as connection:  # a category the model cannot produce and a missing row
         connection.execute(sa.text("DELETE FROM customers WHERE customer_id = 2"))
-        connection.execute(sa.text("UPDATE customers SET customer_id = 1 WHERE customer_id = 3"))
+        connection.execute(sa.text("UPDATE customers SET segment = 'not-a-segment' WHERE customer_id = 3"))
     engine.dispose()
     with caplog.at_level(logging.ERROR), pytest.raises(AirflowException, match="validation failed") as failure:
         validate.execute({})
-    assert "customers" in str(failure.value) and "customers" in caplog.text
+    logged = caplog.text + capsys.readouterr().out  # the task logger writes through structlog
+    assert "customers" in str(failure.value) and "check category_domain failed" in logged
+    assert "table 'customers', column 'segment'" in logged and "segment: category_domain" in str(failure.value)
 
 
 @pytest.mark.slow
