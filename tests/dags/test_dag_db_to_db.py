@@ -1,7 +1,8 @@
 """`hazy_db_to_db` end to end with `dag.test()`: the bundled SQLite sample, and PostgreSQL into MariaDB.
 
-The target must hold exactly the rows the mapped `generate` tasks report (no batch lost or doubled);
-`customers` (a table with no parent) holds `magnitude` times its source rows.
+The target must hold exactly the rows the `prepare_target` task (the reference table `branches`) and the
+mapped `generate` tasks report (no batch lost or doubled); `customers` (a table with no parent) holds
+`magnitude` times its source rows, and every foreign key of the sample resolves in the target.
 """
 
 from __future__ import annotations
@@ -26,12 +27,25 @@ def _run(dagbag, dag_id: str, **kwargs):
 
 
 def _reported_rows(run) -> Counter:
-    """Rows per table, summed over the mapped generate tasks' XComs."""
-    rows: Counter = Counter()
+    """Rows per table, summed over the prepare task's and the mapped generate tasks' XComs."""
+    rows: Counter = Counter(run.get_task_instance("prepare_target").xcom_pull(task_ids="prepare_target")["rows"])
     for ti in run.get_task_instances():
         if ti.task_id == "generate":
             rows.update(ti.xcom_pull(task_ids="generate", map_indexes=ti.map_index)["rows"])
     return rows
+
+
+def _check_foreign_keys(engine: sa.Engine, tables) -> None:
+    """Every foreign key of the sample schema resolves in the target (no dangling or empty relation)."""
+    schema = {table["name"]: table for table in sample_data.training_config()["data_schema"]["tables"]}
+    for name in tables:
+        child = pd.read_sql_table(name, engine)
+        for column in schema[name]["columns"]:
+            if column["type"] != "foreign_key" or column["ref_table"] not in tables:
+                continue
+            parent = pd.read_sql_table(column["ref_table"], engine)[column["ref_column"]]
+            values = child[column["name"]].dropna()
+            assert len(values) > 0 and values.isin(parent).all(), f"{name}.{column['name']}"
 
 
 def _check_target(run, engine: sa.Engine, tables) -> None:
@@ -43,8 +57,12 @@ def _check_target(run, engine: sa.Engine, tables) -> None:
         synthetic = pd.read_sql_table(name, engine)
         assert len(synthetic) == reported[name] > 0, name
         assert synthetic.iloc[:, 0].is_unique, name
+    frames = sample_data.sample_frames()
     if "customers" in tables:
-        assert reported["customers"] == rows_for_magnitude(len(sample_data.sample_frames()["customers"]), 1.0)
+        assert reported["customers"] == rows_for_magnitude(len(frames["customers"]), 1.0)
+    if "branches" in tables:  # a reference table: copied whole by the prepare step
+        assert reported["branches"] == len(frames["branches"])
+    _check_foreign_keys(engine, tables)
 
 
 def test_db_to_db_on_the_bundled_sample(dagbag, expected_tables, monkeypatch, tmp_path):
