@@ -970,9 +970,10 @@ def _write_batch(
     index: int,
     frame: pd.DataFrame,
     start_row: int,
+    use_fail_safe: bool = True,
 ) -> Dict[str, Any]:
     """Write batch `index` of `table` through `write(index, frame)`; its state entry (written, fail_safe or
-    failed, and where)."""
+    failed, and where). Without `use_fail_safe` (a mapped batch: Airflow retries it) a failure is failed."""
     started = time.perf_counter()
     entry: Dict[str, Any] = {"index": index, "start_row": start_row, "rows": len(frame)}
     try:
@@ -980,7 +981,7 @@ def _write_batch(
         entry.update(status="written", destination=location_label(location))
     except Exception as error:  # noqa: BLE001 - any write failure goes to the fail-safe path
         entry["error"] = f"{type(error).__name__}: {error}"
-        fail_safe = fail_safe_path(location)
+        fail_safe = fail_safe_path(location) if use_fail_safe else None
         if fail_safe is None:
             entry["status"] = "failed"
         else:
@@ -1026,7 +1027,8 @@ def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) 
       the same ones) and then writes, so a retry replaces its own rows; a file or S3 batch writes its own
       part `<name>/part-00003.<ext>` (`io.locations.part_path`), replacing it.
     The union of the prepare step and every batch is the rows of one unmapped run with the same
-    `random_state`. A mapped run does not validate (a batch is not the whole output): `validate` does.
+    `random_state`. A mapped batch that cannot write raises (no fail-safe path: the task is retried), and
+    a mapped run does not validate (a batch is not the whole output): `validate` does.
     """
     config = _as_config(config, GenerationConfig)
     started = time.time()
@@ -1101,7 +1103,7 @@ def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) 
                 location = outputs[name]
                 if mapped and location_kind(location) != "sql":
                     location = part_location(location, index)
-                entry = _write_batch(writes[name], location, name, index, frames[name], start_row)
+                entry = _write_batch(writes[name], location, name, index, frames[name], start_row, not mapped)
                 table_state = state["tables"][name]
                 table_state["batches"].append(entry)
                 if entry["status"] == "written":
