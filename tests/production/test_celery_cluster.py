@@ -186,9 +186,10 @@ def read_database(url: sa.URL) -> Dict[str, List[tuple]]:
 @pytest.mark.slow
 @pytest.mark.skipif(not HAZY_UI_TRIGGER.exists(), reason="dags/hazy_ui_trigger.py is not in this checkout")
 def test_hazy_ui_trigger_on_celery_cluster_like_dag_test(tmp_path, cluster_services, fresh_database):
-    """The example DAG, triggered through the REST API, writes the rows `dag.test()` writes."""
+    """The example DAG, triggered through the REST API, writes the rows `dag.test()` writes: the whole
+    sample bank (a reference table and three generated tables linked by foreign keys)."""
     production_target, reference_target = fresh_database("hz_prod"), fresh_database("hz_ref")
-    tables = ["customers"]
+    tables = ["branches", "customers", "accounts", "transactions"]
     conf = {
         "tables": tables, "epsilon": 1.0, "magnitude": 0.5, "batch_magnitude": 0.25, "random_state": 20261201,
         "target_conn_id": "hazy_prod_target",
@@ -202,6 +203,8 @@ def test_hazy_ui_trigger_on_celery_cluster_like_dag_test(tmp_path, cluster_servi
         assert set(tables) <= set(produced)
         assert all(produced[name] for name in tables), {name: len(rows) for name, rows in produced.items()}
         assert produced == expected  # same random_state: the same rows as dag.test()
+        (validate,) = result.mapped("validate")
+        assert validate["state"] == "success"  # keys, types and foreign keys checked in the target
 
     def conn(url: sa.URL) -> str:
         return url.set(drivername="postgresql").render_as_string(hide_password=False)
