@@ -49,9 +49,8 @@ from .io.locations import (
 from .io.sources import DataSources
 from .model_file import read_manifest, read_model, write_model
 
-log = logging.getLogger(__name__)
-
 AUTO_SAMPLE_ROWS = 25
+log = logging.getLogger(__name__)
 ConfigLike = Union[TrainingConfig, GenerationConfig, Dict[str, Any], str, Path]
 TRAIN_CHUNK_ROWS = 100_000
 """Rows per chunk when training reads a table (override: `chunk_rows=` or `HAZY_TRAIN_CHUNK_ROWS`)."""

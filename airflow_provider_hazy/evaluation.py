@@ -237,8 +237,8 @@ def _touched_columns(config: GenerationConfig, table: str) -> List[str]:
 
 def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> Dict[str, Any]:
     entry = model.manifest["tables"][table]
-    if table in model.references:  # copied whole, whatever the magnitude: its rows, keys and types
-        return {"rows": int(entry["n_rows"]), "columns": {}}
+    if table in model.references:  # copied as it is: its rows, its schema types and keys are checked
+        return {"rows": len(model.references[table]), "columns": {}}
     meta = entry.get("validation_metadata") or validation_metadata(model.tables[table].encoding)
     params = config.generate_params
     columns = {name: dict(info) for name, info in meta["columns"].items()}
@@ -248,13 +248,13 @@ def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> 
         if name not in modelled and not params.limit_strings:
             info.pop("max_length", None)
     expected: Any = rows_for_magnitude(int(entry["n_rows"]), params.magnitude)
+    if params.drop_unique_violation:
+        expected = [0, expected]  # dropping duplicate rows can only lower the count
     if model.tables[table].degree is not None:
-        # a child table's row count is drawn by its degree model: at most its planned key capacity
+        # a child table's row count is drawn by its degree model: at most the run's planned capacity
         from .api import _plan
 
         expected = [0, int(sum(_plan(model, model.graph(), config).capacities[table]))]
-    elif params.drop_unique_violation:
-        expected = [0, expected]  # dropping duplicate rows can only lower the count
     return {"rows": expected, "columns": columns}
 
 
