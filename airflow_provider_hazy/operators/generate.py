@@ -8,8 +8,9 @@ Mapped generation (see docs/airflow.md)::
                                             ).expand(batch_index=batches)
     prepare >> generate
 
-`prepare` alone applies `if_exists` (drop / create); every batch then appends its own rows, replacing any
-rows of the same batch an earlier attempt left, so a retry never duplicates or loses rows.
+`prepare` alone applies `if_exists` (drop / create, parents first) and writes the reference tables; every
+batch then appends its own rows (a file or S3 output: its own part), replacing any rows of the same batch an
+earlier attempt left, so a retry never duplicates or loses rows (`api.generate(config, batch_indices=...)`).
 """
 
 from __future__ import annotations
