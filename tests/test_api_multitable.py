@@ -22,7 +22,6 @@ from multitable_data import (
 
 from airflow_provider_hazy import api
 from airflow_provider_hazy.core import multitable
-from airflow_provider_hazy.io.locations import read_output_table
 
 TABLES = ["regions", "customers", "accounts", "products", "employees", "transactions", "refunds"]
 PRIMARY_KEYS = {
@@ -128,6 +127,8 @@ def test_same_random_state_gives_the_same_bytes(model_path, tmp_path):
 def test_batches_made_apart_are_the_full_run(model_path, tmp_path):
     """A mapped run (prepare, then batches in any order and grouping) writes one part per batch, and the
     parts read back (`read_output_table`) are the rows of the unmapped run."""
+    from airflow_provider_hazy.io.locations import read_output_table
+
     params = {"batch_magnitude": 0.25}
     outputs = {name: str(tmp_path / "mapped" / f"{name}.csv") for name in TABLES}
     config = generation_config(model_path, outputs, **params)
