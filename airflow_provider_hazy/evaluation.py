@@ -32,7 +32,7 @@ from .core.category_encoder import CategoryEncoder
 from .core.column_encoders import BoolEncoder, NumericEncoder
 from .core.datetime_encoders import UNITS_PER_DAY, DatetimeEncoder, SplitDatetimeEncoder
 from .core.encoding import TableEncoding, prepare_frame
-from .io.locations import location_label, location_path, read_table
+from .io.locations import location_label, location_path, read_output_table
 from .metrics.discretise import FAKED_TYPES
 from .metrics.evaluate import evaluate
 from .metrics.validation import ValidationReport, validate
@@ -270,11 +270,12 @@ def _validation_schema(config: GenerationConfig, model: Model) -> DataSchema:
 
 
 def validate_output(config: GenerationConfig, model: Model) -> ValidationReport:
-    """Read every `data_output` table back from where it was written and validate it against the model:
-    schema types and keys, the encoders' domains and ranges, and the row count the magnitude asks for."""
+    """Read every `data_output` table back from where it was written (a mapped run's parts concatenated,
+    `io.locations.read_output_table`) and validate it against the model: schema types and keys, the
+    encoders' domains and ranges, and the row count the magnitude asks for."""
     frames: Dict[str, pd.DataFrame] = {}
     for item in config.data_output:
-        frames[item.name] = read_table(item.name, item.location, sources=config.data_sources)
+        frames[item.name] = read_output_table(item.name, item.location, sources=config.data_sources)
     metadata = {item.name: _generation_metadata(config, model, item.name) for item in config.data_output}
     schema = _validation_schema(config, model)
     report = validate(schema, frames, metadata)
@@ -328,7 +329,7 @@ def run_validation(config: GenerationConfig, model: Model) -> Dict[str, Any]:
 def _read_frames(schema: DataSchema, items: List[Any], sources: Any) -> Dict[str, pd.DataFrame]:
     frames = {}
     for item in items:
-        frame = read_table(item.name, item.location, sources=sources)
+        frame = read_output_table(item.name, item.location, sources=sources)
         frames[item.name] = prepare_frame(frame, schema.table(item.name))
     return frames
 

@@ -13,6 +13,8 @@ with foreign keys between them is the caller's loop, in `order_tables_for_write`
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
 import pandas as pd
@@ -26,7 +28,7 @@ from ..config import (
 )
 from ..config.schema import BaseTable, DataSchema
 from .files import DEFAULT_CHUNK_ROWS, FileTableWriter, read_file_table_chunks
-from .s3 import S3TableWriter, is_s3_path, read_s3_table_chunks
+from .s3 import S3TableWriter, is_s3_path, object_size, parse_s3_path, read_s3_table_chunks
 from .sources import DataSourceError, DataSources, SourcesLike, scrub
 
 ReadLocation = Union[DatabaseReadTableConfig, PathReadTableConfig, str]
@@ -315,3 +317,93 @@ def order_tables_for_write(schema: DataSchema) -> List[str]:
         for waiting in pending.values():
             waiting.discard(ready)
     return ordered
+
+
+# --------------------------------------------------------------------------------------------------
+# Mapped generation: one part per batch for files and S3 objects
+
+
+def part_path(path: str, index: int) -> str:
+    """Where batch `index` of a mapped run writes the file table `path`: `out/t.parquet` ->
+    `out/t/part-00003.parquet` (the extension, compression included, is kept)."""
+    head, _, name = path.rpartition("/")
+    stem, dot, ext = name.partition(".")
+    part = f"{stem}/part-{index:05d}{dot}{ext}"
+    return f"{head}/{part}" if head else part
+
+
+def part_location(location: WriteLocation, index: int) -> PathWriteTableConfig:
+    """The write location of batch `index`'s part of a file or S3 location; a retry replaces the part."""
+    if isinstance(location, str):
+        location = PathWriteTableConfig(path=location)
+    return location.model_copy(update={"path": part_path(location.path, index), "if_exists": IfExists.REPLACE})
+
+
+def _parts_prefix(path: str) -> str:
+    return part_path(path, 0).rsplit("/", 1)[0] + "/part-"
+
+
+def list_parts(table: str, location: Union[ReadLocation, WriteLocation], *, sources: SourcesLike = None) -> List[str]:
+    """The part paths a mapped run wrote for the file or S3 table at `location`, in batch order."""
+    path = location_path(location)
+    if path is None:
+        return []
+    prefix = _parts_prefix(path)
+    if location_kind(location) == "s3":
+        where = parse_s3_path(prefix)
+        client = DataSources.coerce(sources).s3_client(getattr(location, "source_id", None))
+        keys: List[str] = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=where.bucket, Prefix=where.key):
+            keys += [item["Key"] for item in page.get("Contents", [])]
+        return sorted(f"s3://{where.bucket}/{key}" for key in keys)
+    folder, _, start = _local_path(table, prefix).rpartition("/")
+    return sorted(str(part) for part in Path(folder or ".").glob(f"{start}*") if part.is_file())
+
+
+def _output_exists(table: str, location: Union[ReadLocation, WriteLocation], sources: SourcesLike) -> bool:
+    path = location_path(location)
+    assert path is not None
+    if location_kind(location) == "s3":
+        client = DataSources.coerce(sources).s3_client(getattr(location, "source_id", None))
+        return object_size(client, path) is not None
+    return Path(_local_path(table, path)).exists()
+
+
+def prepare_parts(table: str, location: WriteLocation, *, sources: SourcesLike = None) -> int:
+    """The prepare step of a mapped run for a file or S3 table: apply `if_exists` to the whole output
+    (the single file and the part folder): fail raises when either exists, replace removes both, append
+    keeps them (a batch still replaces its own part). Returns how many objects were removed."""
+    if_exists = IfExists(getattr(location, "if_exists", IfExists.FAIL))
+    parts = list_parts(table, location, sources=sources)
+    whole = _output_exists(table, location, sources)
+    if if_exists == IfExists.APPEND or not (parts or whole):
+        return 0
+    path = location_path(location)
+    if if_exists == IfExists.FAIL:
+        found = path if whole else f"{len(parts)} part(s) under {_parts_prefix(str(path))}"
+        raise FileExistsError(f"table '{table}': {found} already exists and if_exists is 'fail'")
+    removed = parts + ([str(path)] if whole else [])
+    if location_kind(location) == "s3":
+        client = DataSources.coerce(sources).s3_client(getattr(location, "source_id", None))
+        for item in removed:
+            where = parse_s3_path(item)
+            client.delete_object(Bucket=where.bucket, Key=where.key)
+    else:
+        for item in removed:
+            os.unlink(_local_path(table, item))
+    return len(removed)
+
+
+def read_output_table(
+    table: str, location: Union[ReadLocation, WriteLocation], *, sources: SourcesLike = None
+) -> pd.DataFrame:
+    """A generated table as it was written: the database table, the file or S3 object, or, where a mapped
+    run wrote one part per batch instead (`part_path`), the parts concatenated in batch order."""
+    if location_kind(location) == "sql" or _output_exists(table, location, sources):
+        return read_table(table, location, sources=sources)
+    parts = list_parts(table, location, sources=sources)
+    if not parts:
+        return read_table(table, location, sources=sources)  # raises, naming the table and the missing path
+    source_id = getattr(location, "source_id", None)
+    frames = [read_table(table, PathReadTableConfig(path=part, source_id=source_id), sources=sources) for part in parts]
+    return pd.concat(frames, ignore_index=True)

@@ -20,7 +20,9 @@ import logging
 import os
 import re
 import threading
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Union
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Union
 from urllib.parse import quote, unquote
 
 from ..config import SecretDataSource, SecretDataSourceIO
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 SourceResolver = Callable[[SecretDataSource], str]
 MASK = "***"
+# The resolver used where none is passed explicitly (`use_resolver`); None means `env_resolver`.
+_DEFAULT_RESOLVER: ContextVar[Optional[SourceResolver]] = ContextVar("hazy_default_resolver", default=None)
 
 # scheme://user:password@host  ->  the password group (everything up to the last '@' of the authority)
 _USERINFO_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)(?P<password>[^?#\s]*)(?=@)")
@@ -92,11 +96,26 @@ def env_resolver(source: SecretDataSource) -> str:
     return value
 
 
+@contextmanager
+def use_resolver(resolver: SourceResolver) -> Iterator[None]:
+    """Within the block, sources resolved without an explicit resolver go through `resolver`.
+
+    How an Airflow task makes every engine call (`api.train(config)`, ...) resolve its data sources through
+    Airflow connections without passing a resolver down, and without a secret entering the config.
+    """
+    token = _DEFAULT_RESOLVER.set(resolver)
+    try:
+        yield
+    finally:
+        _DEFAULT_RESOLVER.reset(token)
+
+
 def resolve_source_url(source: SecretDataSource, resolver: Optional[SourceResolver] = None) -> str:
-    """The URL of `source`: its inline URL for a `SecretDataSourceIO`, else `resolver(source)`."""
+    """The URL of `source`: its inline URL for a `SecretDataSourceIO`, else `resolver(source)` (default: the
+    resolver of an enclosing `use_resolver` block, else `env_resolver`)."""
     if isinstance(source, SecretDataSourceIO):
         return source.connection_url.get_secret_value()
-    resolve = resolver or env_resolver
+    resolve = resolver or _DEFAULT_RESOLVER.get() or env_resolver
     try:
         url = resolve(source)
     except DataSourceError:

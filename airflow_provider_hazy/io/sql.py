@@ -1053,3 +1053,40 @@ class SqlTableWriter:
 
     def __repr__(self) -> str:
         return f"SqlTableWriter({self.name} at {mask_url(self.engine.url)}, method={self.method!r})"
+
+
+DELETE_KEYS_PER_STATEMENT = 1000
+
+
+def delete_rows_by_key(
+    engine: Engine, table_name: str, schema_name: Optional[str], key_columns: Sequence[str], frame: pd.DataFrame
+) -> int:
+    """Delete the rows of the target table whose `key_columns` values are those of a row of `frame`, in
+    one transaction (statements of DELETE_KEYS_PER_STATEMENT keys); a table that does not exist yet has
+    nothing to delete. Returns the number of rows deleted. How a mapped generation batch makes its retry
+    replace the rows an earlier attempt wrote (its keys are a function of the batch)."""
+    if not key_columns or len(frame) == 0:
+        return 0
+    with engine.begin() as connection:
+        _begin_sqlite(connection)
+        if not _has_table(connection, table_name, schema_name):
+            return 0
+        sa_table = reflect_table(connection, table_name, schema_name)
+        kinds = {name: _column_kind(sa_table.c[name].type, connection.dialect) for name in key_columns}
+        keys = frame[list(key_columns)].dropna().drop_duplicates()
+        values = [
+            _python_values(_conform(keys[name].reset_index(drop=True), kinds[name], name), kinds[name], False, "")
+            for name in key_columns
+        ]
+        rows = list(zip(*values))
+        target = (
+            sa_table.c[key_columns[0]]
+            if len(key_columns) == 1
+            else sa.tuple_(*(sa_table.c[name] for name in key_columns))
+        )
+        deleted = 0
+        for start in range(0, len(rows), DELETE_KEYS_PER_STATEMENT):
+            chunk = rows[start : start + DELETE_KEYS_PER_STATEMENT]
+            wanted = [row[0] for row in chunk] if len(key_columns) == 1 else chunk
+            deleted += connection.execute(sa_table.delete().where(target.in_(wanted))).rowcount or 0
+    return deleted

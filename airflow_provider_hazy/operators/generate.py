@@ -1,0 +1,67 @@
+"""`HazyGenerateOperator`: generate synthetic tables into the target, whole or one mapped batch at a time.
+
+Mapped generation (see docs/airflow.md)::
+
+    prepare = HazyGenerateOperator(task_id="prepare_target", config=cfg, prepare=True, target_conn_id=...)
+    batches = list_generation_batches_task(cfg)
+    generate = HazyGenerateOperator.partial(task_id="generate", config=cfg, target_conn_id=..., retries=2
+                                            ).expand(batch_index=batches)
+    prepare >> generate
+
+`prepare` alone applies `if_exists` (drop / create, parents first) and writes the reference tables; every
+batch then appends its own rows (a file or S3 output: its own part), replacing any rows of the same batch an
+earlier attempt left, so a retry never duplicates or loses rows (`api.generate(config, batch_indices=...)`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+from airflow.sdk import task
+
+from .. import api
+from ..config import GenerationConfig
+from ._common import OperatorConfig, config_outlets, load_config
+from .base import HazyBaseOperator
+
+
+def list_generation_batches(config: OperatorConfig) -> List[int]:
+    """The batch indices of a generation config and its model (`batch_magnitude` of `magnitude`)."""
+    return api.list_batches(load_config(config, GenerationConfig))
+
+
+@task(task_id="list_batches")
+def list_generation_batches_task(config: OperatorConfig) -> List[int]:
+    """`list_generation_batches` as a task, for `.expand(batch_index=...)`."""
+    return list_generation_batches(config)
+
+
+class HazyGenerateOperator(HazyBaseOperator):
+    """Run `api.generate(config)`: every batch, one `batch_index`, or (`prepare=True`) only `if_exists`.
+
+    XCom: `{"model", "rows": {table: rows written}, "batches": [indices]}`. Outlets: the output tables.
+    """
+
+    template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "batch_index")
+
+    def __init__(self, *, batch_index: Optional[int] = None, prepare: bool = False, **kwargs: Any) -> None:
+        if "outlets" not in kwargs and not prepare:
+            kwargs["outlets"] = config_outlets(kwargs.get("config"), GenerationConfig, kwargs.get("target_conn_id"))
+        super().__init__(**kwargs)
+        self.batch_index = batch_index
+        self.prepare = prepare
+
+    def _batch_indices(self) -> Optional[List[int]]:
+        if self.prepare:
+            return []
+        return None if self.batch_index is None else [int(self.batch_index)]
+
+    def execute(self, context: Any) -> Dict[str, Any]:
+        config = self.load(GenerationConfig)
+        indices = self._batch_indices()
+        with self.connections():
+            state = api.generate(config) if indices is None else api.generate(config, batch_indices=indices)
+        rows = {name: table["rows"] for name, table in state["tables"].items()}
+        batches = sorted({b["index"] for t in state["tables"].values() for b in t.get("batches", [])})
+        self.log.info("%s: rows written %s (batches %s)", "prepare" if self.prepare else "generate", rows, batches)
+        return {"model": str(state.get("model")), "rows": rows, "batches": batches}
