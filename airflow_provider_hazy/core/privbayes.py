@@ -537,32 +537,12 @@ def learn_network(
     network_sample_rows: int | None,
     rng: np.random.Generator,
 ) -> LearnedNetwork:
-    """GreedyBayes with the exponential mechanism (Zhang et al., Algorithm 4 with theta-useful parents)."""
-    n_columns = data.n_columns
+    """GreedyBayes with the exponential mechanism (Zhang et al., Algorithm 4 with theta-useful parents),
+    scored on all rows or on `network_sample_rows` of them (`learn_network_from_rows`)."""
     if budget.n_structure_steps == 0:
-        return LearnedNetwork(tuple(Node(j) for j in range(n_columns)), ())
-    scorer = MutualInformationScorer(
-        rows_to_score(data.codes, network_sample_rows, rng), data.domain_sizes, data.hierarchies
-    )
-    first = int(rng.integers(n_columns))  # uniformly at random: reads no data, spends no budget
-    nodes, steps = [Node(first)], []
-    placed, unplaced = [first], [j for j in range(n_columns) if j != first]
-    useful_parents = UsefulParentChoices(
-        data.hierarchies, usefulness_max_cells(data.n_rows, budget.laplace_scale)
-    )
-    for _ in range(budget.n_structure_steps):
-        parent_sets = candidate_parent_sets(placed, n_parents, sample_parents, rng)
-        candidates = step_candidates(unplaced, parent_sets, useful_parents, data.domain_sizes)
-        sensitivity = step_sensitivity(candidates, scorer)
-        chosen = exponential_mechanism(
-            scorer.scores(candidates), sensitivity, budget.structure_step_epsilon, rng
-        )
-        selected = candidates[chosen]
-        steps.append(StructureStep(selected, len(candidates), sensitivity, scorer.n_rows))
-        nodes.append(selected)
-        placed.append(selected.child)
-        unplaced.remove(selected.child)
-    return LearnedNetwork(tuple(nodes), tuple(steps))
+        return LearnedNetwork(tuple(Node(j) for j in range(data.n_columns)), ())
+    scored = rows_to_score(data.codes, network_sample_rows, rng)
+    return learn_network_from_rows(scored, data.n_rows, data, budget, n_parents, sample_parents, rng)
 
 
 # Step 2: measure the conditionals -------------------------------------------------------------------------
@@ -1091,7 +1071,8 @@ def learn_network_from_rows(
     rng: np.random.Generator,
 ) -> LearnedNetwork:
     """GreedyBayes (as `learn_network`) on rows already sampled; `n_rows` is the table's row count, which
-    sets the usefulness bound. Draws from `rng` in the same order as `learn_network` after its row draw."""
+    sets the usefulness bound. The first attribute is drawn uniformly at random (it reads no data and
+    spends no budget); each further step is one exponential-mechanism choice."""
     n_columns = data.n_columns
     if budget.n_structure_steps == 0:
         return LearnedNetwork(tuple(Node(j) for j in range(n_columns)), ())
