@@ -95,10 +95,7 @@ def save_arrays(
     key: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], cache_dir: Optional[PathLike] = None
 ) -> Path:
     """Store named arrays (no object dtype) and JSON metadata under `key`; returns the entry's directory."""
-    root = _entry_dir(key, cache_dir)
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    staging = root / f".tmp-{key}-{uuid.uuid4().hex}"
-    staging.mkdir(mode=0o700)
+    root, staging = _staging_dir(key, cache_dir)
     try:
         names = list(arrays)
         for index, name in enumerate(names):
@@ -106,7 +103,25 @@ def save_arrays(
             if array.dtype == object:
                 raise ValueError(f"cache entry {key}: array '{name}' has object dtype (not stored)")
             np.save(staging / f"a{index}.npy", array, allow_pickle=False)
-        document = {"format": CACHE_FORMAT, "key": key, "arrays": names, "meta": dict(meta)}
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return _commit_entry(root, staging, key, {"format": CACHE_FORMAT, "key": key, "arrays": names, "meta": dict(meta)})
+
+
+def _staging_dir(key: str, cache_dir: Optional[PathLike]) -> tuple:
+    """(the entry's parent directory, a fresh private temporary directory beside it to write the entry in)."""
+    root = _entry_dir(key, cache_dir)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    staging = root / f".tmp-{key}-{uuid.uuid4().hex}"
+    staging.mkdir(mode=0o700)
+    return root, staging
+
+
+def _commit_entry(root: Path, staging: Path, key: str, document: Mapping[str, Any]) -> Path:
+    """Write the entry's meta.json into `staging`, then rename it into place as `root/key` (a reader never
+    sees half an entry); returns the entry's directory."""
+    try:
         (staging / "meta.json").write_text(json.dumps(document, default=str), encoding="utf-8")
         target = root / key
         if target.exists():
@@ -249,10 +264,7 @@ def save_frames(
     """Store named DataFrames as Parquet files (`t<i>.parquet`, index kept) with JSON metadata under `key`,
     written into a temporary directory and renamed into place; returns the entry's directory, or None when a
     frame cannot be stored as Parquet (logged: the run goes on without the cache)."""
-    root = _entry_dir(key, cache_dir)
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    staging = root / f".tmp-{key}-{uuid.uuid4().hex}"
-    staging.mkdir(mode=0o700)
+    root, staging = _staging_dir(key, cache_dir)
     names = list(frames)
     try:
         for index, name in enumerate(names):
@@ -261,20 +273,7 @@ def save_frames(
         shutil.rmtree(staging, ignore_errors=True)
         log.warning("cache entry %s not written (%s: %s)", key, type(error).__name__, error)
         return None
-    try:
-        document = {"format": CACHE_FORMAT, "key": key, "frames": names, "meta": dict(meta)}
-        (staging / "meta.json").write_text(json.dumps(document, default=str), encoding="utf-8")
-        target = root / key
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.replace(staging, target)
-        except OSError:  # another run stored the same entry meanwhile: keep theirs
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    return _commit_entry(root, staging, key, {"format": CACHE_FORMAT, "key": key, "frames": names, "meta": dict(meta)})
 
 
 def load_frames(key: str, cache_dir: Optional[PathLike] = None) -> Optional[tuple]:
