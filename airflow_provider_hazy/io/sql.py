@@ -881,6 +881,259 @@ class _CsvStream:
         self._thread.join(timeout=10)
 
 
+# --------------------------------------------------------------------------------------------------
+# PostgreSQL binary COPY
+
+_PG_EPOCH_DAYS = 10_957  # 2000-01-01 - 1970-01-01
+_PG_EPOCH_MICROS = _PG_EPOCH_DAYS * 86_400 * 1_000_000
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_BINARY_TRAILER = b"\xff\xff"
+_INT_RANGES = {
+    "int2": (-(2**15), 2**15 - 1, "smallint"),
+    "int4": (-(2**31), 2**31 - 1, "integer"),
+    "int8": (-(2**63), 2**63 - 1, "bigint"),
+}
+_FIXED_TYPES = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "float4": ">f4", "float8": ">f8", "bool": "u1"}
+_TEXT_TYPES = {"text", "varchar", "bpchar"}
+BINARY_TYPES = frozenset(_FIXED_TYPES) | _TEXT_TYPES | {"date", "timestamp", "timestamptz"}
+
+
+class _NotBinary(Exception):
+    """A column the binary COPY encoder does not handle: the batch goes through CSV COPY."""
+
+
+class _Field:
+    """One column of a batch in PostgreSQL's binary COPY encoding: per-row payload lengths (-1 = NULL)
+    and either a fixed-width (rows, width) uint8 payload or UTF-8 bytes with row offsets."""
+
+    def __init__(
+        self,
+        lengths: np.ndarray,
+        fixed: Optional[np.ndarray] = None,
+        data: Optional[np.ndarray] = None,
+        offsets: Optional[np.ndarray] = None,
+    ) -> None:
+        self.lengths = lengths.astype(np.int64)
+        self.fixed = fixed
+        self.data = data
+        self.offsets = offsets
+        self.has_null = bool((self.lengths < 0).any())
+
+
+def pg_column_types(connection: Connection, table_name: str, schema_name: Optional[str]) -> Dict[str, str]:
+    """The target table's columns -> PostgreSQL type name (`pg_type.typname`; a domain is its own name)."""
+    regclass = qualified_name(connection.dialect, table_name, schema_name)
+    rows = connection.execute(
+        sa.text(
+            "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE a.attrelid = CAST(:regclass AS regclass) AND a.attnum > 0 AND NOT a.attisdropped"
+        ),
+        {"regclass": regclass},
+    )
+    return {str(name): str(typname) for name, typname in rows}
+
+
+def _mask(series: pd.Series) -> np.ndarray:
+    return series.isna().to_numpy(dtype=bool)
+
+
+def _fixed_field(values: np.ndarray, missing: np.ndarray, dtype: str) -> _Field:
+    width = np.dtype(dtype).itemsize
+    payload = np.ascontiguousarray(values.astype(dtype, copy=False)).view(np.uint8).reshape(len(values), width)
+    lengths = np.where(missing, -1, width)
+    return _Field(lengths, fixed=payload)
+
+
+def _int_field(series: pd.Series, typname: str, name: str) -> _Field:
+    if not pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        raise _NotBinary(name)
+    missing = _mask(series)
+    low, high, label = _INT_RANGES[typname]
+    present = series[~missing] if missing.any() else series
+    if len(present):
+        smallest, largest = int(present.min()), int(present.max())
+        bad = smallest if smallest < low else largest if largest > high else None
+        if bad is not None:
+            raise ValueError(f"column '{name}': value {bad} is out of range for type {label}")
+    values = series.to_numpy(dtype=np.int64, na_value=0)
+    return _fixed_field(values, missing, _FIXED_TYPES[typname])
+
+
+def _float_field(series: pd.Series, typname: str, name: str) -> _Field:
+    if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        raise _NotBinary(name)
+    missing = _mask(series)  # NaN is NULL, as in the CSV path
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if typname == "float4":
+        finite = values[np.isfinite(values)]
+        if len(finite) and np.abs(finite).max() > np.finfo(np.float32).max:
+            raise ValueError(f"column '{name}': value {finite[np.abs(finite).argmax()]} is out of range for type real")
+    return _fixed_field(values, missing, _FIXED_TYPES[typname])
+
+
+def _bool_field(series: pd.Series, name: str) -> _Field:
+    if not pd.api.types.is_bool_dtype(series.dtype):
+        raise _NotBinary(name)
+    missing = _mask(series)
+    return _fixed_field(series.to_numpy(dtype=bool, na_value=False).astype(np.uint8), missing, "u1")
+
+
+def _arrow_array(series: pd.Series, name: str) -> pa.Array:
+    try:
+        array = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raise _NotBinary(name) from None
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return array
+
+
+def _text_field(series: pd.Series, name: str) -> _Field:
+    array = _arrow_array(series, name)
+    if pa.types.is_string(array.type):
+        offset_type: Any = np.int32
+    elif pa.types.is_large_string(array.type):
+        offset_type = np.int64
+    else:
+        raise _NotBinary(name)  # numbers in a text column: CSV renders them as today
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[array.offset : array.offset + len(array) + 1]
+    offsets = offsets.astype(np.int64)
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.empty(0, np.uint8)
+    missing = array.is_null().to_numpy(zero_copy_only=False)
+    lengths = np.where(missing, -1, np.diff(offsets))
+    return _Field(lengths, data=data, offsets=offsets)
+
+
+def _date_field(series: pd.Series, name: str) -> _Field:
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        raise _NotBinary(name)
+    array = _arrow_array(series, name)
+    if not pa.types.is_date32(array.type):
+        raise _NotBinary(name)
+    missing = array.is_null().to_numpy(zero_copy_only=False)
+    days = array.fill_null(0).to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(np.int64)
+    return _fixed_field(days - _PG_EPOCH_DAYS, missing, ">i4")
+
+
+def _timestamp_field(series: pd.Series, name: str) -> _Field:
+    dtype = series.dtype
+    if not pd.api.types.is_datetime64_any_dtype(dtype):
+        raise _NotBinary(name)
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)  # timestamptz: UTC microseconds
+    missing = _mask(series)
+    raw = series.to_numpy()
+    unit, _ = np.datetime_data(raw.dtype)
+    ticks = raw.view(np.int64)
+    scale = {"s": -1_000_000, "ms": -1_000, "us": 1, "ns": 1_000}.get(unit)
+    if scale is None:
+        raise _NotBinary(name)
+    if scale < 0:
+        micros = ticks * -scale
+    elif scale > 1:
+        micros = np.floor_divide(ticks + scale // 2, scale)  # PostgreSQL rounds to the microsecond
+    else:
+        micros = ticks
+    return _fixed_field(np.where(missing, 0, micros - _PG_EPOCH_MICROS), missing, ">i8")
+
+
+def binary_fields(frame: pd.DataFrame, types: Mapping[str, str]) -> List[_Field]:
+    """The batch's columns encoded for binary COPY into columns of PostgreSQL types `types`.
+
+    `_NotBinary` when a column's type or values are not handled (the caller uses CSV); ValueError naming
+    the column for an integer out of the target column's range.
+    """
+    fields = []
+    for position, name in enumerate(frame.columns):
+        series = frame.iloc[:, position]
+        typname = types.get(name)
+        if typname in _INT_RANGES:
+            fields.append(_int_field(series, typname, name))
+        elif typname in ("float4", "float8"):
+            fields.append(_float_field(series, typname, name))
+        elif typname == "bool":
+            fields.append(_bool_field(series, name))
+        elif typname in _TEXT_TYPES:
+            fields.append(_text_field(series, name))
+        elif typname == "date":
+            fields.append(_date_field(series, name))
+        elif typname in ("timestamp", "timestamptz"):
+            fields.append(_timestamp_field(series, name))
+        else:
+            raise _NotBinary(name)
+    return fields
+
+
+def render_binary_rows(fields: Sequence[_Field], start: int, stop: int) -> bytes:
+    """Tuples `start:stop` in binary COPY format (no header or trailer), built with array scatters."""
+    rows = stop - start
+    if rows <= 0:
+        return b""
+    lengths = [field.lengths[start:stop] for field in fields]
+    sizes = np.full(rows, 2, dtype=np.int64)
+    for length in lengths:
+        sizes += 4 + np.maximum(length, 0)
+    ends = np.cumsum(sizes)
+    out = np.empty(int(ends[-1]), dtype=np.uint8)
+    position = ends - sizes
+    count = np.array([len(fields)], dtype=">i2").view(np.uint8)
+    out[position] = count[0]
+    out[position + 1] = count[1]
+    position = position + 2
+    four = np.arange(4)
+    for field, length in zip(fields, lengths, strict=True):
+        header = length.astype(">i4").view(np.uint8).reshape(rows, 4)
+        present = length >= 0
+        if field.fixed is not None:
+            width = field.fixed.shape[1]
+            payload = field.fixed[start:stop]
+            if not field.has_null:
+                block = np.empty((rows, 4 + width), dtype=np.uint8)
+                block[:, :4] = header
+                block[:, 4:] = payload
+                out[position[:, None] + np.arange(4 + width)] = block
+            else:
+                out[position[:, None] + four] = header
+                out[position[present, None] + 4 + np.arange(width)] = payload[present]
+        else:
+            assert field.offsets is not None and field.data is not None
+            out[position[:, None] + four] = header
+            sizes_present = length[present]
+            total = int(sizes_present.sum())
+            if total:
+                first = np.cumsum(sizes_present) - sizes_present  # where each value starts in the gathered bytes
+                within = np.arange(total) - np.repeat(first, sizes_present)
+                source = np.repeat(field.offsets[start:stop][present], sizes_present) + within
+                target = np.repeat(position[present] + 4, sizes_present) + within
+                out[target] = field.data[source]
+        position = position + 4 + np.maximum(length, 0)
+    return out.tobytes()
+
+
+class _BinaryStream(_CsvStream):
+    """A file-like of a batch in binary COPY format, rendered in slices by a thread (as `_CsvStream`)."""
+
+    def __init__(self, fields: Sequence[_Field], rows: int, slice_rows: int = 0, depth: int = 4) -> None:
+        self._rows = rows
+        super().__init__(fields, slice_rows, depth)  # type: ignore[arg-type]
+
+    def _render(self, fields: Sequence[_Field], slice_rows: int) -> None:  # type: ignore[override]
+        try:
+            self._put(_BINARY_HEADER)
+            for start in range(0, self._rows, slice_rows):
+                if self._stopped.is_set():
+                    return
+                self._put(render_binary_rows(fields, start, min(start + slice_rows, self._rows)))
+            self._put(_BINARY_TRAILER)
+        except BaseException as error:  # noqa: BLE001 - re-raised by the reader
+            self._error = error
+        finally:
+            self._put(None)
+
+
 class SqlTableWriter:
     """Writes a table batch by batch, one transaction per batch.
 
@@ -904,6 +1157,7 @@ class SqlTableWriter:
         method: str = "auto",
         executemany_rows: int = DEFAULT_EXECUTEMANY_ROWS,
         secrets: Sequence[str] = (),
+        copy_format: str = "binary",
     ) -> None:
         dialect = engine.dialect
         _check_names(dialect, table_name, schema_name, [c.name for c in table.columns] if table is not None else [])
@@ -912,6 +1166,8 @@ class SqlTableWriter:
             raise ValueError(f"method must be 'auto', 'copy' or 'executemany', not {method!r}")
         if method == "copy" and not can_copy:
             raise ValueError(f"method 'copy' needs PostgreSQL with psycopg2, not {dialect.name}+{dialect.driver}")
+        if copy_format not in ("binary", "csv"):
+            raise ValueError(f"copy_format must be 'binary' or 'csv', not {copy_format!r}")
         self.engine = engine
         self.table_name = table_name
         self.schema_name = schema_name
@@ -923,8 +1179,10 @@ class SqlTableWriter:
         self.method = "copy" if method == "copy" or (method == "auto" and can_copy) else "executemany"
         self.executemany_rows = max(1, int(executemany_rows))
         self.secrets = list(secrets)
+        self.copy_format = copy_format
         self.batches_written = 0
         self.rows_written = 0
+        self.binary_batches = 0
         self._sa_table: Optional[sa.Table] = None
 
     @property
@@ -1000,6 +1258,34 @@ class SqlTableWriter:
             self._executemany(connection, sa_table, conformed, kinds)
 
     def _copy(self, connection: Connection, frame: pd.DataFrame) -> None:
+        if self.copy_format == "binary":
+            try:
+                fields = binary_fields(frame, pg_column_types(connection, self.table_name, self.schema_name))
+            except _NotBinary as unsupported:
+                log.debug("table %s: column '%s' goes through CSV COPY", self.name, unsupported)
+            else:
+                self._copy_binary(connection, frame, fields)
+                self.binary_batches += 1
+                return
+        self._copy_csv(connection, frame)
+
+    def _copy_binary(self, connection: Connection, frame: pd.DataFrame, fields: Sequence[_Field]) -> None:
+        dialect = connection.dialect
+        columns = ", ".join(quote_identifier(dialect, name) for name in frame.columns)
+        statement = (
+            f"COPY {qualified_name(dialect, self.table_name, self.schema_name)} ({columns}) "
+            "FROM STDIN WITH (FORMAT binary)"
+        )
+        stream = _BinaryStream(fields, len(frame))
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.copy_expert(statement, stream, size=1 << 20)
+        finally:
+            cursor.close()
+            stream.close()
+        stream.raise_error()
+
+    def _copy_csv(self, connection: Connection, frame: pd.DataFrame) -> None:
         dialect = connection.dialect
         columns = ", ".join(quote_identifier(dialect, name) for name in frame.columns)
         statement = (
