@@ -1034,7 +1034,9 @@ def _timestamp_field(series: pd.Series, name: str) -> _Field:
     if scale < 0:
         micros = ticks * -scale
     elif scale > 1:
-        micros = np.floor_divide(ticks + scale // 2, scale)  # PostgreSQL rounds to the microsecond
+        # PostgreSQL rounds to the microsecond, half to even (rint)
+        micros, rest = np.divmod(ticks, scale)
+        micros = micros + ((rest > scale // 2) | ((rest == scale // 2) & (micros % 2 == 1)))
     else:
         micros = ticks
     return _fixed_field(np.where(missing, 0, micros - _PG_EPOCH_MICROS), missing, ">i8")
