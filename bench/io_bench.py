@@ -9,7 +9,7 @@ S3 Parquet (a moto server on loopback). Writes go through `SqlTableWriter` / `S3
 `--batch-rows` (one transaction each); reads stream through `read_sql_table` / `read_s3_table_chunks` in
 chunks of 100,000 rows. Servers: HAZY_BENCH_POSTGRES_URL and HAZY_BENCH_MARIADB_URL (defaults: the local
 test servers); an unreachable one is reported and skipped. Target: >= 250,000 rows/s written to
-PostgreSQL through COPY.
+PostgreSQL through COPY (`--copy-format binary`, the default, or `csv`).
 
 Training: `--train-rows N` (default 1,000,000; 0 skips it) builds an N-row, 10-column PostgreSQL table in
 SQL (`INSERT ... SELECT generate_series`), trains `api.train` on it through a `SecretDataSource`
@@ -109,7 +109,9 @@ def timed(call: Callable[[], int]) -> Tuple[int, float]:
     return rows, time.perf_counter() - started
 
 
-def bench_sql(url: str, method: str, frame: pd.DataFrame, batch_rows: int) -> Tuple[float, float]:
+def bench_sql(
+    url: str, method: str, frame: pd.DataFrame, batch_rows: int, copy_format: str = "binary"
+) -> Tuple[float, float]:
     engine = engine_from_url(url)
     with engine.connect() as connection:
         connection.execute(sa.select(sa.literal(1)))
@@ -117,7 +119,7 @@ def bench_sql(url: str, method: str, frame: pd.DataFrame, batch_rows: int) -> Tu
     try:
 
         def write() -> int:
-            with SqlTableWriter(engine, name, method=method) as writer:
+            with SqlTableWriter(engine, name, method=method, copy_format=copy_format) as writer:
                 return sum(writer.write_batch(batch) for batch in batches(frame, batch_rows))
 
         def read() -> int:
@@ -158,15 +160,21 @@ def bench_s3_parquet(frame: pd.DataFrame, batch_rows: int) -> Tuple[float, float
         server.stop()
 
 
-def run(targets: List[str], rows: int, batch_rows: int) -> Dict[str, Optional[Tuple[float, float]]]:
+def run(
+    targets: List[str], rows: int, batch_rows: int, copy_format: str = "binary"
+) -> Dict[str, Optional[Tuple[float, float]]]:
     frame = make_table(rows)
-    print(f"table: {rows:,} rows x {frame.shape[1]} columns, batches of {batch_rows:,} rows", flush=True)
+    print(
+        f"table: {rows:,} rows x {frame.shape[1]} columns, batches of {batch_rows:,} rows, "
+        f"PostgreSQL COPY format {copy_format}",
+        flush=True,
+    )
     print(f"{'target':<22}{'written rows/s':>16}{'read rows/s':>14}", flush=True)
     results: Dict[str, Optional[Tuple[float, float]]] = {}
     for target in targets:
         try:
             if target == "postgres-copy":
-                result = bench_sql(POSTGRES_URL, "copy", frame, batch_rows)
+                result = bench_sql(POSTGRES_URL, "copy", frame, batch_rows, copy_format)
             elif target == "postgres-executemany":
                 result = bench_sql(POSTGRES_URL, "executemany", frame, batch_rows)
             elif target == "mariadb":
@@ -253,13 +261,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument(
         "--train-sample-rows", type=int, default=100_000, help="network_sample_rows of the training run"
     )
+    parser.add_argument(
+        "--copy-format", choices=["binary", "csv"], default="binary", help="COPY format of postgres-copy"
+    )
     parser.add_argument("--train-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.train_child:
         train_in_child(args.train_child, args.train_chunk_rows, args.train_sample_rows)
         return 0
     if args.targets:
-        run(args.targets, args.rows, args.batch_rows)
+        run(args.targets, args.rows, args.batch_rows, args.copy_format)
     if args.train_rows:
         bench_training(args.train_rows, args.train_chunk_rows, args.train_sample_rows)
     return 0

@@ -6,8 +6,13 @@ floats as float64, booleans as bool (`boolean` with nulls), timestamps as dateti
 columns in UTC), dates as `datetime.date` objects and text as strings.
 
 Writes create the table from the `DataSchema` (`create_table`), then `SqlTableWriter.write_batch` writes
-each batch in one transaction: PostgreSQL (psycopg2) through `COPY ... FROM STDIN` with CSV built in
-memory by Arrow, every other database through DBAPI `executemany` in sized chunks. A batch that fails
+each batch in one transaction: PostgreSQL (psycopg2) through `COPY ... FROM STDIN`, every other database
+through DBAPI `executemany` in sized chunks. COPY uses PostgreSQL's binary format (built with NumPy
+scatters, typed by the target table's `pg_type` names: int2/int4/int8, float4/float8, bool,
+text/varchar/bpchar, date, timestamp, timestamptz); a batch with a column of another type (numeric, json,
+uuid, a domain, ...) or with values the encoder does not take (numbers in a text column, ...) goes
+through CSV built in memory by Arrow instead (`copy_format='csv'` always does). An integer out of its
+column's range fails the batch with an error naming the column, as the server does for CSV. A batch that fails
 is rolled back completely and the error says so. On PostgreSQL and SQLite the first batch runs in the
 same transaction as the `CREATE`/`DROP` of `if_exists`, so a failed first batch leaves the target as it
 was; MySQL/MariaDB commit DDL implicitly, so there the table is created (or replaced) first.
@@ -1141,8 +1146,10 @@ class SqlTableWriter:
 
     The first batch applies `if_exists` (creating the table from `table`, a `DataSchema` table, or from
     the batch's columns); later batches append. `method` is 'copy' (PostgreSQL with psycopg2),
-    'executemany' or 'auto' (COPY where possible). `write_batch` raises `SqlWriteError` after rolling
-    back when a batch fails, so the caller can send that batch elsewhere and go on.
+    'executemany' or 'auto' (COPY where possible); `copy_format` 'binary' (binary COPY where every column
+    allows it, else CSV for that batch; `binary_batches` counts them) or 'csv'. `write_batch` raises
+    `SqlWriteError` after rolling back when a batch fails, so the caller can send that batch elsewhere and
+    go on.
     """
 
     def __init__(
