@@ -1037,6 +1037,9 @@ def _timestamp_field(series: pd.Series, name: str) -> _Field:
     if scale is None:
         raise _NotBinary(name)
     if scale < 0:
+        present = ticks[~missing]
+        if len(present) and np.abs(present).max() > np.iinfo(np.int64).max // -scale // 2:
+            raise _NotBinary(name)  # beyond any timestamp PostgreSQL holds: CSV gives the server's error
         micros = ticks * -scale
     elif scale > 1:
         # PostgreSQL rounds to the microsecond, half to even (rint)
@@ -1057,7 +1060,9 @@ def binary_fields(frame: pd.DataFrame, types: Mapping[str, str]) -> List[_Field]
     for position, name in enumerate(frame.columns):
         series = frame.iloc[:, position]
         typname = types.get(name)
-        if typname in _INT_RANGES:
+        if typname in BINARY_TYPES and series.isna().all():
+            fields.append(_Field(np.full(len(series), -1), fixed=np.empty((len(series), 0), dtype=np.uint8)))
+        elif typname in _INT_RANGES:
             fields.append(_int_field(series, typname, name))
         elif typname in ("float4", "float8"):
             fields.append(_float_field(series, typname, name))

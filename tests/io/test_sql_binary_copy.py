@@ -168,6 +168,25 @@ def test_a_failed_first_binary_batch_undoes_the_create(postgres_engine, fresh_ta
     assert not sa.inspect(postgres_engine).has_table(name)
 
 
+def test_all_null_columns_and_second_timestamps_go_binary(postgres_engine, fresh_table):
+    name = fresh_table(postgres_engine)
+    typed_table(postgres_engine, name)
+    frame = pd.DataFrame(
+        {
+            "i8": [1, 2],
+            "body": [None, None],  # object column of nothing but nulls
+            "day": [None, None],
+            "at": np.array(["1900-01-01T00:00:01", "2100-12-31T23:59:59"], dtype="datetime64[s]"),
+        }
+    )
+    writer = SqlTableWriter(postgres_engine, name, if_exists="append")
+    writer.write_batch(frame)
+    assert writer.binary_batches == 1
+    with postgres_engine.connect() as connection:
+        rows = connection.execute(sa.text(f"SELECT i8, body, day, at::text FROM {name} ORDER BY i8")).all()
+    assert rows == [(1, None, None, "1900-01-01 00:00:01"), (2, None, None, "2100-12-31 23:59:59")]
+
+
 def test_copy_format_is_checked(postgres_engine):
     with pytest.raises(ValueError, match="copy_format"):
         SqlTableWriter(postgres_engine, "t", copy_format="text")
