@@ -1284,29 +1284,18 @@ class SqlTableWriter:
         self._copy_csv(connection, frame)
 
     def _copy_binary(self, connection: Connection, frame: pd.DataFrame, fields: Sequence[_Field]) -> None:
-        dialect = connection.dialect
-        columns = ", ".join(quote_identifier(dialect, name) for name in frame.columns)
-        statement = (
-            f"COPY {qualified_name(dialect, self.table_name, self.schema_name)} ({columns}) "
-            "FROM STDIN WITH (FORMAT binary)"
-        )
-        stream = _BinaryStream(fields, len(frame))
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            cursor.copy_expert(statement, stream, size=1 << 20)
-        finally:
-            cursor.close()
-            stream.close()
-        stream.raise_error()
+        self._copy_from_stream(connection, frame, "FORMAT binary", _BinaryStream(fields, len(frame)))
 
     def _copy_csv(self, connection: Connection, frame: pd.DataFrame) -> None:
+        self._copy_from_stream(connection, frame, "FORMAT csv, ENCODING 'UTF8'", _CsvStream(_arrow_for_csv(frame)))
+
+    def _copy_from_stream(self, connection: Connection, frame: pd.DataFrame, options: str, stream: Any) -> None:
+        """`COPY table (columns) FROM STDIN WITH (options)` fed from `stream`, a file-like rendered by a
+        background thread (`_BinaryStream` or `_CsvStream`), in the batch's transaction."""
         dialect = connection.dialect
         columns = ", ".join(quote_identifier(dialect, name) for name in frame.columns)
-        statement = (
-            f"COPY {qualified_name(dialect, self.table_name, self.schema_name)} ({columns}) "
-            "FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
-        )
-        stream = _CsvStream(_arrow_for_csv(frame))
+        table = qualified_name(dialect, self.table_name, self.schema_name)
+        statement = f"COPY {table} ({columns}) FROM STDIN WITH ({options})"
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             cursor.copy_expert(statement, stream, size=1 << 20)
