@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import uuid
 from pathlib import Path
 from typing import Dict, Iterator, List
@@ -22,6 +21,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
+from service_checks import POSTGRES_URL, northwind_path, server_engine
 
 from airflow_provider_hazy import api
 from airflow_provider_hazy.cli import main
@@ -33,34 +33,18 @@ from airflow_provider_hazy.io.sql import engine_from_url
 
 pytestmark = pytest.mark.slow
 
-NORTHWIND = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "northwind.sqlite"
-POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 EMPTY_TABLES = {"CustomerCustomerDemo", "CustomerDemographics"}
 BLOB_COLUMNS = [("Categories", "Picture"), ("Employees", "Photo")]
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def northwind() -> Path:
-    if not NORTHWIND.exists():
-        _unavailable(f"{NORTHWIND} is not there (the shared Northwind sample database)")
-    return NORTHWIND.resolve()
+    return northwind_path()
 
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[sa.Engine]:
-    engine = engine_from_url(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.select(sa.literal(1)))
-    except Exception as error:  # noqa: BLE001 - any failure to connect means the service is not there
-        engine.dispose()
-        _unavailable(f"PostgreSQL at {engine.url.render_as_string()} is unreachable: {type(error).__name__}")
+    engine = server_engine(POSTGRES_URL, "PostgreSQL")
     yield engine
     engine.dispose()
 

@@ -1,14 +1,13 @@
 """Schema inference: each rule on a frame built in the test, table files, the YAML round trip, Northwind."""
 
 import datetime
-import os
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from service_checks import northwind_path
 
 from airflow_provider_hazy import schema_infer
 from airflow_provider_hazy.config import DataLocationInput, TrainingConfig
@@ -35,8 +34,6 @@ from airflow_provider_hazy.schema_infer import (
     is_id_name,
     schema_to_yaml,
 )
-
-NORTHWIND = Path(__file__).resolve().parents[2] / "shared" / "data" / "northwind.sqlite"
 
 
 def column_of(values, name="value"):
@@ -346,12 +343,7 @@ def test_yaml_keeps_names_and_types_and_leaves_out_other_defaults(inferred_schem
 
 @pytest.fixture(scope="module")
 def northwind_frames():
-    if not NORTHWIND.exists():
-        reason = f"shared data not found: {NORTHWIND}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (required on CI)")
-        pytest.skip(reason)
-    with sqlite3.connect(NORTHWIND) as connection:
+    with sqlite3.connect(northwind_path()) as connection:
         names = [
             name
             for (name,) in connection.execute(

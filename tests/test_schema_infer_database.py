@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 import yaml
+from service_checks import POSTGRES_URL, northwind_path, server_engine
 
 from airflow_provider_hazy.cli import main
 from airflow_provider_hazy.config import TrainingConfig
@@ -24,21 +23,10 @@ from airflow_provider_hazy.config.schema import (
 from airflow_provider_hazy.io.sql import engine_from_url
 from airflow_provider_hazy.schema_infer import infer_schema_from_database
 
-NORTHWIND = Path(__file__).parents[1] / ".." / "shared" / "data" / "northwind.sqlite"
-POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def northwind_url() -> str:
-    if not NORTHWIND.exists():
-        _unavailable(f"{NORTHWIND} is not there")
-    return f"sqlite:///{NORTHWIND.resolve()}"
+    return f"sqlite:///{northwind_path()}"
 
 
 @pytest.fixture(scope="module")
@@ -127,13 +115,7 @@ def test_cycle_between_tables_is_broken_with_a_note(tmp_path) -> None:
 
 @pytest.fixture
 def postgres_schema():
-    engine = engine_from_url(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.select(sa.literal(1)))
-    except Exception as error:  # noqa: BLE001 - any failure to connect means the service is not there
-        engine.dispose()
-        _unavailable(f"PostgreSQL is unreachable: {type(error).__name__}")
+    engine = server_engine(POSTGRES_URL, "PostgreSQL")
     name = f"hzinfer_{uuid.uuid4().hex[:12]}"
     with engine.begin() as connection:
         connection.execute(sa.schema.CreateSchema(name))

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-from pathlib import Path
 from typing import Dict
 
 import numpy as np
 import pandas as pd
 import pytest
+from service_checks import northwind_path
 
 from airflow_provider_hazy.config.schema import DataSchema
 from airflow_provider_hazy.config.subsetting import DatabaseSubsettingParams
 from airflow_provider_hazy.core.subsetting import subset_tables
 from airflow_provider_hazy.metrics.validation import validate
-
-NORTHWIND = Path(__file__).parents[2] / ".." / "shared" / "data" / "northwind.sqlite"
 
 SCHEMA = DataSchema.model_validate(
     {
@@ -250,11 +247,7 @@ def test_errors_name_the_table_and_column() -> None:
 
 
 def _northwind_frames() -> Dict[str, pd.DataFrame]:
-    if not NORTHWIND.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{NORTHWIND} is missing on CI")
-        pytest.skip(f"{NORTHWIND} is not there")
-    with sqlite3.connect(NORTHWIND) as connection:
+    with sqlite3.connect(northwind_path()) as connection:
         names = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {name: pd.read_sql_query(f'SELECT * FROM "{name}"', connection) for name in names}
 
@@ -262,7 +255,7 @@ def _northwind_frames() -> Dict[str, pd.DataFrame]:
 def test_northwind_ten_percent_of_orders() -> None:
     from airflow_provider_hazy.schema_infer import infer_schema_from_database
 
-    schema, _ = infer_schema_from_database(f"sqlite:///{NORTHWIND.resolve()}")
+    schema, _ = infer_schema_from_database(f"sqlite:///{northwind_path()}")
     frames = _northwind_frames()
     params = DatabaseSubsettingParams(target_table="Orders", fraction=0.1)
     first = subset_tables(frames, schema, params, train_test_split=False, random_state=5)
@@ -283,9 +276,7 @@ def test_api_subset_writes_parquet_and_a_training_config(tmp_path, monkeypatch) 
     from airflow_provider_hazy.config import TrainingConfig
     from airflow_provider_hazy.schema_infer import infer_schema_from_database
 
-    if not NORTHWIND.exists():
-        _northwind_frames()  # skips or fails with the reason
-    url = f"sqlite:///{NORTHWIND.resolve()}"
+    url = f"sqlite:///{northwind_path()}"
     monkeypatch.setenv("HAZY_CONN_NORTHWIND", url)
     schema, _ = infer_schema_from_database(url)
     config = TrainingConfig.model_validate(

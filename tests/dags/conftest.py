@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator, List
 
 import pytest
+from service_checks import MARIADB_URL, POSTGRES_URL, server_engine, service_unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 _HOME = os.environ.setdefault("HAZY_TEST_DAGS_HOME", tempfile.mkdtemp(prefix="hazy-dag-tests-"))
@@ -74,25 +75,6 @@ def serialized(airflow_db):
     return store
 
 
-POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-MARIADB_URL = os.environ.get("HAZY_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-
-
-def _server(url: str, label: str):
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.select(sa.literal(1)))
-    except Exception as error:  # noqa: BLE001 - any failure to connect means the service is not there
-        engine.dispose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"service unavailable on CI: {label} is unreachable: {type(error).__name__}")
-        pytest.skip(f"{label} at {engine.url.render_as_string()} is unreachable: {type(error).__name__}")
-    return engine
-
-
 @pytest.fixture
 def postgres_sample_schema() -> Iterator[str]:
     """A fresh PostgreSQL schema holding the sample bank, dropped after the test."""
@@ -100,7 +82,7 @@ def postgres_sample_schema() -> Iterator[str]:
 
     from airflow_provider_hazy.sample_data import write_sample
 
-    engine = _server(POSTGRES_URL, "PostgreSQL")
+    engine = server_engine(POSTGRES_URL, "PostgreSQL")
     name = f"hzdag_{uuid.uuid4().hex[:10]}"
     with engine.begin() as connection:
         connection.execute(sa.schema.CreateSchema(name))
@@ -118,7 +100,7 @@ def mariadb_database() -> Iterator[str]:
     """A fresh, empty MariaDB database, dropped after the test."""
     import sqlalchemy as sa
 
-    engine = _server(MARIADB_URL, "MariaDB")
+    engine = server_engine(MARIADB_URL, "MariaDB")
     name = f"hzdag_{uuid.uuid4().hex[:10]}"
     with engine.begin() as connection:
         connection.execute(sa.text(f"CREATE DATABASE `{name}`"))
@@ -134,9 +116,7 @@ def s3_endpoint() -> Iterator[str]:
     try:
         from moto.server import ThreadedMotoServer
     except ImportError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"moto[server] is not installed: {error}")
-        pytest.skip(f"moto[server] is not installed: {error}")
+        service_unavailable(f"moto[server] is not installed: {error}")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

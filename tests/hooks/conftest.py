@@ -15,19 +15,12 @@ from typing import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
+from service_checks import MARIADB_URL, POSTGRES_URL, service_unavailable
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="hazy-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-MARIADB_URL = os.environ.get("HAZY_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-
-
-def service_unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"service unavailable on CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,25 +7,16 @@ The servers can be pointed elsewhere with HAZY_TEST_POSTGRES_URL and HAZY_TEST_M
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Callable, Iterator, List, Optional, Tuple
 
 import pytest
 import sqlalchemy as sa
+from service_checks import MARIADB_URL, POSTGRES_URL, server_engine, service_unavailable
 
 from airflow_provider_hazy.io.sql import engine_from_url
 
-POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-MARIADB_URL = os.environ.get("HAZY_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 DATABASES = ["postgres", "mariadb", "sqlite"]
-
-
-def service_unavailable(reason: str) -> None:
-    """Skip the test, or fail it on CI, where every service must be up."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"service unavailable on CI: {reason}")
-    pytest.skip(reason)
 
 
 def unique_name(prefix: str = "hz") -> str:
@@ -34,13 +25,7 @@ def unique_name(prefix: str = "hz") -> str:
 
 
 def _server_engine(url: str, label: str) -> Iterator[sa.Engine]:
-    engine = engine_from_url(url, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.select(sa.literal(1)))
-    except Exception as error:  # noqa: BLE001 - any failure to connect means the service is not there
-        engine.dispose()
-        service_unavailable(f"{label} at {engine.url.render_as_string()} is unreachable: {type(error).__name__}")
+    engine = server_engine(url, label)
     yield engine
     engine.dispose()
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from multitable_data import bank_schema, bank_tables, dangling_keys, normalise_keys, write_csvs
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/multitable_data.py
-
-from multitable_data import bank_schema, bank_tables, dangling_keys, normalise_keys, write_csvs  # noqa: E402
-
-from airflow_provider_hazy import api  # noqa: E402
+from airflow_provider_hazy import api
 
 pytestmark = pytest.mark.slow
 

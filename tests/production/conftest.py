@@ -7,22 +7,13 @@ fails it. The target database can be pointed elsewhere with HAZY_TEST_POSTGRES_U
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import uuid
 from typing import Callable, Iterator, List
 
 import pytest
 import sqlalchemy as sa
 from airflow_cluster import POSTGRES_ADMIN_URL, REDIS_HOST, REDIS_PORT
-
-POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-
-
-def service_unavailable(reason: str) -> None:
-    """Skip the test, or fail it on CI, where every service must be up."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"service unavailable on CI: {reason}")
-    pytest.skip(reason)
+from service_checks import POSTGRES_URL, service_unavailable
 
 
 def _check_postgres(url: str) -> None:
