@@ -7,7 +7,6 @@ a role with a password created for the test, and no model file or generation sta
 from __future__ import annotations
 
 import json
-import os
 import uuid
 import zipfile
 from pathlib import Path
@@ -16,13 +15,13 @@ from typing import Iterator, Tuple
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from service_checks import POSTGRES_URL
 
 from airflow_provider_hazy import api
 from airflow_provider_hazy.cli import main as hazy_main
 from airflow_provider_hazy.config import GenerationConfig, TrainingConfig
 from airflow_provider_hazy.io.sql import engine_from_url
 
-POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCHEMA = {
     "tables": [
