@@ -313,11 +313,6 @@ def _fit_table_streaming(
     return TableModel(name=table.name, n_rows=n_rows, encoding=encoding, network=network)
 
 
-def _isolated(graph: multitable.ForeignKeyGraph, name: str) -> bool:
-    """A modelled table with no foreign key of its own and none pointing at it: it can train streamed."""
-    return not graph.relations_of(name) and not graph.children(name)
-
-
 def _unrelated_tables(schema: DataSchema) -> set:
     """The modelled tables with no foreign key of their own and none pointing at them (they can train
     streamed), read off the schema alone, before any row count is known."""
@@ -482,7 +477,8 @@ def fit(config: ConfigLike, *, chunk_rows: Optional[int] = None) -> Model:
     generator = config.model_parameters.generator
     _modelled_tables(config)
     schema = config.data_schema
-    streamed = set() if _needs_frames(config) else _unrelated_tables(schema)
+    unrelated = _unrelated_tables(schema)
+    streamed = set() if _needs_frames(config) else unrelated
     with DataSources(config.data_sources) as sources:
         frames = read_source_frames(config, sources, skip=streamed)
         subset = subset_source_frames(config, frames)
@@ -498,7 +494,7 @@ def fit(config: ConfigLike, *, chunk_rows: Optional[int] = None) -> Model:
         codes: Dict[str, np.ndarray] = {}
         for name in graph.modelled_tables:
             table = schema.table(name)
-            if _isolated(graph, name):
+            if name in unrelated:
                 chunks = (
                     _source_chunks(config, table, sources, chunk_rows)
                     if name in streamed
