@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, evaluation
+from .batch_pool import WorkerDied, WorkerTask, ordered_batches, workers_for
 from .config import GenerationConfig, TrainingConfig
 from .config.enums import AdjacencyType, IfExists
 from .config.schema import BaseTable, DataSchema, IdColumn, ReferenceTable, SequentialTable
@@ -1049,6 +1050,42 @@ def _plan(model: Model, graph: multitable.ForeignKeyGraph, config: GenerationCon
     return multitable.plan_generation(graph, n_rows, caps, params.magnitude, params.batch_magnitude)
 
 
+def _batch_frames(
+    config: GenerationConfig,
+    model: Model,
+    graph: multitable.ForeignKeyGraph,
+    plan: multitable.GenerationPlan,
+    entropy: int,
+    index: int,
+) -> Dict[str, pd.DataFrame]:
+    """Every table of batch `index`, made and post-processed (what one generation worker returns)."""
+    frames = _make_batch(model, graph, plan, index, lambda t: table_batch_seed(entropy, index, t))
+    return _finish_batch(config, model, graph, frames)
+
+
+_WORKER: Dict[str, Any] = {}
+"""A generation worker process's model, graph and plan, loaded once by `_worker_init`."""
+
+
+def _worker_init(model_path: str, config: GenerationConfig, entropy: int) -> None:
+    model = load_model(model_path)
+    graph = model.graph()
+    _WORKER.update(config=config, model=model, graph=graph, plan=_plan(model, graph, config), entropy=entropy)
+
+
+def _worker_batch(index: int) -> Dict[str, pd.DataFrame]:
+    worker = _WORKER
+    return _batch_frames(worker["config"], worker["model"], worker["graph"], worker["plan"], worker["entropy"], index)
+
+
+def _until_worker_dies(batches: Iterator[Any], failures: List[str]) -> Iterator[Any]:
+    """The batches of `ordered_batches`; a dead worker ends them with a failure (nothing of its batch written)."""
+    try:
+        yield from batches
+    except WorkerDied as error:
+        failures.append(str(error))
+
+
 def list_batches(config: ConfigLike) -> List[int]:
     """The batch indices of a generation run (its model's tables, magnitude and batch_magnitude); each can be
     generated and written on its own with `generate(config, batch_indices=[i])`."""
@@ -1140,9 +1177,13 @@ def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) 
             state["tables"][name] = {"rows": 0, "output": location_label(outputs[name]), "batches": [], "failure": None}
         if mapped and not indices:
             _prepare_outputs(config, model, graph, plan, entropy, outputs, write_order, writes, sources, state)
-        for index in indices:
-            frames = _make_batch(model, graph, plan, index, lambda t, i=index: table_batch_seed(entropy, i, t))
-            frames = _finish_batch(config, model, graph, frames)
+        batches = ordered_batches(
+            indices,
+            lambda index: _batch_frames(config, model, graph, plan, entropy, index),
+            WorkerTask(_worker_init, (model_path, config, entropy), _worker_batch),
+            workers_for(sum(sum(capacity) for capacity in plan.capacities.values())),
+        )
+        for index, frames in _until_worker_dies(batches, failures):
             tables = [name for name in write_order if name not in model.references or (index == 0 and not mapped)]
             if mapped:
                 _delete_batch_rows(model, graph, outputs, tables, frames, sources)

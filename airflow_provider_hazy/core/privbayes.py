@@ -52,9 +52,17 @@ from .privacy import (
 MODEL_FORMAT = "privbayes/1"
 COUNT_SENSITIVITY = 2.0
 """L1 sensitivity of one joint count table when a row is replaced: one cell loses 1, another gains 1."""
-MAX_TABLE_CELLS = 1 << 22
-"""Memory guard on one count table (4M cells, 32 MB of float64), applied with the usefulness bound. It
-depends on nothing but public sizes."""
+MAX_TABLE_CELLS = 1 << 18
+"""Guard on one count table (262,144 cells, 2 MB of float64), applied with the usefulness bound. It depends
+on nothing but public sizes. It bounds the model's size (d tables), the time to score one candidate and
+the time to draw one column (issue 18: 4M cells made a 1M x 60 table train in minutes and its model
+hundreds of MB, for tables holding under one row per cell)."""
+SCORING_ROWS = 100_000
+"""Rows the structure search scores when `network_sample_rows` is unset: every row of a smaller table, else
+this many drawn without replacement (the sensitivity is that of the rows scored, Lemma 4.1; the count tables
+always use every row). Scoring cost grows with the rows scored, the mutual information of 100,000 rows is
+within about 0.01 bit of that of the table for a table of a few thousand cells, and it bounds the memory of
+a streamed fit."""
 DEFAULT_STRATEGIES = ("uniform", "marginal")
 CONSISTENCY_ROWS = 50_000
 """Rows drawn from the model while it is built (`consistent_conditionals`) to find the model's own
@@ -361,13 +369,19 @@ def fit_parent_levels(
     return (), ()
 
 
+def scored_row_count(n_rows: int, network_sample_rows: int | None) -> int:
+    """How many rows the structure search scores: `network_sample_rows`, unset `SCORING_ROWS`, at most n."""
+    return min(n_rows, SCORING_ROWS if network_sample_rows is None else network_sample_rows)
+
+
 def rows_to_score(codes: np.ndarray, network_sample_rows: int | None, rng: np.random.Generator) -> np.ndarray:
-    """The rows the structure search scores: all of them, or `network_sample_rows` drawn without
-    replacement (kept in their original order)."""
+    """The rows the structure search scores: all of them, or `scored_row_count` drawn without replacement
+    (kept in their original order)."""
     n_rows = codes.shape[0]
-    if network_sample_rows is None or network_sample_rows >= n_rows:
+    size = scored_row_count(n_rows, network_sample_rows)
+    if size >= n_rows:
         return codes
-    chosen = np.sort(rng.choice(n_rows, size=network_sample_rows, replace=False))
+    chosen = np.sort(rng.choice(n_rows, size=size, replace=False))
     return np.asfortranarray(codes[chosen])
 
 
@@ -402,6 +416,8 @@ class MutualInformationScorer:
         self.hierarchies = tuple(hierarchies)
         self.n_rows = int(codes.shape[0])
         self.count_log_count = count_log_counts(self.n_rows)
+        self.log_count = np.zeros(self.n_rows + 1)
+        self.log_count[1:] = np.log2(np.arange(1, self.n_rows + 1, dtype=np.float64))
         self.child_entropies = [
             self.entropy(np.bincount(codes[:, j], minlength=size)) for j, size in enumerate(self.domain_sizes)
         ]
@@ -440,10 +456,22 @@ class MutualInformationScorer:
             if child_size <= 1:
                 self.cache[node.key] = 0.0
                 continue
-            counts = joint_counts(self.codes[:, node.child], parent_codes, n_combinations, child_size)
-            joint_entropy = self.entropy(counts)
+            joint_entropy = self._joint_entropy(self.codes[:, node.child], parent_codes, n_combinations, child_size)
             information = self.child_entropies[node.child] + parent_entropy - joint_entropy
             self.cache[node.key] = max(information, 0.0)
+
+
+    def _joint_entropy(
+        self, child_codes: np.ndarray, parent_codes: np.ndarray, n_combinations: int, child_size: int
+    ) -> float:
+        """H(X, Pi) in bits. sum(c log2 c) over the cells equals sum(log2 c(cell of row)) over the rows, so a
+        table with more cells than rows is summed by row rather than scanned."""
+        cells = parent_codes * child_size
+        cells += child_codes
+        counts = np.bincount(cells, minlength=n_combinations * child_size)
+        if counts.size <= self.n_rows:
+            return self.entropy(counts)
+        return math.log2(self.n_rows) - float(self.log_count[counts[cells]].sum()) / self.n_rows
 
 
 ParentChoice = tuple[tuple[int, ...], tuple[int, ...]]
@@ -850,12 +878,21 @@ class PrivBayesModel:
     domain_sizes: tuple[int, ...]
     conditionals: tuple[Conditional, ...]
     _cumulative: tuple[np.ndarray, ...] = field(init=False, repr=False)
+    _guides: tuple[np.ndarray, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         for conditional in self.conditionals:
             conditional.probabilities.setflags(write=False)
         object.__setattr__(
             self, "_cumulative", tuple(_flat_cumulative(c.probabilities) for c in self.conditionals)
+        )
+        object.__setattr__(
+            self,
+            "_guides",
+            tuple(
+                guide_table(cumulative, c.probabilities.shape[1])
+                for c, cumulative in zip(self.conditionals, self._cumulative)
+            ),
         )
 
     @property
@@ -998,16 +1035,55 @@ def fit(
     return PrivBayesModel(data.domain_sizes, conditionals)
 
 
+def guide_table(flat_cumulative: np.ndarray, child_size: int) -> np.ndarray:
+    """Per row r of a conditional and bucket k of [0, 1) cut in `child_size` equal parts: the first child whose
+    cumulative probability exceeds k / child_size (Chen and Asau's guide table, int32, row-major). A draw u in
+    bucket k has its child at or just after that one, so inverse-CDF sampling needs no binary search."""
+    n_combinations = flat_cumulative.size // child_size
+    starts = np.arange(n_combinations, dtype=np.float64)[:, None]
+    targets = (starts + np.arange(child_size, dtype=np.float64)[None, :] / child_size).ravel()
+    found = np.searchsorted(flat_cumulative, targets, side="right").reshape(n_combinations, child_size)
+    found -= np.arange(n_combinations, dtype=np.int64)[:, None] * child_size
+    return np.clip(found, 0, child_size - 1).astype(np.int32).ravel()
+
+
 def draw_children(
-    flat_cumulative: np.ndarray, parent_codes: np.ndarray, child_size: int, rng: np.random.Generator
+    flat_cumulative: np.ndarray,
+    parent_codes: np.ndarray,
+    child_size: int,
+    rng: np.random.Generator,
+    guide: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One child code per row from its parent combination's row of the conditional: inverse CDF, all rows in
-    one searchsorted over the offset cumulative table (row r's values lie in (r, r + 1])."""
+    """One child code per row from its parent combination's row of the conditional, by inverse CDF: the
+    first child whose offset cumulative (row r's values lie in (r, r + 1]) exceeds r + u. With a `guide`
+    (`guide_table`) each row starts at its bucket's child and steps to the answer, a few vectorised passes
+    over the rows that moved; without one, one searchsorted over the table. Both give the same children."""
     targets = rng.random(parent_codes.shape[0])
+    if guide is None:
+        targets += parent_codes
+        children = np.searchsorted(flat_cumulative, targets, side="right")
+        children -= parent_codes * child_size
+        return np.clip(children, 0, child_size - 1, out=children)
+    buckets = (targets * child_size).astype(np.int64)
+    np.minimum(buckets, child_size - 1, out=buckets)
+    base = parent_codes * child_size
     targets += parent_codes
-    children = np.searchsorted(flat_cumulative, targets, side="right")
-    children -= parent_codes * child_size
-    return np.clip(children, 0, child_size - 1, out=children)
+    children = guide[base + buckets].astype(np.int64)
+    last = child_size - 1
+    # forward: past every child whose cumulative does not exceed the target (never beyond the row's last)
+    rows = np.flatnonzero((flat_cumulative[base + children] <= targets) & (children < last))
+    while rows.size:
+        children[rows] += 1
+        moved = children[rows]
+        rows = rows[(moved < last) & (flat_cumulative[base[rows] + moved] <= targets[rows])]
+    # backward: a bucket that floating-point rounding put one child late
+    rows = np.flatnonzero(children > 0)
+    rows = rows[flat_cumulative[base[rows] + children[rows] - 1] > targets[rows]]
+    while rows.size:
+        children[rows] -= 1
+        moved = children[rows]
+        rows = rows[(moved > 0) & (flat_cumulative[base[rows] + moved - 1] > targets[rows])]
+    return children
 
 
 def sample(model: PrivBayesModel, n_rows: int, rng: np.random.Generator) -> np.ndarray:
@@ -1016,7 +1092,7 @@ def sample(model: PrivBayesModel, n_rows: int, rng: np.random.Generator) -> np.n
     if n_rows < 0:
         raise ValueError(f"n_rows must be >= 0, got {n_rows}")
     codes = np.empty((n_rows, len(model.domain_sizes)), dtype=np.int64, order="F")
-    for conditional, flat_cumulative in zip(model.conditionals, model._cumulative):
+    for conditional, flat_cumulative, guide in zip(model.conditionals, model._cumulative, model._guides):
         child_size = model.domain_sizes[conditional.child]
         if child_size == 1:
             codes[:, conditional.child] = 0
@@ -1024,7 +1100,7 @@ def sample(model: PrivBayesModel, n_rows: int, rng: np.random.Generator) -> np.n
         parent_codes = parent_combination_codes(
             codes, conditional.parents, conditional.parent_coarsenings, conditional.parent_sizes
         )
-        codes[:, conditional.child] = draw_children(flat_cumulative, parent_codes, child_size, rng)
+        codes[:, conditional.child] = draw_children(flat_cumulative, parent_codes, child_size, rng, guide)
     return codes
 
 
@@ -1034,9 +1110,10 @@ def sample(model: PrivBayesModel, n_rows: int, rng: np.random.Generator) -> np.n
 def sample_row_indices(n_rows: int, network_sample_rows: int | None, rng: np.random.Generator) -> np.ndarray | None:
     """The sorted global indices of the rows the structure search scores, or None for all rows: the same
     draw as `rows_to_score`, made from the row count alone (known after a first pass)."""
-    if network_sample_rows is None or network_sample_rows >= n_rows:
+    size = scored_row_count(n_rows, network_sample_rows)
+    if size >= n_rows:
         return None
-    return np.sort(rng.choice(n_rows, size=network_sample_rows, replace=False))
+    return np.sort(rng.choice(n_rows, size=size, replace=False))
 
 
 def gather_rows(code_chunks: Any, n_rows: int, n_columns: int, indices: np.ndarray | None) -> np.ndarray:

@@ -1,0 +1,126 @@
+"""Generation batches made in a pool of worker processes and handed back in batch order.
+
+Batch i of a run draws only from its own seeds (`core.batching.table_batch_seed`), so which process makes
+it changes nothing: the rows of a run are the same with one worker or many. `ordered_batches` keeps at
+most `workers` batches in the making while the caller writes the one before, and yields them in index
+order, so a database still receives batch 0, 1, 2 ... each in its own transaction.
+
+Workers are processes (NumPy decoding and pandas hold the GIL for part of the work), started through
+`forkserver` where the platform has it (else `spawn`): a worker never inherits the caller's open database
+connections or threads, it loads the model itself once (`initializer`). A worker that dies (killed, out
+of memory) fails the run with `WorkerDied` naming the batch; the batches already handed back were
+written whole, and no part of the lost batch reached the caller.
+
+`HAZY_WORKERS` sets the number of workers (default: the CPUs this process may run on); 1 makes every
+batch in the calling process, with no pool. Starting workers costs about a second, so a run of fewer than
+`POOL_MIN_ROWS` rows (every table, every batch) is made in the calling process too (`workers_for`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Iterator, Optional, Sequence, Tuple, TypeVar
+
+Result = TypeVar("Result")
+POOL_MIN_ROWS = 200_000
+"""Below this many rows in a run, starting worker processes costs more than it saves."""
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended while making a batch (killed, out of memory): the run cannot complete."""
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_count(workers: Optional[int] = None) -> int:
+    """Worker processes for one generate call: `workers`, else `HAZY_WORKERS`, else `available_cpus()`."""
+    if workers is None:
+        text = os.environ.get("HAZY_WORKERS", "").strip()
+        if not text:
+            return available_cpus()
+        try:
+            workers = int(text)
+        except ValueError:
+            raise ValueError(f"HAZY_WORKERS must be a whole number >= 1, got {text!r}") from None
+    if workers < 1:
+        raise ValueError(f"the number of generation workers must be >= 1, got {workers}")
+    return int(workers)
+
+
+def workers_for(total_rows: int, workers: Optional[int] = None) -> int:
+    """The workers a run of `total_rows` rows uses: `worker_count(workers)`, or 1 below `POOL_MIN_ROWS`."""
+    count = worker_count(workers)
+    return count if total_rows >= POOL_MIN_ROWS else 1
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    """What a worker process runs: `initializer(*initargs)` once, then `make(index)` per batch. Both must be
+    module-level functions (they are sent to the worker by name); `make` returns a picklable result."""
+
+    initializer: Callable[..., None]
+    initargs: Tuple[Any, ...]
+    make: Callable[[int], Any]
+
+
+def _context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def ordered_batches(
+    indices: Sequence[int],
+    make_here: Callable[[int], Result],
+    task: Optional[WorkerTask],
+    workers: int,
+) -> Iterator[Tuple[int, Result]]:
+    """(index, result) for every index, in order: made by `make_here` in this process when there is one
+    worker, one batch or no `task`, else by `task` in `workers` processes (at most `workers` in flight
+    besides the one the caller holds). A dead worker raises `WorkerDied`; closing the iterator early
+    cancels what was queued."""
+    indices = [int(index) for index in indices]
+    if task is None or workers <= 1 or len(indices) <= 1:
+        for index in indices:
+            yield index, make_here(index)
+        return
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(indices)),
+        mp_context=_context(),
+        initializer=task.initializer,
+        initargs=task.initargs,
+    )
+    pending: Deque[Tuple[int, Future]] = deque()
+    queue = iter(indices)
+    try:
+        for index in queue:
+            pending.append((index, pool.submit(task.make, index)))
+            if len(pending) >= workers:
+                break
+        while pending:
+            index, future = pending.popleft()
+            try:
+                result = future.result()
+            except BrokenProcessPool as error:
+                raise WorkerDied(
+                    f"a generation worker process died while making batch {index} (killed or out of memory); "
+                    "the batches before it were written whole, this one and later ones were not"
+                ) from error
+            following = next(queue, None)
+            if following is not None:
+                pending.append((following, pool.submit(task.make, following)))
+            yield index, result
+    finally:
+        for _, future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)

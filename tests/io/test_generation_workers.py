@@ -1,0 +1,148 @@
+"""Generation in a pool of worker processes (`batch_pool`): the same rows as one worker, batches handed back in
+order, and a worker killed mid-run fails the run with only whole batches committed to PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_hazy import api, batch_pool
+from airflow_provider_hazy.batch_pool import WorkerDied, WorkerTask, ordered_batches, worker_count, workers_for
+from airflow_provider_hazy.config import GenerationConfig, TrainingConfig
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+# A WorkerTask's functions must be module-level: the worker imports them by name.
+_STATE = {}
+
+
+def _init(offset: int) -> None:
+    _STATE["offset"] = offset
+
+
+def _square(index: int) -> int:
+    return index * index + _STATE["offset"]
+
+
+def _die_at_two(index: int) -> int:
+    if index == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return index
+
+
+def test_worker_count_reads_hazy_workers(monkeypatch):
+    monkeypatch.setenv("HAZY_WORKERS", "3")
+    assert worker_count() == 3
+    monkeypatch.delenv("HAZY_WORKERS")
+    assert worker_count() == batch_pool.available_cpus()
+    monkeypatch.setenv("HAZY_WORKERS", "two")
+    with pytest.raises(ValueError, match="HAZY_WORKERS"):
+        worker_count()
+    assert workers_for(batch_pool.POOL_MIN_ROWS - 1, 4) == 1
+    assert workers_for(batch_pool.POOL_MIN_ROWS, 4) == 4
+
+
+def test_pool_results_come_back_in_order_and_equal_the_calling_process():
+    task = WorkerTask(_init, (7,), _square)
+    pooled = list(ordered_batches(range(9), lambda i: i * i + 7, task, workers=2))
+    here = list(ordered_batches(range(9), lambda i: i * i + 7, task, workers=1))
+    assert pooled == here == [(i, i * i + 7) for i in range(9)]
+
+
+def test_a_killed_worker_raises_after_the_batches_before_it():
+    received = []
+    with pytest.raises(WorkerDied, match="batch 2"):
+        for index, value in ordered_batches(range(6), lambda i: i, WorkerTask(_init, (0,), _die_at_two), workers=2):
+            received.append(value)
+    assert received == [0, 1]
+
+
+@pytest.fixture(scope="module")
+def customers_model(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("workers")
+    config = TrainingConfig.from_file(EXAMPLES / "training.yaml").model_dump(mode="json")
+    config.update(model_output=str(folder / "customers.hmf"), evaluation=None)
+    config["data_input"] = [{"name": "customers", "location": str(EXAMPLES / "customers.csv")}]
+    return api.train(TrainingConfig.model_validate(config))
+
+
+def _generation(
+    model: Path, location: dict, magnitude: float, batch_magnitude: float, sources: tuple = ()
+) -> GenerationConfig:
+    return GenerationConfig.model_validate(
+        {
+            "data_sources": list(sources),
+            "model": str(model),
+            "random_state": 5,
+            "generate_params": {"magnitude": magnitude, "batch_magnitude": batch_magnitude},
+            "data_output": [{"name": "customers", "location": location}],
+            "validation": None,
+        }
+    )
+
+
+def test_two_workers_write_the_same_bytes_as_one(customers_model, tmp_path, monkeypatch):
+    monkeypatch.setattr(batch_pool, "POOL_MIN_ROWS", 0)
+    outputs = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("HAZY_WORKERS", workers)
+        path = tmp_path / f"out{workers}.csv"
+        state = api.generate(_generation(customers_model, {"path": str(path)}, 3.0, 0.5))
+        assert [b["index"] for b in state["tables"]["customers"]["batches"]] == list(range(6))
+        outputs[workers] = path.read_bytes()
+    assert outputs["1"] == outputs["2"]
+    assert outputs["1"].count(b"\n") == 15_001
+
+
+def _kill_workers_after_a_commit(stop: threading.Event, engine: sa.Engine, table: str) -> None:
+    """Once the target holds a committed batch, SIGKILL every grandchild of this process (the pool's
+    workers, children of the forkserver)."""
+    me = psutil.Process()
+    while not stop.is_set():
+        if sa.inspect(engine).has_table(table):
+            with engine.connect() as connection:
+                committed = connection.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar_one()
+            workers = [p for child in me.children() for p in child.children()]
+            if committed and workers:
+                for worker in workers:
+                    worker.kill()
+                return
+        time.sleep(0.02)
+
+
+def test_a_killed_worker_fails_the_run_with_only_whole_batches_in_postgres(
+    customers_model, postgres_engine, monkeypatch
+):
+    monkeypatch.setattr(batch_pool, "POOL_MIN_ROWS", 0)
+    monkeypatch.setenv("HAZY_WORKERS", "2")
+    table = f"hz_workers_{os.getpid()}"
+    url = postgres_engine.url.render_as_string(hide_password=False)
+    location = {"source_id": "target", "table_name": table, "if_exists": "replace"}
+    config = _generation(customers_model, location, 400, 4, ({"id": "target", "connection_url": url},))
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_workers_after_a_commit, args=(stop, postgres_engine, table))
+    killer.start()
+    try:
+        with pytest.raises(api.GenerationError, match="worker process died") as failure:
+            api.generate(config)
+        state = failure.value.state["tables"]["customers"]
+        written = [b for b in state["batches"] if b["status"] == "written"]
+        assert 0 < len(written) < 100
+        with postgres_engine.connect() as connection:
+            rows = connection.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar_one()
+            ids = connection.execute(sa.text(f'SELECT min(customer_id), max(customer_id) FROM "{table}"')).one()
+        assert rows == state["rows"] == 20_000 * len(written)
+        assert tuple(ids) == (1, rows)
+    finally:
+        stop.set()
+        killer.join()
+        with postgres_engine.begin() as connection:
+            connection.execute(sa.text(f'DROP TABLE IF EXISTS "{table}"'))
