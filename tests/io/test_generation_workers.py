@@ -60,7 +60,7 @@ def test_pool_results_come_back_in_order_and_equal_the_calling_process():
 def test_a_killed_worker_raises_after_the_batches_before_it():
     received = []
     with pytest.raises(WorkerDied, match="batch 2"):
-        for index, value in ordered_batches(range(6), lambda i: i, WorkerTask(_init, (0,), _die_at_two), workers=2):
+        for _index, value in ordered_batches(range(6), lambda i: i, WorkerTask(_init, (0,), _die_at_two), workers=2):
             received.append(value)
     assert received == [0, 1]
 
