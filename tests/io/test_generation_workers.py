@@ -1,4 +1,4 @@
-"""Generation in a pool of worker processes (`batch_pool`): the same rows as one worker, batches handed back in
+"""Generation in a pool of worker processes (`pipeline.workers`): the same rows as one worker, batches handed back in
 order, and a worker killed mid-run fails the run with only whole batches committed to PostgreSQL."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from airflow_provider_hazy import api, batch_pool
-from airflow_provider_hazy.batch_pool import WorkerDied, WorkerTask, ordered_batches, worker_count, workers_for
+from airflow_provider_hazy import api
 from airflow_provider_hazy.config import GenerationConfig, TrainingConfig
+from airflow_provider_hazy.pipeline import workers as batch_pool
+from airflow_provider_hazy.pipeline.workers import WorkerDied, WorkerTask, ordered_batches, worker_count, workers_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

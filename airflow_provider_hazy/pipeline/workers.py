@@ -102,24 +102,31 @@ def ordered_batches(
     )
     pending: Deque[Tuple[int, Future]] = deque()
     queue = iter(indices)
+    waiting_for = indices[0]
     try:
         for index in queue:
             pending.append((index, pool.submit(task.make, index)))
             if len(pending) >= workers:
                 break
         while pending:
-            index, future = pending.popleft()
-            try:
-                result = future.result()
-            except BrokenProcessPool as error:
-                raise WorkerDied(
-                    f"a generation worker process died while making batch {index} (killed or out of memory); "
-                    "the batches before it were written whole, this one and later ones were not"
-                ) from error
-            following = next(queue, None)
+            index, future = pending[0]
+            waiting_for = index
+            result = future.result()
+            pending.popleft()
+            following, broken = next(queue, None), None
             if following is not None:
-                pending.append((following, pool.submit(task.make, following)))
+                try:
+                    pending.append((following, pool.submit(task.make, following)))
+                except BrokenProcessPool as error:  # the batch in hand is whole: hand it back first
+                    broken, waiting_for = error, following
             yield index, result
+            if broken is not None:
+                raise broken
+    except BrokenProcessPool as error:
+        raise WorkerDied(
+            f"a generation worker process died while batch {waiting_for} was being made (killed or out of "
+            "memory); the batches before it were handed back whole, this one and later ones were not"
+        ) from error
     finally:
         for _, future in pending:
             future.cancel()
