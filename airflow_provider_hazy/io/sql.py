@@ -60,6 +60,7 @@ from ..config.schema import (
     IdColumn,
     IntegerColumn,
 )
+from . import pg_copy_read
 from .masking import mask_url, scrub
 
 log = logging.getLogger(__name__)
@@ -315,6 +316,9 @@ def read_sql_table(
     text_datetimes = dialect.name == "sqlite"
     kinds = [_column_kind(column.type, dialect) for column in selected]
     names = [column.name for column in selected]
+    if pg_copy_read.supported(engine, kinds):  # COPY ... TO STDOUT into Arrow (io/pg_copy_read.py)
+        qualified = qualified_name(dialect, table_name, schema_name)
+        return pg_copy_read.read_chunks(engine, qualified, names, kinds, chunk_size, limit)
     expressions = [_read_expression(column, kind, text_datetimes) for column, kind in zip(selected, kinds, strict=True)]
     statement = sa.select(*expressions)
     if limit is not None:
