@@ -192,12 +192,12 @@ def step_copy(work: Path, rows: int) -> Dict[str, Any]:
 
 
 def step_read(work: Path, rows: int) -> Dict[str, Any]:
-    from airflow_provider_hazy.config.data_location import DatabaseReadTableConfig, SecretDataSource
+    from airflow_provider_hazy.config.data_location import DatabaseReadTableConfig, SecretDataSourceIO
     from airflow_provider_hazy.io.locations import read_table_chunks
     from airflow_provider_hazy.io.sources import DataSources
 
     location = DatabaseReadTableConfig(source_id="bench", table_name=TABLE)
-    with DataSources([SecretDataSource(**source) for source in _sources()]) as sources:
+    with DataSources([SecretDataSourceIO(**source) for source in _sources()]) as sources:
         read = sum(len(chunk) for chunk in read_table_chunks(TABLE, location, chunk_size=100_000, sources=sources))
     return {"rows": read}
 
