@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -38,8 +38,9 @@ from ..io.locations import (
     prepare_parts,
 )
 from ..io.sources import DataSources
+from . import batch_validation
+from .batch_validation import BatchChecker, BatchChecks, BatchValidation
 from .batches import batch_plan, finish_batch, make_batch
-from .evaluation import run_validation
 from .model import Model, load_model
 from .workers import WorkerDied, WorkerTask, ordered_batches, workers_for
 
@@ -74,19 +75,38 @@ def batch_frames(
     return finish_batch(config, model, graph, frames)
 
 
+def checked_batch(
+    config: GenerationConfig,
+    model: Model,
+    graph: multitable.ForeignKeyGraph,
+    plan: multitable.GenerationPlan,
+    entropy: int,
+    index: int,
+    checker: Optional[BatchChecker],
+) -> Tuple[Dict[str, pd.DataFrame], Optional[BatchChecks]]:
+    """Batch `index` and, with a `checker`, its validation checks (made where the batch is made)."""
+    frames = batch_frames(config, model, graph, plan, entropy, index)
+    if checker is None:
+        return frames, None
+    written = [name for name in checker.names if name not in model.references or index == 0]
+    return frames, checker.check_batch(frames, written)
+
+
 _WORKER: Dict[str, Any] = {}
-"""A generation worker process's config, model, graph, plan and entropy, loaded once by `_worker_init`."""
+"""A generation worker process's config, model, graph, plan, entropy and batch checker, set by `_worker_init`."""
 
 
-def _worker_init(path: str, config: GenerationConfig, entropy: int) -> None:
+def _worker_init(path: str, config: GenerationConfig, entropy: int, validating: bool) -> None:
     model = load_model(path)
     graph = model.graph()
-    _WORKER.update(config=config, model=model, graph=graph, plan=batch_plan(model, graph, config), entropy=entropy)
+    checker = BatchChecker(config, model) if validating else None
+    plan = batch_plan(model, graph, config)
+    _WORKER.update(config=config, model=model, graph=graph, plan=plan, entropy=entropy, checker=checker)
 
 
-def _worker_batch(index: int) -> Dict[str, pd.DataFrame]:
-    worker = _WORKER
-    return batch_frames(worker["config"], worker["model"], worker["graph"], worker["plan"], worker["entropy"], index)
+def _worker_batch(index: int) -> Tuple[Dict[str, pd.DataFrame], Optional[BatchChecks]]:
+    w = _WORKER
+    return checked_batch(w["config"], w["model"], w["graph"], w["plan"], w["entropy"], index, w["checker"])
 
 
 def _until_worker_dies(batches: Iterator[Any], failures: List[str]) -> Iterator[Any]:
@@ -161,6 +181,8 @@ def generate(config: GenerationConfig, batch_indices: Optional[Sequence[int]] = 
     outputs = {item.name: item.location for item in config.data_output}
     write_order = [name for name in order_tables_for_write(model.schema) if name in outputs]
     failures: List[str] = []
+    validating = not mapped and config.validation is not None and config.validation.enable
+    validation: Optional[BatchValidation] = None
     with DataSources(config.data_sources) as sources, contextlib.ExitStack() as stack:
 
         def opener(name: str, location: Any) -> Any:
@@ -186,13 +208,17 @@ def generate(config: GenerationConfig, batch_indices: Optional[Sequence[int]] = 
             state["tables"][name] = {"rows": 0, "output": location_label(outputs[name]), "batches": [], "failure": None}
         if mapped and not indices:
             _prepare_outputs(config, model, graph, plan, entropy, outputs, write_order, writes, sources, state)
+        checker = BatchChecker(config, model) if validating else None  # each batch checked as it is made
+        validation = BatchValidation(checker) if checker is not None else None
         batches = ordered_batches(
             indices,
-            lambda index: batch_frames(config, model, graph, plan, entropy, index),
-            WorkerTask(_worker_init, (path, config, entropy), _worker_batch),
+            lambda index: checked_batch(config, model, graph, plan, entropy, index, checker),
+            WorkerTask(_worker_init, (path, config, entropy, validating), _worker_batch),
             workers_for(sum(sum(capacity) for capacity in plan.capacities.values())),
         )
-        for index, frames in _until_worker_dies(batches, failures):
+        for index, (frames, checks) in _until_worker_dies(batches, failures):
+            if validation is not None and checks is not None:
+                validation.add(checks)
             tables = [name for name in write_order if name not in model.references or (index == 0 and not mapped)]
             if mapped:
                 _delete_batch_rows(model, graph, outputs, tables, frames, sources)
@@ -212,8 +238,8 @@ def generate(config: GenerationConfig, batch_indices: Optional[Sequence[int]] = 
                     break
             if failures:
                 break
-    if not failures and not mapped and config.validation is not None and config.validation.enable:
-        state["validation"] = run_validation(config, model)
+    if not failures and validation is not None:
+        state["validation"] = batch_validation.finish(config, validation, state, config.data_sources)
     state["seconds"] = round(time.time() - started, 3)
     _write_state(config, state)
     if failures:

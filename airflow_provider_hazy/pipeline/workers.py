@@ -24,7 +24,7 @@ from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Iterator, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Deque, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 Result = TypeVar("Result")
 POOL_MIN_ROWS = 200_000
@@ -74,6 +74,24 @@ class WorkerTask:
     make: Callable[[int], Any]
 
 
+_INIT_ERROR: List[BaseException] = []
+
+
+def _run_initializer(initializer: Callable[..., None], initargs: Tuple[Any, ...]) -> None:
+    """A worker's initializer; an error is kept and raised by every task (with its traceback) instead of
+    breaking the pool, so the run fails with the real error rather than as a dead worker."""
+    try:
+        initializer(*initargs)
+    except Exception as error:  # noqa: BLE001 - re-raised by _run_make
+        _INIT_ERROR.append(error)
+
+
+def _run_make(make: Callable[[int], Any], index: int) -> Any:
+    if _INIT_ERROR:
+        raise _INIT_ERROR[0]
+    return make(index)
+
+
 def _context() -> Any:
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
@@ -97,15 +115,15 @@ def ordered_batches(
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(indices)),
         mp_context=_context(),
-        initializer=task.initializer,
-        initargs=task.initargs,
+        initializer=_run_initializer,
+        initargs=(task.initializer, task.initargs),
     )
     pending: Deque[Tuple[int, Future]] = deque()
     queue = iter(indices)
     waiting_for = indices[0]
     try:
         for index in queue:
-            pending.append((index, pool.submit(task.make, index)))
+            pending.append((index, pool.submit(_run_make, task.make, index)))
             if len(pending) >= workers:
                 break
         while pending:
@@ -116,7 +134,7 @@ def ordered_batches(
             following, broken = next(queue, None), None
             if following is not None:
                 try:
-                    pending.append((following, pool.submit(task.make, following)))
+                    pending.append((following, pool.submit(_run_make, task.make, following)))
                 except BrokenProcessPool as error:  # the batch in hand is whole: hand it back first
                     broken, waiting_for = error, following
             yield index, result

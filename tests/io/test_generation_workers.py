@@ -147,3 +147,13 @@ def test_a_killed_worker_fails_the_run_with_only_whole_batches_in_postgres(
         killer.join()
         with postgres_engine.begin() as connection:
             connection.execute(sa.text(f'DROP TABLE IF EXISTS "{table}"'))
+
+
+def _failing_init(message: str) -> None:
+    raise LookupError(message)
+
+
+def test_a_failing_initializer_raises_its_own_error():
+    task = WorkerTask(_failing_init, ("no model here",), _square)
+    with pytest.raises(LookupError, match="no model here"):
+        list(ordered_batches(range(4), lambda i: i, task, workers=2))
