@@ -15,11 +15,14 @@ them by `sort_by`. Its model has three parts, each differentially private (docs/
    - `prev:<c>`   the previous row's value of step column c (for a gap: the previous gap),
    - `mean:<c>`   the mean code of ordinal step column c over the window (sums in the window),
    - `repeat:<c>` how many rows of the window hold the previous row's value of categorical column c,
-   - `count`      how many rows the window holds (min(position, window_size)), on log2 buckets.
+   - `count`      how many rows the window holds (min(position, window_size)), on log2 buckets,
+   - `offset`     (only when n_predict > 1) which of the step's rows this is: 0 .. n_predict - 1.
    Each lag feature has an extra "absent" code (a gap before the second row, say).
 
 `n_predict` rows are drawn per step: the rows at positions s*p + 1 .. s*p + p of every live history are drawn
-from the lag features of the window ending at position s*p (training computes them the same way). A step is
+from the lag features of the window ending at position s*p (training computes them the same way), each knowing
+its offset in the step. They are drawn independently given that window: n_predict > 1 is faster and keeps
+each row's dependence on the window (the k-step-ahead transition), not the dependence between rows of one step. A step is
 one NumPy operation over every live history (histories advance in lockstep, so their windows occupy the same
 ring-buffer slot); the Python loop runs over steps, never over histories or rows. Sort-by values are the first
 row's value plus the cumulative sum of non-negative gaps, so every history is ordered by construction.
@@ -92,7 +95,7 @@ class LagLayout:
         names = [f"prev:{self.step_names[j]}" for j in range(self.n_step)]
         names += [f"mean:{self.step_names[j]}" for j in self.mean_columns]
         names += [f"repeat:{self.step_names[j]}" for j in self.repeat_columns]
-        return names + ["count"]
+        return names + ["count"] + (["offset"] if self.n_predict > 1 else [])
 
     @property
     def feature_sizes(self) -> List[int]:
@@ -100,14 +103,15 @@ class LagLayout:
         sizes = [self.step_sizes[j] + 1 for j in range(self.n_step)]
         sizes += [self.step_sizes[j] + 1 for j in self.mean_columns]
         sizes += [self.count_size + 1 for _ in self.repeat_columns]
-        return sizes + [self.count_size]
+        return sizes + [self.count_size] + ([self.n_predict] if self.n_predict > 1 else [])
 
     def feature_hierarchies(self, step_maps: Sequence[Sequence[np.ndarray]]) -> List[List[np.ndarray]]:
         maps = [absent_hierarchy(step_maps[j]) for j in range(self.n_step)]
         maps += [absent_hierarchy(step_maps[j]) for j in self.mean_columns]
         repeat = privbayes.ordinal_hierarchy(self.count_size + 1, null_code=self.count_size)
         maps += [repeat for _ in self.repeat_columns]
-        return maps + [privbayes.ordinal_hierarchy(self.count_size)]
+        maps += [privbayes.ordinal_hierarchy(self.count_size)]
+        return maps + ([privbayes.ordinal_hierarchy(self.n_predict)] if self.n_predict > 1 else [])
 
     def preferred_parents(self, n_owner: int) -> Dict[int, List[Tuple[int, ...]]]:
         """For each step column (child index), parent sets always offered to the structure search besides the
@@ -117,11 +121,12 @@ class LagLayout:
         prev = {j: base + j for j in range(d)}
         mean = {j: base + d + i for i, j in enumerate(self.mean_columns)}
         repeat = {j: base + d + len(self.mean_columns) + i for i, j in enumerate(self.repeat_columns)}
-        count = base + len(self.feature_sizes) - 1
+        count = base + d + len(self.mean_columns) + len(self.repeat_columns)
+        offset = count + 1 if self.n_predict > 1 else None
         preferred: Dict[int, List[Tuple[int, ...]]] = {}
         for j in range(d):
             own = tuple(x for x in (prev[j], mean.get(j), repeat.get(j)) if x is not None)
-            sets = [own, (prev[j], count)]
+            sets = [own, (prev[j], count)] + ([(prev[j], offset)] if offset is not None else [])
             for other in range(d):
                 if other != j:
                     sets += [(prev[j], other), (other, prev[other]), (prev[j], other, prev[other])]
@@ -171,6 +176,8 @@ def training_lag_features(step_codes: np.ndarray, position: np.ndarray, layout: 
         features[:, column] = count_buckets(repeats)
         column += 1
     features[:, column] = count_buckets(counts)
+    if layout.n_predict > 1:
+        features[:, column + 1] = np.where(later, (position - 1) % p, 0)
     sizes = np.array(layout.feature_sizes)
     features[~later] = sizes - 1  # first rows: every feature absent (the count's last bucket; unused)
     return features
@@ -189,7 +196,8 @@ class WindowState:
         self.ring[: len(step_codes), position % self.layout.window_size] = step_codes
 
     def features(self, n_live: int, anchor_position: int) -> np.ndarray:
-        """The lag features of the first `n_live` histories for a window ending at `anchor_position`."""
+        """The lag features of the first `n_live` histories for a window ending at `anchor_position` (without
+        the offset within the step, which the caller appends when n_predict > 1)."""
         layout = self.layout
         window = layout.window_size
         count = min(anchor_position + 1, window)
@@ -627,7 +635,8 @@ def sample_histories(
         features = state.features(n_live, anchor)
         slots = [int(np.searchsorted(descending, -(anchor + 1 + k), side="left")) for k in range(layout.n_predict)]
         slots = [n for n in slots if n > 0]
-        given = np.vstack([np.hstack([sorted_owner[:n], features[:n]]) for n in slots])
+        offsets = [np.full((n, 1 if layout.n_predict > 1 else 0), k, dtype=np.int64) for k, n in enumerate(slots)]
+        given = np.vstack([np.hstack([sorted_owner[:n], features[:n], offsets[k]]) for k, n in enumerate(slots)])
         drawn = sample_conditioned(model.step, layout.n_step, given, rng)
         offset = 0
         for k, n in enumerate(slots):
