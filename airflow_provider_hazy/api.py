@@ -27,7 +27,7 @@ from . import __version__, evaluation
 from .config import GenerationConfig, TrainingConfig
 from .config.enums import AdjacencyType, IfExists
 from .config.schema import BaseTable, DataSchema, IdColumn, ReferenceTable, SequentialTable
-from .core import multitable, privbayes
+from .core import multitable, privbayes, sequence_frames
 from .core.batching import Batch, rows_for_magnitude, run_entropy, table_batch_seed
 from .core.encoding import TableEncoding, fit_table_encoding, prepare_frame
 from .core.postprocess import apply_post_generation, drop_unique_violations, limit_string_lengths
@@ -88,6 +88,7 @@ class TableModel:
     cross_table: Optional[CrossTable] = None
     degree: Optional[multitable.DegreeModel] = None
     null_rates: Dict[str, float] = field(default_factory=dict)
+    sequence: Optional[sequence_frames.SequentialFit] = None
 
     def sample_codes(self, n_rows: int, rng: np.random.Generator, given: Optional[np.ndarray] = None) -> np.ndarray:
         """Codes of `n_rows` rows; with `given` (the joined parent columns), drawn conditionally on them."""
@@ -136,13 +137,9 @@ def _as_config(config: ConfigLike, kind: type) -> Any:
 
 
 def _modelled_tables(config: TrainingConfig) -> List[BaseTable]:
-    """The tables a network is learned for (reference tables are copied; sequential ones are not supported)."""
+    """The tables a network is learned for (reference tables are copied)."""
     tables = []
     for table in config.data_schema.tables:
-        if isinstance(table, SequentialTable):
-            raise NotImplementedError(
-                f"table '{table.name}': sequential tables are not supported yet; tabular and reference tables are"
-            )
         if not isinstance(table, ReferenceTable):
             tables.append(table)
     return tables
@@ -246,6 +243,55 @@ def _fit_table(
     model = TableModel(name=table.name, n_rows=len(frame), encoding=encoding, network=network, cross_table=cross)
     if parent is not None:
         model.degree = _fit_degree(parent, len(frame), cross, rng, ledger)
+    return model
+
+
+def _fit_sequential(
+    config: TrainingConfig,
+    table: SequentialTable,
+    frame: pd.DataFrame,
+    epsilon: float,
+    processing_epsilon: Optional[float],
+    rng: np.random.Generator,
+    ledger: BudgetLedger,
+    parent: Optional[ParentContext],
+) -> TableModel:
+    """A sequential table: its histories' networks (core/sequential.py) and its length model, the degree model
+    of the owner's foreign key conditioned on the owner columns the networks use (docs/sequential.md)."""
+    assert parent is not None, f"table '{table.name}': a sequential table needs its owner table"
+    owner = parent.parent.encoding
+    params = config.model_parameters.sequential
+    fitted = sequence_frames.fit_sequential_table(
+        frame,
+        table,
+        config.model_parameters.generator,
+        parent.parent_index,
+        parent.parent_codes,
+        owner.domain_sizes,
+        owner.hierarchies(),
+        epsilon=epsilon,
+        processing_epsilon=processing_epsilon,
+        cap=parent.cap,
+        window_size=params.window_size,
+        n_predict=params.n_predict,
+        max_owner_columns=parent.max_given,
+        settings=_generator_settings(config.model_parameters.generator),
+        rng=rng,
+        ledger=ledger,
+        owner_table=parent.relation.parent,
+    )
+    cross = CrossTable(
+        parent.relation.parent, [], list(fitted.model.owner_columns), fitted.model.n_table_columns, owner.modelled_columns
+    )
+    model = TableModel(
+        name=table.name,
+        n_rows=len(frame),
+        encoding=fitted.encoding,
+        network=fitted.model.first,
+        cross_table=cross,
+        sequence=fitted,
+    )
+    model.degree = _fit_degree(parent, len(frame), cross, rng, ledger)
     return model
 
 
@@ -509,7 +555,10 @@ def fit(config: ConfigLike, *, chunk_rows: Optional[int] = None) -> Model:
             null_rates = _fit_null_rates(graph, table, frame, budget, rng, ledger, parent)
             if parent is not None:
                 parent.orphan_rate = null_rates.get(parent.relation.name, 0.0)
-            model = _fit_table(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
+            if isinstance(table, SequentialTable):
+                model = _fit_sequential(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
+            else:
+                model = _fit_table(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
             model.null_rates = null_rates
             fitted[name] = model
             if graph.children(name):
@@ -683,6 +732,11 @@ def _table_entry(
         "encoding": table.encoding.to_json(),
         "network": table.network.to_json(),
     }
+    if table.sequence is not None:
+        entry["sequence"] = sequence_frames.fitted_to_json(table.sequence)
+        owner = table.cross_table
+        assert owner is not None
+        entry["network_edges"] = sequence_frames.named_edges(table.sequence, owner.parent, owner.parent_column_names)
     if table.cross_table is not None:
         entry["cross_table"] = table.cross_table.to_json()
     if table.degree is not None:
@@ -765,6 +819,9 @@ def _model_arrays(model: Model) -> Dict[str, np.ndarray]:
             arrays[f"t{index}.encoding.{key}"] = array
         for key, array in table.network.to_arrays().items():
             arrays[f"t{index}.network.{key}"] = array
+        if table.sequence is not None:
+            for key, array in sequence_frames.fitted_arrays(table.sequence).items():
+                arrays[f"t{index}.sequence.{key}"] = array
         if table.degree is not None and table.degree.adjacency != "random":
             for key, array in table.degree.arrays().items():
                 arrays[f"t{index}.degree.{key}"] = array
@@ -804,10 +861,17 @@ def load_model(path: Union[str, Path]) -> Model:
         prefix = f"t{index}."
         cross = entry.get("cross_table")
         degree = entry.get("degree")
+        encoding = TableEncoding.from_parts(entry["encoding"], _prefixed(arrays, prefix + "encoding."))
+        sequence = entry.get("sequence")
         tables[name] = TableModel(
             name=name,
             n_rows=int(entry["n_rows"]),
-            encoding=TableEncoding.from_parts(entry["encoding"], _prefixed(arrays, prefix + "encoding.")),
+            sequence=None
+            if sequence is None
+            else sequence_frames.fitted_from_parts(
+                sequence, _prefixed(arrays, prefix + "sequence."), encoding, int(entry["n_rows"])
+            ),
+            encoding=encoding,
             network=privbayes.PrivBayesModel.from_parts(entry["network"], _prefixed(arrays, prefix + "network.")),
             cross_table=None
             if cross is None
@@ -901,6 +965,12 @@ def _make_batch(
         parent_rows: Optional[np.ndarray] = None
         if relation is None:
             table_codes = table.sample_codes(plan.root_batches[name][index].n_rows, rng)
+        elif table.sequence is not None:
+            parent_codes = codes[relation.parent]
+            assert table.degree is not None
+            frame, table_codes, parent_rows = sequence_frames.generate_for_owners(
+                table.sequence, table.degree.degrees(parent_codes, rng), parent_codes, plan.offsets[name][index], rng
+            )
         else:
             parent_codes = codes[relation.parent]
             assert table.degree is not None
@@ -920,7 +990,8 @@ def _make_batch(
                     absent[None, :],
                 )
             table_codes = table.sample_codes(len(parent_rows), rng, given)
-        frame = table.encoding.generate(table_codes, plan.offsets[name][index], rng)
+        if table.sequence is None:
+            frame = table.encoding.generate(table_codes, plan.offsets[name][index], rng)
         if relation is not None:
             _assign_keys(frame, frames[relation.parent], relation, parent_rows)
         key_columns = set(table.encoding.table.key_columns)

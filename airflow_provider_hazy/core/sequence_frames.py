@@ -75,7 +75,8 @@ def history_order(history: np.ndarray, keys: Sequence[np.ndarray]) -> np.ndarray
 
 def gap_table(table: SequentialTable, encoding: TableEncoding, columns: Sequence[SortColumn]) -> TabularTable:
     """The derived table of gaps: `<column>:gap` per modelled sort-by column, quantile-binned (gaps are
-    usually skewed: many short, a few long), integer in the column's unit where values are."""
+    usually skewed: many short, a few long), integer in the column's unit where values are. `columns` must
+    not be empty."""
     gap_columns = []
     for column in columns:
         cls = IntegerColumn if _unit_integer(encoding.encoders[column.encoder_index]) else FloatColumn
@@ -173,11 +174,11 @@ def fit_sequential_table(
     values = np.column_stack([key[order] for key in keys]) if keys else np.zeros((len(order), 0))
     gap_values = np.full(values.shape, np.nan)
     gap_values[1:] = values[1:] - values[:-1]
-    derived = gap_table(table, encoding, columns)
-    gap_frame = pd.DataFrame({c.name: gap_values[later, i] for i, c in enumerate(derived.columns)})
+    derived = gap_table(table, encoding, columns) if columns else None
+    gap_frame = pd.DataFrame({c.name + GAP_SUFFIX: gap_values[later, i] for i, c in enumerate(columns)})
     gaps = fit_grouped_encoding(
         gap_frame, derived, params, processing_epsilon=shares[1], group=group, rng=rng, ledger=ledger, table_name=table.name
-    ) if columns else TableEncoding(derived, [], False, 0)
+    ) if columns else TableEncoding(TabularTable(name=table.name, columns=[FloatColumn(name=GAP_SUFFIX)]), [], False, 0)
     gap_codes = np.zeros((len(order), len(columns)), dtype=np.int64)
     if columns:
         gap_codes[later] = gaps.encode(gap_frame)
@@ -263,3 +264,58 @@ def history_frame(
     for name, series in values.items():
         frame[name] = series.reset_index(drop=True)
     return frame, codes
+
+
+def generate_for_owners(
+    fitted: SequentialFit, lengths: np.ndarray, owner_codes: np.ndarray, start_index: int, rng: np.random.Generator
+) -> Tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """(frame, table codes, owner row of each generated row): the histories of owners with `lengths` (the length
+    model's draw, clipped to the cap) and codes `owner_codes` (the owner table's code columns), rows stored
+    owner after owner, each history in order."""
+    model = fitted.model
+    lengths = np.minimum(np.asarray(lengths, dtype=np.int64), model.cap)
+    owner = np.asarray(owner_codes, dtype=np.int64).reshape(len(lengths), -1)[:, list(model.owner_columns)]
+    histories = sequential.sample_histories(model, lengths, owner, rng)
+    frame, codes = history_frame(fitted, histories, start_index, rng)
+    return frame, codes, histories.sequence
+
+
+def named_edges(fitted: SequentialFit, owner_table: str, owner_names: Sequence[str]) -> List[Dict[str, Any]]:
+    """The two networks' edges with column names (owner columns as `<owner>.<column>`, lag features by name),
+    for `hazy inspect`."""
+    model = fitted.model
+    owners = [f"{owner_table}.{owner_names[j]}" for j in model.owner_columns]
+    edges = []
+    for network, names in (
+        ("first_row", list(fitted.encoding.modelled_columns) + owners),
+        ("step", list(model.layout.step_names) + owners + model.layout.feature_names),
+    ):
+        n_child = model.n_table_columns if network == "first_row" else model.layout.n_step
+        for child, parents in (model.first if network == "first_row" else model.step).network_edges():
+            if child < n_child:
+                edges.append({"network": network, "child": names[child], "parents": [names[p] for p in parents]})
+    return edges
+
+
+def fitted_to_json(fitted: SequentialFit) -> Dict[str, Any]:
+    return {"model": fitted.model.to_json(), "gaps": fitted.gaps.to_json()}
+
+
+def fitted_arrays(fitted: SequentialFit) -> Dict[str, np.ndarray]:
+    arrays = {f"model.{k}": v for k, v in fitted.model.arrays().items()}
+    arrays.update({f"gaps.{k}": v for k, v in fitted.gaps.arrays().items()})
+    return arrays
+
+
+def fitted_from_parts(
+    data: Dict[str, Any], arrays: Dict[str, np.ndarray], encoding: TableEncoding, n_rows: int
+) -> SequentialFit:
+    def part(prefix: str) -> Dict[str, np.ndarray]:
+        return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    return SequentialFit(
+        encoding,
+        TableEncoding.from_parts(data["gaps"], part("gaps.")),
+        sequential.SequenceModel.from_parts(data["model"], part("model.")),
+        n_rows,
+    )
