@@ -73,14 +73,18 @@ def history_order(history: np.ndarray, keys: Sequence[np.ndarray]) -> np.ndarray
     return frame.sort_values(list(frame.columns), kind="mergesort", na_position="last").index.to_numpy()
 
 
-def gap_table(table: SequentialTable, encoding: TableEncoding, columns: Sequence[SortColumn]) -> TabularTable:
-    """The derived table of gaps: `<column>:gap` per modelled sort-by column, quantile-binned (gaps are
-    usually skewed: many short, a few long), integer in the column's unit where values are. `columns` must
-    not be empty."""
+def gap_table(
+    table: SequentialTable, encoding: TableEncoding, columns: Sequence[SortColumn], n_bins: int
+) -> TabularTable:
+    """The derived table of gaps: `<column>:gap` per modelled sort-by column, in `n_bins` quantile bins (gaps
+    are usually skewed: many short, a few long), integer in the column's unit where values are. `columns`
+    must not be empty."""
     gap_columns = []
     for column in columns:
         cls = IntegerColumn if _unit_integer(encoding.encoders[column.encoder_index]) else FloatColumn
-        gap_columns.append(cls(name=column.name + GAP_SUFFIX, bin_strategy=BinningStrategyType.QUANTILE))
+        gap_columns.append(
+            cls(name=column.name + GAP_SUFFIX, n_bins=n_bins, bin_strategy=BinningStrategyType.QUANTILE)
+        )
     return TabularTable(name=table.name, columns=gap_columns)
 
 
@@ -174,7 +178,9 @@ def fit_sequential_table(
     values = np.column_stack([key[order] for key in keys]) if keys else np.zeros((len(order), 0))
     gap_values = np.full(values.shape, np.nan)
     gap_values[1:] = values[1:] - values[:-1]
-    derived = gap_table(table, encoding, columns) if columns else None
+    n_step_columns = len(encoding.domain_sizes) - sum(len(column.parts) for column in columns) + len(columns)
+    n_bins = sequential.gap_bins(params.n_bins, int(later.sum()), cap, epsilon, n_step_columns)
+    derived = gap_table(table, encoding, columns, n_bins) if columns else None
     gap_frame = pd.DataFrame({c.name + GAP_SUFFIX: gap_values[later, i] for i, c in enumerate(columns)})
     gaps = fit_grouped_encoding(
         gap_frame, derived, params, processing_epsilon=shares[1], group=group, rng=rng, ledger=ledger, table_name=table.name
@@ -221,6 +227,34 @@ def _decode_first(encoder: Any, codes: np.ndarray, rng: np.random.Generator) -> 
     return encoder.domain.decode(codes[:, 0], rng)
 
 
+def within_range(values: np.ndarray, position: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Datetimes kept inside the training range [low, high], in order: a history whose last value passes
+    `high` moves earlier as a whole (its gaps unchanged), as far as its first value may go (to `low`); a
+    history still passing `high` (longer than the range) has its gaps scaled down to end at `high`. Histories
+    of a table that covers a fixed period behave so: the long ones start early and have short gaps."""
+    values = np.asarray(values, dtype=np.float64).copy()
+    if not len(values):
+        return values
+    starts = np.flatnonzero(position == 0)
+    lengths = np.diff(np.r_[starts, len(values)])
+    first, last = values[starts], values[starts + lengths - 1]
+    overflow = np.nan_to_num(np.maximum(last - high, 0.0))
+    room = np.nan_to_num(np.maximum(first - low, 0.0))
+    shift = np.minimum(overflow, room)
+    first, last = first - shift, last - shift
+    span = last - first
+    factor = np.where((last > high) & (span > 0), (high - first) / np.where(span > 0, span, 1.0), 1.0)
+    start_values = np.repeat(first, lengths)
+    values = start_values + (values - np.repeat(shift, lengths) - start_values) * np.repeat(factor, lengths)
+    return np.minimum(values, high)
+
+
+def _low(encoder: Any) -> float:
+    if isinstance(encoder, SplitDatetimeEncoder):
+        return float(encoder.value_range[0])
+    return float(encoder.domain.value_range[0])
+
+
 def _high(encoder: Any) -> float:
     if isinstance(encoder, SplitDatetimeEncoder):
         return float(encoder.value_range[1])
@@ -232,8 +266,8 @@ def history_frame(
 ) -> Tuple[pd.DataFrame, np.ndarray]:
     """The generated rows of `histories` as a frame (every schema column; foreign keys left null) and their
     table codes (sort-by parts re-encoded from the rebuilt values). Sort-by values: the first row's value
-    decoded from its codes, then plus each gap (>= 0) in turn; datetimes stay at or below the training
-    maximum (clipping there keeps the order)."""
+    decoded from its codes, then plus each gap (>= 0) in turn; datetimes stay inside the training range
+    (`within_range`)."""
     encoding, codes = fitted.encoding, histories.table_codes.copy()
     columns = sort_columns(encoding)
     values: Dict[str, np.ndarray] = {}
@@ -250,7 +284,7 @@ def history_frame(
             gaps = np.round(gaps)
         column_values = sequential.cumulative_values(first, gaps, histories.position)
         if isinstance(encoder, (DatetimeEncoder, SplitDatetimeEncoder)):
-            column_values = np.minimum(column_values, _high(encoder))
+            column_values = within_range(column_values, histories.position, _low(encoder), _high(encoder))
             datetimes = from_epochs(column_values, encoder.source.unit)
             codes[:, list(column.parts)] = encoder.encode_columns(pd.Series(datetimes))
             values[column.name] = encoder.present(datetimes)
@@ -287,8 +321,8 @@ def named_edges(fitted: SequentialFit, owner_table: str, owner_names: Sequence[s
     owners = [f"{owner_table}.{owner_names[j]}" for j in model.owner_columns]
     edges = []
     for network, names in (
-        ("first_row", list(fitted.encoding.modelled_columns) + owners),
-        ("step", list(model.layout.step_names) + owners + model.layout.feature_names),
+        ("first_row", list(fitted.encoding.modelled_columns) + owners + ["length"]),
+        ("step", list(model.layout.step_names) + owners + model.layout.feature_names + ["remaining"]),
     ):
         n_child = model.n_table_columns if network == "first_row" else model.layout.n_step
         for child, parents in (model.first if network == "first_row" else model.step).network_edges():

@@ -17,7 +17,10 @@ them by `sort_by`. Its model has three parts, each differentially private (docs/
    - `repeat:<c>` how many rows of the window hold the previous row's value of categorical column c,
    - `count`      how many rows the window holds (min(position, window_size)), on log2 buckets,
    - `offset`     (only when n_predict > 1) which of the step's rows this is: 0 .. n_predict - 1.
-   Each lag feature has an extra "absent" code (a gap before the second row, say).
+   Each lag feature has an extra "absent" code (a gap before the second row, say). The step network also
+   knows how many rows of the history remain (log2 buckets), and the first-row network the history's length:
+   both are drawn first, by the length model, so a long history starts early and keeps its gaps short in a
+   table that covers a fixed period.
 
 `n_predict` rows are drawn per step: the rows at positions s*p + 1 .. s*p + p of every live history are drawn
 from the lag features of the window ending at position s*p (training computes them the same way), each knowing
@@ -55,6 +58,24 @@ step network is charged a group size of L - 1, the first-row network 1, so the s
 
 
 # Lag features ---------------------------------------------------------------------------------------------
+
+
+MIN_GAP_BINS = 8
+
+
+def gap_bins(n_bins: int, n_rows: int, cap: int, epsilon: float, n_step_columns: int) -> int:
+    """Bins of a gap column: at most `n_bins`, and few enough that the gap's count table can condition it on
+    the rows remaining in its history and stay theta-useful (`privbayes.usefulness_max_cells` at the step
+    network's noise scale), but at least MIN_GAP_BINS. Reads only public sizes and settings."""
+    table_epsilon = (1 - FIRST_ROW_SHARE) * epsilon * (1 - STRUCTURE_BUDGET_FRACTION) / max(n_step_columns, 1)
+    scale = privbayes.COUNT_SENSITIVITY * max(cap - 1, 1) / table_epsilon
+    max_cells = privbayes.usefulness_max_cells(n_rows, scale)
+    return int(max(MIN_GAP_BINS, min(n_bins, max_cells // length_size(cap))))
+
+
+def length_size(cap: int) -> int:
+    """Values of a bucketed history length (or rows remaining) under the length cap."""
+    return int(np.ceil(np.log2(max(int(cap), 1)))) + 1
 
 
 def count_buckets(counts: np.ndarray) -> np.ndarray:
@@ -115,18 +136,21 @@ class LagLayout:
 
     def preferred_parents(self, n_owner: int) -> Dict[int, List[Tuple[int, ...]]]:
         """For each step column (child index), parent sets always offered to the structure search besides the
-        random ones: its own lags, and its own previous value with each other step column and that column's
-        previous value. Indices are into [step columns, owner columns, lag features]; data-independent."""
+        random ones: its own lags, its previous value with the rows remaining, and its own previous value with
+        each other step column and that column's previous value. Indices are into [step columns, owner
+        columns, lag features, remaining]; data-independent."""
         d, base = self.n_step, self.n_step + n_owner
         prev = {j: base + j for j in range(d)}
         mean = {j: base + d + i for i, j in enumerate(self.mean_columns)}
         repeat = {j: base + d + len(self.mean_columns) + i for i, j in enumerate(self.repeat_columns)}
         count = base + d + len(self.mean_columns) + len(self.repeat_columns)
         offset = count + 1 if self.n_predict > 1 else None
+        remaining = base + len(self.feature_sizes)
         preferred: Dict[int, List[Tuple[int, ...]]] = {}
         for j in range(d):
             own = tuple(x for x in (prev[j], mean.get(j), repeat.get(j)) if x is not None)
-            sets = [own, (prev[j], count)] + ([(prev[j], offset)] if offset is not None else [])
+            sets = [own, (prev[j], count), (prev[j], remaining), (remaining,)]
+            sets += [(prev[j], offset)] if offset is not None else []
             for other in range(d):
                 if other != j:
                     sets += [(prev[j], other), (other, prev[other]), (prev[j], other, prev[other])]
@@ -531,13 +555,17 @@ def fit_sequences(
     given_sizes = [owner_sizes[j] for j in owner_columns]
     given_maps = [owner_hierarchies[j] for j in owner_columns]
     owner_given = owner_codes[:, owner_columns]
+    starts = np.flatnonzero(first_rows)
+    row_lengths = np.repeat(np.diff(np.r_[starts, len(position)]), np.diff(np.r_[starts, len(position)]))
+    size = length_size(cap)
+    length_maps = [privbayes.ordinal_hierarchy(size)]
     first = fit_given_network(
         table_codes[first_rows],
         table_sizes,
         table_hierarchies,
-        owner_given[first_rows],
-        given_sizes,
-        given_maps,
+        np.hstack([owner_given, count_buckets(row_lengths)[:, None]])[first_rows],
+        given_sizes + [size],
+        given_maps + length_maps,
         epsilon=first_epsilon - select_epsilon,
         group=1,
         n_rows_public=n_first,
@@ -561,9 +589,9 @@ def fit_sequences(
         step_codes[~first_rows],
         layout.step_sizes,
         step_maps,
-        np.hstack([owner_given, lags])[~first_rows],
-        given_sizes + layout.feature_sizes,
-        given_maps + layout.feature_hierarchies(step_maps),
+        np.hstack([owner_given, lags, count_buckets(row_lengths - position)[:, None]])[~first_rows],
+        given_sizes + layout.feature_sizes + [size],
+        given_maps + layout.feature_hierarchies(step_maps) + length_maps,
         epsilon=step_epsilon,
         group=max(cap - 1, 1),
         n_rows_public=n_later,
@@ -617,7 +645,7 @@ def sample_histories(
     owner = np.asarray(owner_codes, dtype=np.int64).reshape(n_histories, -1)
     # first rows
     has_rows = lengths > 0
-    first = sample_conditioned(model.first, d, owner[has_rows], rng)
+    first = sample_conditioned(model.first, d, np.hstack([owner, count_buckets(lengths)[:, None]])[has_rows], rng)
     table_codes[starts[has_rows]] = first
     # later rows: histories in order of decreasing length, so the live ones are a prefix
     order = np.argsort(-lengths, kind="stable")
@@ -636,7 +664,19 @@ def sample_histories(
         slots = [int(np.searchsorted(descending, -(anchor + 1 + k), side="left")) for k in range(layout.n_predict)]
         slots = [n for n in slots if n > 0]
         offsets = [np.full((n, 1 if layout.n_predict > 1 else 0), k, dtype=np.int64) for k, n in enumerate(slots)]
-        given = np.vstack([np.hstack([sorted_owner[:n], features[:n], offsets[k]]) for k, n in enumerate(slots)])
+        given = np.vstack(
+            [
+                np.hstack(
+                    [
+                        sorted_owner[:n],
+                        features[:n],
+                        offsets[k],
+                        count_buckets(sorted_lengths[:n] - (anchor + 1 + k))[:, None],
+                    ]
+                )
+                for k, n in enumerate(slots)
+            ]
+        )
         drawn = sample_conditioned(model.step, layout.n_step, given, rng)
         offset = 0
         for k, n in enumerate(slots):

@@ -158,8 +158,10 @@ def test_n_predict_draws_several_rows_per_step_each_from_the_window(process):
     assert np.bincount(h.sequence).tolist() == np.minimum(lengths, model.cap).tolist()
     anchors = np.arange(0, 40, 2)  # steps start after positions 0, 2, 4, ...
     types = h.table_codes[:, 0]
-    assert mean_tvd(pair_matrix(types, h.position, anchors, 1), TRANSITIONS) < 0.05
-    assert mean_tvd(pair_matrix(types, h.position, anchors, 2), TRANSITIONS @ TRANSITIONS) < 0.05
+    # each row of a step is drawn from the window (and its offset), not from the row drawn beside it: the
+    # chain holds within a step only as far as the k = 3 parents chosen carry it
+    assert mean_tvd(pair_matrix(types, h.position, anchors, 1), TRANSITIONS) < 0.08
+    assert mean_tvd(pair_matrix(types, h.position, anchors, 2), TRANSITIONS @ TRANSITIONS) < 0.08
 
 
 @pytest.mark.parametrize(("window_size", "n_predict"), [(1, 1), (3, 1), (4, 2), (20, 3)])
