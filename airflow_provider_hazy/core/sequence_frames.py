@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..config.enums import BinningStrategyType
 from ..config.model_parameters import ProcessingParams
-from ..config.schema import FloatColumn, IntegerColumn, SequentialTable, TabularTable
+from ..config.schema import FloatColumn, SequentialTable, TabularTable
 from . import sequential
 from .column_encoders import NumericEncoder, numeric_values, where
 from .datetime_encoders import DatetimeEncoder, SplitDatetimeEncoder, from_epochs, to_datetime64, to_epochs
@@ -76,15 +76,14 @@ def history_order(history: np.ndarray, keys: Sequence[np.ndarray]) -> np.ndarray
 def gap_table(
     table: SequentialTable, encoding: TableEncoding, columns: Sequence[SortColumn], n_bins: int
 ) -> TabularTable:
-    """The derived table of gaps: `<column>:gap` per modelled sort-by column, in `n_bins` quantile bins (gaps
-    are usually skewed: many short, a few long), integer in the column's unit where values are. `columns`
-    must not be empty."""
-    gap_columns = []
-    for column in columns:
-        cls = IntegerColumn if _unit_integer(encoding.encoders[column.encoder_index]) else FloatColumn
-        gap_columns.append(
-            cls(name=column.name + GAP_SUFFIX, n_bins=n_bins, bin_strategy=BinningStrategyType.QUANTILE)
-        )
+    """The derived table of gaps: `<column>:gap` per modelled sort-by column, holding log(1 + gap) (gap in the
+    column's unit) in `n_bins` quantile bins: gaps are usually skewed, many short and a few long, and a value
+    decoded uniformly within its bin on the log scale keeps that shape inside wide bins. `columns` must not
+    be empty."""
+    gap_columns = [
+        FloatColumn(name=column.name + GAP_SUFFIX, n_bins=n_bins, bin_strategy=BinningStrategyType.QUANTILE)
+        for column in columns
+    ]
     return TabularTable(name=table.name, columns=gap_columns)
 
 
@@ -181,7 +180,9 @@ def fit_sequential_table(
     n_step_columns = len(encoding.domain_sizes) - sum(len(column.parts) for column in columns) + len(columns)
     n_bins = sequential.gap_bins(params.n_bins, int(later.sum()), cap, epsilon, n_step_columns)
     derived = gap_table(table, encoding, columns, n_bins) if columns else None
-    gap_frame = pd.DataFrame({c.name + GAP_SUFFIX: gap_values[later, i] for i, c in enumerate(columns)})
+    gap_frame = pd.DataFrame(
+        {c.name + GAP_SUFFIX: np.log1p(np.maximum(gap_values[later, i], 0.0)) for i, c in enumerate(columns)}
+    )
     gaps = fit_grouped_encoding(
         gap_frame, derived, params, processing_epsilon=shares[1], group=group, rng=rng, ledger=ledger, table_name=table.name
     ) if columns else TableEncoding(TabularTable(name=table.name, columns=[FloatColumn(name=GAP_SUFFIX)]), [], False, 0)
@@ -279,7 +280,7 @@ def history_frame(
         first[first_rows] = _decode_first(encoder, codes[first_rows][:, list(column.parts)], rng)
         gaps = np.full(len(codes), np.nan)
         gap_encoder = fitted.gaps.encoders[index]
-        gaps[later] = gap_encoder.domain.decode(histories.gap_codes[later, index], rng)
+        gaps[later] = np.expm1(gap_encoder.domain.decode(histories.gap_codes[later, index], rng))
         if _unit_integer(encoder):
             gaps = np.round(gaps)
         column_values = sequential.cumulative_values(first, gaps, histories.position)

@@ -258,6 +258,7 @@ def fit_given_network(
     group: int,
     n_rows_public: int,
     preferred: Optional[Mapping[int, Sequence[Tuple[int, ...]]]] = None,
+    required: Optional[Mapping[int, int]] = None,
     n_parents: int,
     sample_parents: int,
     network_sample_rows: Optional[int],
@@ -273,7 +274,9 @@ def fit_given_network(
     steps (d, or d - 1 when nothing is given: the first column is then drawn at random, for free), the rest by
     the d Laplace count tables, each projected to the public row count and normalised (post-processing).
     `preferred[child]` lists parent sets offered to that child at every step besides the `sample_parents`
-    random ones (their members not yet placed are left out). Returns a model over all d + g attributes (the
+    random ones (their members not yet placed are left out); `required[child]` is a given column every
+    candidate of that child includes (when one fits the usefulness bound). Returns a model over all d + g
+    attributes (the
     given ones with placeholder marginals, as `multitable.sample_conditioned` expects)."""
     d, g = len(domain_sizes), given_codes.shape[1]
     all_sizes = [int(s) for s in domain_sizes] + [int(s) for s in given_sizes]
@@ -305,10 +308,19 @@ def fit_given_network(
         candidates: Dict[Any, privbayes.Node] = {}
         for child in unplaced:
             own = [tuple(sorted(p for p in s if p in placed_set))[:n_parents] for s in (preferred or {}).get(child, [])]
-            for parent_set in shared + own:
-                for parents, levels in useful.choices(data.domain_sizes[child], parent_set):
-                    node = privbayes.Node(child, parents, levels)
-                    candidates.setdefault(node.key, node)
+            must = (required or {}).get(child)
+            sets = shared + own
+            if must is not None:
+                sets = [tuple(sorted({must, *s[: max(n_parents - 1, 0)]} if must not in s else s)) for s in sets]
+            child_nodes = [
+                privbayes.Node(child, parents, levels)
+                for parent_set in sets
+                for parents, levels in useful.choices(data.domain_sizes[child], parent_set)
+            ]
+            if must is not None and any(must in node.parents for node in child_nodes):
+                child_nodes = [node for node in child_nodes if must in node.parents]
+            for node in child_nodes:
+                candidates.setdefault(node.key, node)
         candidate_nodes = list(candidates.values())
         sensitivity = group * privbayes.step_sensitivity(candidate_nodes, scorer)
         chosen = candidate_nodes[exponential_mechanism(scorer.scores(candidate_nodes), sensitivity, step_epsilon, rng)]
@@ -585,6 +597,9 @@ def fit_sequences(
     step_codes = np.hstack([table_codes[:, kept_parts], gaps]).astype(np.int64)
     lags = training_lag_features(step_codes, position, layout)
     step_maps = [list(table_hierarchies[j]) for j in kept_parts] + [list(m) for m in gap_hierarchies]
+    # a gap is always conditioned on the rows remaining in its history: a table covers a fixed period, so the
+    # histories with many rows to come have short gaps (a design choice, not read from the data)
+    gap_steps = range(len(kept_parts), layout.n_step)
     step = fit_given_network(
         step_codes[~first_rows],
         layout.step_sizes,
@@ -596,6 +611,7 @@ def fit_sequences(
         group=max(cap - 1, 1),
         n_rows_public=n_later,
         preferred=layout.preferred_parents(len(owner_columns)),
+        required={j: layout.n_step + len(owner_columns) + len(layout.feature_sizes) for j in gap_steps},
         network="step",
         **settings,
     )
