@@ -61,6 +61,8 @@ step network is charged a group size of L - 1, the first-row network 1, so the s
 
 
 MIN_GAP_BINS = 8
+GAP_PARENT_VALUES = 2
+"""The gap table leaves room for a parent of this many values (the rows remaining, coarsened as needed)."""
 
 
 def gap_bins(n_bins: int, n_rows: int, cap: int, epsilon: float, n_step_columns: int) -> int:
@@ -70,7 +72,7 @@ def gap_bins(n_bins: int, n_rows: int, cap: int, epsilon: float, n_step_columns:
     table_epsilon = (1 - FIRST_ROW_SHARE) * epsilon * (1 - STRUCTURE_BUDGET_FRACTION) / max(n_step_columns, 1)
     scale = privbayes.COUNT_SENSITIVITY * max(cap - 1, 1) / table_epsilon
     max_cells = privbayes.usefulness_max_cells(n_rows, scale)
-    return int(max(MIN_GAP_BINS, min(n_bins, max_cells // length_size(cap))))
+    return int(max(MIN_GAP_BINS, min(n_bins, max_cells // GAP_PARENT_VALUES)))
 
 
 def length_size(cap: int) -> int:
