@@ -121,3 +121,15 @@ def test_the_model_reports_the_sequence_scores(northwind):
     entry = api.inspect_model(northwind["model"])["evaluation"]["sequence_similarity"]["tables"]["Orders"]
     assert entry["gap"]["column"] == "OrderDate" and entry["gap"]["score"] > 0.8
     assert entry["length"]["score"] > 0.6
+
+
+def test_schema_infer_proposes_orders_as_histories_of_customers(tmp_path, capsys):
+    from airflow_provider_hazy.cli import main
+
+    path = northwind_path()
+    assert main(["schema", "infer", f"sqlite:///{path}", "-o", str(tmp_path / "schema.yaml")]) == 0
+    notes = capsys.readouterr().err
+    assert "table 'Orders': proposed as a sequential table (histories of 'Customers' ordered by 'OrderDate'" in notes
+    text = (tmp_path / "schema.yaml").read_text(encoding="utf-8")
+    assert "  # sequence_id: CustomerID\n  # sort_by: [OrderDate]\n" in text
+    assert "proposed" not in text.split("- name: Order Details", 1)[1].split("- name:", 1)[0]
