@@ -56,7 +56,6 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_schema_infer(args: argparse.Namespace) -> int:
     from .schema_infer import infer_schema_from_database, infer_schema_from_files_with_notes, schema_to_yaml
-
     from .sequence_proposals import with_proposals
 
     url = _database_url(args.files)

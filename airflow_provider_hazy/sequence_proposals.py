@@ -89,7 +89,9 @@ def proposals_from_database(
     ]
     frames: Dict[str, pd.DataFrame] = {}
     for table in wanted:
-        frames[table.name] = next(iter(read_sql_table(engine, table.name, schema_name, chunk_size=sample_rows, limit=sample_rows)))
+        frames[table.name] = next(
+            iter(read_sql_table(engine, table.name, schema_name, chunk_size=sample_rows, limit=sample_rows))
+        )
     owners = {fk.ref_table for table in wanted for fk in table.foreign_keys} - set(frames)
     for name in owners:
         frames[name] = next(iter(read_sql_table(engine, name, schema_name, chunk_size=sample_rows, limit=sample_rows)))

@@ -24,9 +24,7 @@ import pandas as pd
 
 from airflow_provider_hazy import api
 
-TRANSITIONS = np.array(
-    [[0.1, 0.6, 0.2, 0.1], [0.3, 0.1, 0.5, 0.1], [0.2, 0.2, 0.1, 0.5], [0.6, 0.1, 0.2, 0.1]]
-)
+TRANSITIONS = np.array([[0.1, 0.6, 0.2, 0.1], [0.3, 0.1, 0.5, 0.1], [0.2, 0.2, 0.1, 0.5], [0.6, 0.1, 0.2, 0.1]])
 TYPES = np.array(["view", "cart", "buy", "return"])
 SCHEMA = {
     "tables": [
@@ -137,11 +135,15 @@ def main() -> None:
         rows = len(owners) + len(events)
         generated = {name: entry["rows"] for name, entry in state["tables"].items()}
         synthetic = pd.read_parquet(outputs["events"])
-        print(f"source: {len(events):,} events over {len(owners):,} histories (window_size {args.window_size}, "
-              f"n_predict {args.n_predict}, epsilon {args.epsilon:g})")
+        print(
+            f"source: {len(events):,} events over {len(owners):,} histories (window_size {args.window_size}, "
+            f"n_predict {args.n_predict}, epsilon {args.epsilon:g})"
+        )
         print(f"training:   {training:7.2f} s  ({rows / training:,.0f} rows/s)   target < 60 s")
-        print(f"generation: {generation:7.2f} s  ({sum(generated.values()) / generation:,.0f} rows/s)   "
-              f"target < 30 s   rows {generated}")
+        print(
+            f"generation: {generation:7.2f} s  ({sum(generated.values()) / generation:,.0f} rows/s)   "
+            f"target < 30 s   rows {generated}"
+        )
         print(f"transition mean TVD of the generated histories: {transition_tvd(synthetic):.4f}")
 
 

@@ -10,9 +10,7 @@ import numpy as np
 import pandas as pd
 
 TYPES = np.array(["view", "cart", "buy", "return"])
-TRANSITIONS = np.array(
-    [[0.1, 0.6, 0.2, 0.1], [0.3, 0.1, 0.5, 0.1], [0.2, 0.2, 0.1, 0.5], [0.6, 0.1, 0.2, 0.1]]
-)
+TRANSITIONS = np.array([[0.1, 0.6, 0.2, 0.1], [0.3, 0.1, 0.5, 0.1], [0.2, 0.2, 0.1, 0.5], [0.6, 0.1, 0.2, 0.1]])
 TIERS = np.array(["bronze", "silver", "gold"])
 LENGTH_RANGES = np.array([[2, 6], [5, 12], [10, 20]])
 AMOUNT_AFTER = np.array([10.0, 50.0, 100.0, 20.0])
@@ -41,7 +39,9 @@ def event_histories(n_owners: int, seed: int = 0) -> Tuple[pd.DataFrame, pd.Data
     amount = np.round(mean_amount * rng.lognormal(0.0, 0.2, size=n), 2)
     gap_seconds = np.round(rng.exponential(GAP_HOURS[types] * 3600.0))
     gap_seconds[position == 0] = 0
-    first_at = np.datetime64("2024-01-01T00:00:00") + rng.integers(0, 30 * 86400, size=n_owners).astype("timedelta64[s]")
+    first_at = np.datetime64("2024-01-01T00:00:00") + rng.integers(0, 30 * 86400, size=n_owners).astype(
+        "timedelta64[s]"
+    )
     offsets = np.cumsum(gap_seconds) - np.repeat(np.cumsum(gap_seconds)[starts], lengths)
     at = np.repeat(first_at, lengths) + offsets.astype("timedelta64[s]")
     owners = pd.DataFrame({"owner_id": np.arange(1, n_owners + 1), "tier": TIERS[tier]})

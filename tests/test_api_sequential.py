@@ -192,9 +192,7 @@ def test_window_size_and_n_predict_are_used(source, tmp_path, window_size, n_pre
     """n_predict 2 draws two rows per step from the same window: the pair inside a step keeps only what
     the window says of it (docs/sequential.md), so the chain is looser, still far from independent rows."""
     path = api.train(
-        training_config(
-            source, tmp_path / "w.hmf", sequential={"window_size": window_size, "n_predict": n_predict}
-        )
+        training_config(source, tmp_path / "w.hmf", sequential={"window_size": window_size, "n_predict": n_predict})
         | {"evaluation": None}
     )
     info = api.load_model(path).tables["events"].sequence.model.layout
@@ -221,7 +219,8 @@ def test_processing_epsilon_is_charged_as_a_group(source, tmp_path):
     info = api.inspect_model(api.train(config))
     assert info["privacy"]["total_epsilon"] == pytest.approx(1010.0)
     processing = [
-        e for e in info["privacy"]["ledger"]["entries"] if e["table"] == "events" and "group_size" in e["detail"]
-        and e["detail"].get("unit")
+        e
+        for e in info["privacy"]["ledger"]["entries"]
+        if e["table"] == "events" and "group_size" in e["detail"] and e["detail"].get("unit")
     ]
     assert processing and math.fsum(e["epsilon"] for e in processing) == pytest.approx(5.0)

@@ -25,7 +25,10 @@ def schema(events_columns=None) -> DataSchema:
     return DataSchema.model_validate(
         {
             "tables": [
-                {"name": "owners", "columns": [{"name": "owner_id", "type": "id"}, {"name": "tier", "type": "category"}]},
+                {
+                    "name": "owners",
+                    "columns": [{"name": "owner_id", "type": "id"}, {"name": "tier", "type": "category"}],
+                },
                 {"name": "channels", "columns": [{"name": "channel_id", "type": "id"}]},
                 {"name": "events", "columns": columns},
             ]

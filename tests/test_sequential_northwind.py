@@ -4,7 +4,6 @@ generated as a sequential child of Customers through the public API, from the SQ
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 from typing import Dict
 
 import numpy as np

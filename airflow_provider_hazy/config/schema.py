@@ -255,9 +255,10 @@ class SequentialTable(BaseTable):
                 isinstance(column, IdColumn) and column.format == IdFormat.NUMERICAL
             )
             if name == self.sequence_id or not orderable:
+                reason = " (it is the sequence_id)" if name == self.sequence_id else ""
                 raise ValueError(
                     f"{where}, sort_by column '{name}': must be a datetime, date, integer or float column (or a "
-                    f"numerical id), not '{column.type}'" + (" (it is the sequence_id)" if name == self.sequence_id else "")
+                    f"numerical id), not '{column.type}'{reason}"
                 )
         return self
 

@@ -108,7 +108,13 @@ def fit_grouped_encoding(
         )
     scratch = BudgetLedger()
     encoding = fit_table_encoding(
-        frame, table, params, processing_epsilon=processing_epsilon / group, rng=rng, ledger=scratch, table_name=table_name
+        frame,
+        table,
+        params,
+        processing_epsilon=processing_epsilon / group,
+        rng=rng,
+        ledger=scratch,
+        table_name=table_name,
     )
     for entry in scratch.entries:
         detail = dict(entry.detail, group_size=group, unit="one owner's history (group privacy)")
@@ -159,7 +165,9 @@ def fit_sequential_table(
     """Encode the table (and its gaps) and fit its first-row and step networks (`sequential.fit_sequences`);
     `owner_index` is each row's owner row (-1: none), `owner_codes` the owner table's codes."""
     group = max(int(cap), 1)
-    n_modelled = sum(1 for column in table.columns if column.type in ("category", "integer", "float", "bool", "datetime", "date"))
+    n_modelled = sum(
+        1 for column in table.columns if column.type in ("category", "integer", "float", "bool", "datetime", "date")
+    )
     n_sort = sum(1 for name in table.sort_by if table.column(name).type != "id")
     shares = (None, None)
     if processing_epsilon is not None:
@@ -183,9 +191,20 @@ def fit_sequential_table(
     gap_frame = pd.DataFrame(
         {c.name + GAP_SUFFIX: np.log1p(np.maximum(gap_values[later, i], 0.0)) for i, c in enumerate(columns)}
     )
-    gaps = fit_grouped_encoding(
-        gap_frame, derived, params, processing_epsilon=shares[1], group=group, rng=rng, ledger=ledger, table_name=table.name
-    ) if columns else TableEncoding(TabularTable(name=table.name, columns=[FloatColumn(name=GAP_SUFFIX)]), [], False, 0)
+    gaps = (
+        fit_grouped_encoding(
+            gap_frame,
+            derived,
+            params,
+            processing_epsilon=shares[1],
+            group=group,
+            rng=rng,
+            ledger=ledger,
+            table_name=table.name,
+        )
+        if columns
+        else TableEncoding(TabularTable(name=table.name, columns=[FloatColumn(name=GAP_SUFFIX)]), [], False, 0)
+    )
     gap_codes = np.zeros((len(order), len(columns)), dtype=np.int64)
     if columns:
         gap_codes[later] = gaps.encode(gap_frame)

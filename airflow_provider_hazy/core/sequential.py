@@ -25,8 +25,8 @@ them by `sort_by`. Its model has three parts, each differentially private (docs/
 `n_predict` rows are drawn per step: the rows at positions s*p + 1 .. s*p + p of every live history are drawn
 from the lag features of the window ending at position s*p (training computes them the same way), each knowing
 its offset in the step. They are drawn independently given that window: n_predict > 1 is faster and keeps
-each row's dependence on the window (the k-step-ahead transition), not the dependence between rows of one step. A step is
-one NumPy operation over every live history (histories advance in lockstep, so their windows occupy the same
+each row's dependence on the window (the k-step-ahead transition), not the dependence between rows of one
+step. A step is one NumPy operation over every live history (histories advance in lockstep, so their windows occupy the same
 ring-buffer slot); the Python loop runs over steps, never over histories or rows. Sort-by values are the first
 row's value plus the cumulative sum of non-negative gaps, so every history is ordered by construction.
 
@@ -235,9 +235,7 @@ class WindowState:
             absent = layout.step_sizes[j]
             values = block[:, :, j]
             valid = values != absent
-            parts.append(
-                _rounded_mean(np.where(valid, values, 0).sum(axis=1), valid.sum(axis=1), absent)[:, None]
-            )
+            parts.append(_rounded_mean(np.where(valid, values, 0).sum(axis=1), valid.sum(axis=1), absent)[:, None])
         for j in layout.repeat_columns:
             repeats = (block[:, :, j] == previous[:, j][:, None]).sum(axis=1)
             parts.append(count_buckets(repeats)[:, None])
@@ -354,12 +352,16 @@ def fit_given_network(
     for node in nodes:
         sizes, coarsenings = privbayes.node_parent_levels(data, node)
         parent_codes = privbayes.parent_combination_codes(data.codes, node.parents, coarsenings, sizes)
-        counts = privbayes.joint_counts(data.codes[:, node.child], parent_codes, math.prod(sizes), all_sizes[node.child])
+        counts = privbayes.joint_counts(
+            data.codes[:, node.child], parent_codes, math.prod(sizes), all_sizes[node.child]
+        )
         noisy = privbayes.noisy_counts(counts, scale, rng)
         probabilities = privbayes.conditional_distributions(
             privbayes.project_to_total(noisy, n_rows_public), default_strategy
         )
-        conditionals.append(privbayes.Conditional(node.child, node.parents, node.levels, sizes, coarsenings, probabilities))
+        conditionals.append(
+            privbayes.Conditional(node.child, node.parents, node.levels, sizes, coarsenings, probabilities)
+        )
         ledger.charge(
             table=table,
             purpose="conditional",
@@ -530,8 +532,8 @@ def fit_sequences(
     select_epsilon = 0.0
     if len(owner_columns) > max_owner_columns and n_parents > 0 and max_owner_columns > 0:
         # one exponential-mechanism step per chosen column, on the first rows (group 1), from the first-row share
-        select_epsilon = STRUCTURE_BUDGET_FRACTION * first_epsilon * max_owner_columns / (
-            max_owner_columns + table_codes.shape[1]
+        select_epsilon = (
+            STRUCTURE_BUDGET_FRACTION * first_epsilon * max_owner_columns / (max_owner_columns + table_codes.shape[1])
         )
         data = privbayes.check_inputs(
             np.hstack([table_codes[first_rows], owner_codes[first_rows]]),

@@ -215,7 +215,9 @@ def sequence_similarity(
         if not isinstance(candidate, SequentialTable):
             continue
         reason = frames_of(candidate.name, real=real, synthetic=synthetic)
-        tables[candidate.name] = {"score": None, "skipped": reason} if reason else table_entry(candidate, real, synthetic)
+        tables[candidate.name] = (
+            {"score": None, "skipped": reason} if reason else table_entry(candidate, real, synthetic)
+        )
     result = {"metric_type": METRIC, "score": mean_score(e.get("score") for e in tables.values()), "tables": tables}
     if not tables:
         result["skipped"] = "no sequential tables"

@@ -177,9 +177,8 @@ def _fit_sequential(
         ledger=ledger,
         owner_table=parent.relation.parent,
     )
-    cross = CrossTable(
-        parent.relation.parent, [], list(fitted.model.owner_columns), fitted.model.n_table_columns, owner.modelled_columns
-    )
+    owners = list(fitted.model.owner_columns)
+    cross = CrossTable(parent.relation.parent, [], owners, fitted.model.n_table_columns, owner.modelled_columns)
     model = TableModel(table.name, len(frame), fitted.encoding, fitted.model.first, cross_table=cross, sequence=fitted)
     model.degree = _fit_degree(parent, len(frame), cross, rng, ledger)
     return model

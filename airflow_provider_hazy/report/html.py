@@ -167,7 +167,8 @@ def _sequences(entry: Dict[str, Any]) -> str:
         length = details.get("length", {})
         if length.get("bins"):
             title = f"rows per owner: {_score_text(length.get('score'))}"
-            figures.append(_figure(svg.paired_bars(length["bins"], length["real"], length["synthetic"], title, width=520)))
+            chart = svg.paired_bars(length["bins"], length["real"], length["synthetic"], title, width=520)
+            figures.append(_figure(chart))
         gap = details.get("gap", {})
         if gap.get("bins"):
             title = f"gap of {gap['column']} ({gap.get('unit')}): {_score_text(gap.get('score'))}"

@@ -276,7 +276,11 @@ def test_a_numerical_id_may_break_ties_in_sort_by():
 
 
 def test_a_pattern_id_may_not_order_rows():
-    columns = [id_column("event_id", format="uuid"), fk_column("account_id", "accounts.account_id"), column("at", "date")]
+    columns = [
+        id_column("event_id", format="uuid"),
+        fk_column("account_id", "accounts.account_id"),
+        column("at", "date"),
+    ]
     with rejected_naming("sort_by column 'event_id': must be a datetime, date, integer or float column"):
         schema(ACCOUNTS, events_table(columns=columns, sort_by=["at", "event_id"]))
 

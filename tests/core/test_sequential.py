@@ -11,9 +11,7 @@ import pytest
 from airflow_provider_hazy.core import multitable, privbayes, sequential
 from airflow_provider_hazy.core.privacy import STRUCTURE_BUDGET_FRACTION, BudgetLedger
 
-TRANSITIONS = np.array(
-    [[0.1, 0.6, 0.2, 0.1], [0.3, 0.1, 0.5, 0.1], [0.2, 0.2, 0.1, 0.5], [0.6, 0.1, 0.2, 0.1]]
-)
+TRANSITIONS = np.array([[0.1, 0.6, 0.2, 0.1], [0.3, 0.1, 0.5, 0.1], [0.2, 0.2, 0.1, 0.5], [0.6, 0.1, 0.2, 0.1]])
 N_TYPES, N_AMOUNTS, N_GAPS = 4, 9, 5
 
 
