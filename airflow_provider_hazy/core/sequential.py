@@ -26,9 +26,10 @@ them by `sort_by`. Its model has three parts, each differentially private (docs/
 from the lag features of the window ending at position s*p (training computes them the same way), each knowing
 its offset in the step. They are drawn independently given that window: n_predict > 1 is faster and keeps
 each row's dependence on the window (the k-step-ahead transition), not the dependence between rows of one
-step. A step is one NumPy operation over every live history (histories advance in lockstep, so their windows occupy the same
-ring-buffer slot); the Python loop runs over steps, never over histories or rows. Sort-by values are the first
-row's value plus the cumulative sum of non-negative gaps, so every history is ordered by construction.
+step. A step is one NumPy operation over every live history (histories advance in lockstep, so their windows
+occupy the same ring-buffer slot); the Python loop runs over steps, never over histories or rows. Sort-by
+values are the first row's value plus the cumulative sum of non-negative gaps, so every history is ordered by
+construction.
 
 Privacy (docs/privacy.md, "Sequential tables"): the unit is one owner's history. Replacing it changes at most
 L rows of the clipped training data, all within that history (lag features never cross histories). The
