@@ -328,7 +328,7 @@ def generate_for_owners(
     owner after owner, each history in order."""
     model = fitted.model
     lengths = np.minimum(np.asarray(lengths, dtype=np.int64), model.cap)
-    owner = np.asarray(owner_codes, dtype=np.int64).reshape(len(lengths), -1)[:, list(model.owner_columns)]
+    owner = np.asarray(owner_codes, dtype=np.int64)[:, list(model.owner_columns)]
     histories = sequential.sample_histories(model, lengths, owner, rng)
     frame, codes = history_frame(fitted, histories, start_index, rng)
     return frame, codes, histories.sequence

@@ -663,7 +663,8 @@ def sample_histories(
     gap_codes = np.tile(np.array(layout.step_sizes[layout.n_step - n_gaps :], dtype=np.int64), (n_rows, 1))
     sequence = np.repeat(np.arange(n_histories), lengths)
     position = np.arange(n_rows) - np.repeat(starts, lengths)
-    owner = np.asarray(owner_codes, dtype=np.int64).reshape(n_histories, -1)
+    owner = np.asarray(owner_codes, dtype=np.int64)
+    owner = owner if owner.ndim == 2 else np.zeros((n_histories, 0), dtype=np.int64)
     # first rows
     has_rows = lengths > 0
     first = sample_conditioned(model.first, d, np.hstack([owner, count_buckets(lengths)[:, None]])[has_rows], rng)

@@ -226,3 +226,41 @@ def test_cumulative_values_never_decrease_within_a_history():
     first = np.array([10.0, 0, 0, 5.0, 0, 7.0])
     gaps = np.array([np.nan, 2.0, -1.0, np.nan, np.nan, np.nan])
     assert sequential.cumulative_values(first, gaps, position).tolist() == [10.0, 12.0, 12.0, 5.0, 5.0, 7.0]
+
+
+def test_owners_without_modelled_columns_and_empty_batches(process):
+    tier, lengths, codes, gaps, sequence = process
+    owner = np.zeros((len(sequence), 0), dtype=np.int64)
+    model = sequential.fit_sequences(
+        codes,
+        gaps,
+        sequence,
+        owner,
+        table_sizes=[N_TYPES, N_AMOUNTS, 1],
+        table_hierarchies=[[], privbayes.ordinal_hierarchy(N_AMOUNTS), []],
+        table_ordinal=[False, True, True],
+        table_names=["type", "amount", "at"],
+        sort_parts=[2],
+        gap_sizes=[N_GAPS],
+        gap_hierarchies=[privbayes.ordinal_hierarchy(N_GAPS)],
+        gap_names=["at:gap"],
+        owner_sizes=[],
+        owner_hierarchies=[],
+        max_owner_columns=2,
+        cap=40,
+        window_size=5,
+        n_predict=1,
+        epsilon=1000.0,
+        n_parents=3,
+        sample_parents=25,
+        network_sample_rows=None,
+        default_strategy="uniform",
+        rng=np.random.default_rng(0),
+        ledger=BudgetLedger(),
+        table="events",
+        owner_table="owners",
+    )
+    h = sequential.sample_histories(model, lengths[:50], np.zeros((50, 0), dtype=np.int64), np.random.default_rng(0))
+    assert len(h.sequence) == lengths[:50].sum()
+    empty = sequential.sample_histories(model, np.zeros(0, dtype=np.int64), np.zeros((0, 0)), np.random.default_rng(0))
+    assert empty.table_codes.shape == (0, 3)
