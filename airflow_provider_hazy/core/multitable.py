@@ -771,7 +771,7 @@ def sample_conditioned(
     codes = np.zeros((n_rows, len(model.domain_sizes)), dtype=np.int64, order="F")
     if given_codes.shape[1]:
         codes[:, n_child_columns : n_child_columns + given_codes.shape[1]] = given_codes
-    cumulative_tables = model._cumulative  # noqa: SLF001 - the cached inverse-CDF tables of the same model
+    cumulative_tables = model.cumulative  # the cached inverse-CDF tables of the same model
     for conditional, cumulative in zip(model.conditionals, cumulative_tables):
         if conditional.child >= n_child_columns:
             continue
