@@ -29,6 +29,11 @@ choices read only public sizes. Privacy: neighbouring datasets differ in one rep
 Codes: `codes[:, j]` holds values 0..domain_sizes[j]-1. A hierarchy for column j is a list of int arrays,
 each mapping the column's codes to a coarser code space, each level a coarsening of the one before; level 0
 is the identity (a leading identity map is accepted and ignored), level i the i-th map.
+
+Modules: this one fits (inputs, budget, counting, the three steps) and samples (`fit`, `sample`); the
+post-processing of the noisy tables is `core/count_postprocessing.py`, the fitted model and its storage
+`core/privbayes_model.py` (its names are re-exported here), the fit from chunks
+`core/privbayes_streaming.py`.
 """
 
 from __future__ import annotations
