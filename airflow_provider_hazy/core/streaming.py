@@ -15,12 +15,16 @@ The encoders are then fit from the summaries:
   (quantile edges by rank, frequent values, skewness and empty bins from the exact counts);
 - a column with more (a continuous measure) is binned from its minimum and maximum, and, when the
   binning needs more (quantile edges, skewness, `single_threshold`, `drop_empty_bins`), from one more
-  pass: an exact histogram over `FINE_CELLS` equal cells between them (quantile edges and skewness are
-  then interpolated within a cell) and the exact counts of the candidate frequent values. Empty bins
+  pass: an exact histogram over `domains.FINE_CELLS` equal cells between them (quantile edges and skewness
+  are then interpolated within a cell) and the exact counts of the candidate frequent values. Empty bins
   are the bins overlapping no occupied cell.
-- with `processing_epsilon`, every statistic is the DP release of `dp_preprocessing` (the same mechanisms,
-  cells and charges as `domains._fit_bins_private`), its exact counts taken from the distinct counts or
-  from another pass. Noise is added once, to the counts of the whole table.
+- with `processing_epsilon`, every statistic is the DP release of `dp_preprocessing`, its exact counts
+  taken from the distinct counts or from another pass. Noise is added once, to the counts of the whole
+  table.
+
+The numeric and datetime bins are `domains.numeric_domain`, the one numeric domain fit (also used in
+memory by `domains.fit_bins`): each count it asks for becomes a request here (`_bins`). Past
+`DISTINCT_CAP` the histogram's quantile edges are approximate; docs/streaming.md gives the precision.
 
 Each further pass is a list of requests (histograms, exact counts) answered together, column by
 column; the random draws happen in the same order whatever the chunking.
