@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..config import TrainingConfig
 from ..config.schema import BaseTable, DataSchema, ReferenceTable, SequentialTable
-from ..core import multitable, privbayes, privbayes_streaming
+from ..core import cross_table, multitable, privbayes, privbayes_streaming
 from ..core.batching import rows_for_magnitude
 from ..core.encoding import fit_table_encoding
 from ..core.privacy import BudgetLedger
@@ -102,11 +102,11 @@ def _fit_table(
     if parent and parent_columns and parent.max_given > 0 and settings["n_parents"] > 0 and codes.shape[1]:
         ranks = multitable.child_ranks(parent.parent_index)
         parent_sizes = [parent.parent.encoding.domain_sizes[j] for j in parent_columns]
-        given = multitable.joined_parent_codes(
+        given = cross_table.joined_parent_codes(
             parent.parent_codes[:, parent_columns], parent.parent_index, ranks, parent.cap, parent_sizes
         )
         parent_maps = parent.parent.encoding.hierarchies()
-        conditioned = multitable.fit_conditioned(
+        conditioned = cross_table.fit_conditioned(
             codes,
             encoding.domain_sizes,
             encoding.hierarchies(),
