@@ -42,7 +42,7 @@ import pandas as pd
 
 from ..config.model_parameters import ProcessingParams
 from ..config.schema import BaseTable
-from .category_encoder import CategoryEncoder, _as_category_values, _json_value, category_value_type
+from .category_encoder import CategoryEncoder, as_category_values, category_json_value, category_value_type
 from .column_encoders import BoolEncoder, NumericEncoder, bin_spec, bool_values, numeric_values, where
 from .datetime_encoders import (
     DEFAULT_FORMATS,
@@ -50,13 +50,11 @@ from .datetime_encoders import (
     DatetimeEncoder,
     DatetimeSource,
     SplitDatetimeEncoder,
-    _split_specs,
     datetime_spec,
+    is_datetime_text,
+    split_specs,
     to_datetime64,
     to_epochs,
-)
-from .datetime_encoders import (
-    _is_text as _is_datetime_text,
 )
 from .datetime_text import detect_format
 from .domains import BinSpec, ValueSummary, count_sorted, fit_nulls, numeric_domain
@@ -70,8 +68,8 @@ from .encoding import (
     NOT_UNIQUE_CHECKED_TYPES,
     Encoder,
     TableEncoding,
-    _is_text,
-    _private_steps,
+    is_text,
+    private_steps,
 )
 from .privacy import BudgetLedger
 
@@ -223,7 +221,7 @@ class CategoryStats:
         """Counts keyed by the values in the categories' type, in sorted order (unconvertible: dropped)."""
         if self.counts is None:
             return pd.Series([], dtype=np.int64)
-        values = _as_category_values(pd.Series(self.counts.index.to_numpy(dtype=object)), self.value_type)
+        values = as_category_values(pd.Series(self.counts.index.to_numpy(dtype=object)), self.value_type)
         typed = pd.Series(self.counts.to_numpy(dtype=np.int64), index=pd.Index(values))
         typed = typed[typed.index.notna()]
         return typed.groupby(level=0, sort=True).sum().astype(np.int64)
@@ -252,7 +250,7 @@ class DatetimeStats:
                 self.n_rows += len(series)
                 self.n_null += len(series)
                 return
-            if _is_datetime_text(series):
+            if is_datetime_text(series):
                 self.storage = "text"
             else:
                 inferred = pd.api.types.infer_dtype(series, skipna=True) if series.dtype == object else ""
@@ -454,7 +452,7 @@ class _Column:
         order = sorted(zip(ranked.to_numpy().tolist(), ranked.index.tolist()), key=lambda item: (-item[0], item[1]))
         kept = sorted(value for _, value in order[:max_cat])
         other = len(order) > max_cat if other_if_merged else True
-        categories = [_json_value(value, value_type) for value in kept]
+        categories = [category_json_value(value, value_type) for value in kept]
         if not categories and not other:
             has_null = True
         return CategoryEncoder(self.table, self.column.name, categories, value_type, other, has_null)
@@ -477,7 +475,7 @@ class _Column:
             epochs = stats.epochs.converted(lambda ns: np.floor_divide(ns, factor))
             domain = yield from _bins(epochs, n_rows, has_null, null_count, spec, private, epochs_of)
             return DatetimeEncoder(self.table, column.name, column.type, source, domain)
-        date_spec, time_spec = _split_specs(params, source.unit)
+        date_spec, time_spec = split_specs(params, source.unit)
         days = stats.days.converted(lambda d: d)
         times = stats.times.converted(lambda ns: np.floor_divide(ns, factor))
 
@@ -562,7 +560,7 @@ def fit_table_encoding_from_chunks(
             _update_metadata(chunk, table, lengths, uniques)
     shares = split_budget(processing_epsilon, len(modelled)) if private and modelled else [None] * len(modelled)
     private_columns = [
-        PrivateColumn(table_name, column.name, share, _private_steps(column, params), rng, ledger) if private else None
+        PrivateColumn(table_name, column.name, share, private_steps(column, params), rng, ledger) if private else None
         for column, share in zip(modelled, shares)
     ]
     encoders: List[Encoder] = _run_fitters([fitter.fit(p) for fitter, p in zip(columns, private_columns)], chunks)
@@ -592,7 +590,7 @@ def _update_metadata(
             continue
         series = chunk[column.name]
         present = series.dropna()
-        if _is_text(series) and len(present):
+        if is_text(series) and len(present):
             longest = int(present.astype(str).str.len().max())
             lengths[column.name] = max(lengths.get(column.name, 0), longest)
         if column.name in uniques:
