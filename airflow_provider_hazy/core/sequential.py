@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from . import privbayes
-from .multitable import absent_hierarchy, sample_conditioned, select_given_columns
+from .cross_table import absent_hierarchy, sample_conditioned, select_given_columns
 from .privacy import STRUCTURE_BUDGET_FRACTION, BudgetLedger, exponential_mechanism
 
 MODEL_FORMAT = "sequential/1"
