@@ -278,7 +278,7 @@ def fit_given_network(
     random ones (their members not yet placed are left out); `required[child]` is a given column every
     candidate of that child includes (when one fits the usefulness bound). Returns a model over all d + g
     attributes (the
-    given ones with placeholder marginals, as `multitable.sample_conditioned` expects)."""
+    given ones with placeholder marginals, as `cross_table.sample_conditioned` expects)."""
     d, g = len(domain_sizes), given_codes.shape[1]
     all_sizes = [int(s) for s in domain_sizes] + [int(s) for s in given_sizes]
     joined = np.hstack([np.asarray(codes, dtype=np.int64), np.asarray(given_codes, dtype=np.int64)])
