@@ -224,3 +224,12 @@ def test_processing_epsilon_is_charged_as_a_group(source, tmp_path):
         if e["table"] == "events" and "group_size" in e["detail"] and e["detail"].get("unit")
     ]
     assert processing and math.fsum(e["epsilon"] for e in processing) == pytest.approx(5.0)
+
+
+def test_hazy_inspect_shows_the_sequence_settings_and_both_networks(model_path, capsys):
+    from airflow_provider_hazy.cli import main
+
+    assert main(["inspect", str(model_path)]) == 0
+    out = capsys.readouterr().out
+    assert "sequential: window_size 20, n_predict 1, length cap" in out
+    assert "[first_row] " in out and "[step] at:gap <- " in out

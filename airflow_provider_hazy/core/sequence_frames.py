@@ -351,6 +351,18 @@ def named_edges(fitted: SequentialFit, owner_table: str, owner_names: Sequence[s
     return edges
 
 
+def summary(data: Dict[str, Any]) -> Dict[str, Any]:
+    """What `hazy inspect` shows of a sequential table's model (from its manifest entry)."""
+    model = data["model"]
+    return {
+        "window_size": model["window_size"],
+        "n_predict": model["n_predict"],
+        "length_cap": model["cap"],
+        "step_columns": list(model["step_names"]),
+        "lag_features": list(model["lag_features"]),
+    }
+
+
 def fitted_to_json(fitted: SequentialFit) -> Dict[str, Any]:
     return {"model": fitted.model.to_json(), "gaps": fitted.gaps.to_json()}
 
