@@ -303,6 +303,7 @@ def history_frame(
         if _unit_integer(encoder):
             gaps = np.round(gaps)
         column_values = sequential.cumulative_values(first, gaps, histories.position)
+        column_values[later & np.isnan(gaps)] = np.nan  # a null gap is a null value (the next rows go on)
         if isinstance(encoder, (DatetimeEncoder, SplitDatetimeEncoder)):
             column_values = within_range(column_values, histories.position, _low(encoder), _high(encoder))
             datetimes = from_epochs(column_values, encoder.source.unit)
