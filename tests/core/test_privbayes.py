@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from airflow_provider_hazy.core import privbayes
+from airflow_provider_hazy.core import privbayes, privbayes_model
 from airflow_provider_hazy.core.privacy import (
     STRUCTURE_BUDGET_FRACTION,
     BudgetLedger,
@@ -176,7 +176,7 @@ def test_an_infinite_or_non_positive_epsilon_is_refused():
 
 
 def test_parents_are_coarsened_one_level_at_a_time_widest_first():
-    hierarchies = [privbayes._column_hierarchy(16, privbayes.ordinal_hierarchy(16), "c") for _ in range(2)]
+    hierarchies = [privbayes.column_hierarchy(16, privbayes.ordinal_hierarchy(16), "c") for _ in range(2)]
     # 4 * 16 * 16 = 1024 cells; the bound 4 * 8 * 8 = 256 needs each parent one level coarser.
     assert privbayes.fit_parent_levels(4, (0, 1), hierarchies, 256) == ((0, 1), (1, 1))
     assert privbayes.fit_parent_levels(4, (0, 1), hierarchies, 128) == ((0, 1), (2, 1))
@@ -184,8 +184,8 @@ def test_parents_are_coarsened_one_level_at_a_time_widest_first():
 
 
 def test_parents_are_dropped_when_even_the_coarsest_levels_do_not_fit():
-    categorical = privbayes._column_hierarchy(30, None, "c")
-    ordinal = privbayes._column_hierarchy(16, privbayes.ordinal_hierarchy(16), "c")
+    categorical = privbayes.column_hierarchy(30, None, "c")
+    ordinal = privbayes.column_hierarchy(16, privbayes.ordinal_hierarchy(16), "c")
     hierarchies = [categorical, ordinal]
     # The categorical parent cannot be coarsened: it goes, and the ordinal one fits coarsened to 4 values.
     assert privbayes.fit_parent_levels(10, (0, 1), hierarchies, 45) == ((1,), (2,))
@@ -279,7 +279,7 @@ def test_a_deterministic_dependency_is_reproduced():
 
 def test_mutual_information_of_a_copied_column_is_its_entropy():
     codes = np.asfortranarray(np.repeat(np.array([[0, 0], [1, 1], [2, 2], [3, 3]]), 25, axis=0))
-    hierarchies = [privbayes._column_hierarchy(4, None, "c")] * 2
+    hierarchies = [privbayes.column_hierarchy(4, None, "c")] * 2
     scorer = privbayes.MutualInformationScorer(codes, [4, 4], hierarchies)
     assert scorer.scores([privbayes.Node(1, (0,), (0,))])[0] == pytest.approx(2.0)
 
@@ -294,7 +294,7 @@ def test_no_candidate_is_scored_twice(monkeypatch):
 
     monkeypatch.setattr(privbayes.MutualInformationScorer, "_joint_entropy", counting)
     codes = np.asfortranarray(random_codes(500, [3, 4, 5]))
-    hierarchies = [privbayes._column_hierarchy(size, None, "c") for size in (3, 4, 5)]
+    hierarchies = [privbayes.column_hierarchy(size, None, "c") for size in (3, 4, 5)]
     scorer = privbayes.MutualInformationScorer(codes, [3, 4, 5], hierarchies)
     candidates = [privbayes.Node(1, (0,), (0,)), privbayes.Node(2, (0,), (0,))]
     first = scorer.scores(candidates)
@@ -524,7 +524,7 @@ def test_codes_outside_their_domain_are_an_error_naming_the_table_and_column():
 
 def test_joint_entropy_by_row_equals_the_table_scan():
     codes = np.asfortranarray(random_codes(300, [40, 50]))
-    hierarchies = [privbayes._column_hierarchy(size, None, "c") for size in (40, 50)]
+    hierarchies = [privbayes.column_hierarchy(size, None, "c") for size in (40, 50)]
     scorer = privbayes.MutualInformationScorer(codes, [40, 50], hierarchies)
     counts = privbayes.joint_counts(codes[:, 1], codes[:, 0], 40, 50)  # 2,000 cells > 300 rows: summed by row
     assert scorer._joint_entropy(codes[:, 1], codes[:, 0], 40, 50) == pytest.approx(scorer.entropy(counts), abs=1e-12)
@@ -544,8 +544,8 @@ def test_guided_draws_equal_the_binary_search():
     rng = np.random.default_rng(3)
     probabilities = rng.dirichlet(np.full(30, 0.2), size=400)
     probabilities[0] = np.eye(30)[29]
-    flat = privbayes._flat_cumulative(probabilities)
+    flat = privbayes_model.flat_cumulative(probabilities)
     parents = rng.integers(0, 400, 50_000)
     searched = privbayes.draw_children(flat, parents, 30, np.random.default_rng(9))
-    guided = privbayes.draw_children(flat, parents, 30, np.random.default_rng(9), privbayes.guide_table(flat, 30))
+    guided = privbayes.draw_children(flat, parents, 30, np.random.default_rng(9), privbayes_model.guide_table(flat, 30))
     assert np.array_equal(searched, guided)
