@@ -18,7 +18,10 @@ Steps, each in a fresh Python process (`--step NAME`, so its peak memory is its 
 - `sample`: sampling and decoding in memory (`TableModel.sample`, one process): the per-core figure;
 - `csv`, `parquet`, `postgres`: `api.generate` at magnitude 1 to a CSV file, a Parquet file and a PostgreSQL
   table, with validation on (the defaults), once per worker count (`HAZY_WORKERS`);
-- `validate`: `api.validate` of the PostgreSQL output on its own.
+- `validate`: `api.validate` of the PostgreSQL output on its own;
+- `customers`: the example customers table (a Faker name, ids, dates, a datetime) generated into PostgreSQL at
+  the defaults, its rows/s next to a plain COPY of the same rows from CSV (`vs_copy`: the ratio), per worker
+  count. Its rows/s and seconds in the table are those of the whole step (training included).
 
 Figures: rows/s and wall seconds, CPU seconds of the step's process and its children (the worker pool),
 the process's peak resident memory (`ru_maxrss`) and the peak of the whole process tree (psutil, sampled
@@ -246,6 +249,66 @@ def step_validate(work: Path, rows: int) -> Dict[str, Any]:
     return {"rows": rows, "passed": report.get("passed")}
 
 
+def step_customers(work: Path, rows: int) -> Dict[str, Any]:
+    """The example customers table (a Faker name, ids, dates, a datetime): `rows` generated into PostgreSQL at
+    the defaults (validation on), against a plain COPY of the same rows from CSV into a table of the same
+    columns. Training and the CSV are made first, outside the figures."""
+    import sqlalchemy as sa
+
+    from airflow_provider_hazy import api
+    from airflow_provider_hazy.config import TrainingConfig
+
+    training = TrainingConfig.from_file(ROOT / "examples" / "training.yaml").model_dump(mode="json")
+    training.update(model_output=str(work / "customers.hmf"))
+    training["data_input"] = [{"name": "customers", "location": str(ROOT / "examples" / "customers.csv")}]
+    api.train(TrainingConfig.model_validate(training))
+    magnitude = rows / 5000
+    generation = {
+        "model": str(work / "customers.hmf"),
+        "random_state": 4,
+        "data_sources": _sources(),
+        "generate_params": {"magnitude": magnitude},
+        "data_output": [{"name": "customers", "location": {"path": str(work / "customers_out.csv")}}],
+        "validation": None,
+    }
+    api.generate(generation)
+    engine = _engine()
+    with engine.begin() as connection:
+        connection.execute(sa.text('DROP TABLE IF EXISTS "customers_copy"'))
+        connection.execute(
+            sa.text(
+                'CREATE TABLE "customers_copy" (customer_id bigint, name text, segment text, region text, age bigint, '
+                "income double precision, credit_score bigint, signup_date date, last_login timestamp, "
+                "is_active boolean, churned boolean)"
+            )
+        )
+    raw = engine.raw_connection()
+    started = time.perf_counter()
+    try:
+        with raw.cursor() as cursor, open(work / "customers_out.csv", encoding="utf-8") as handle:
+            cursor.copy_expert('COPY "customers_copy" FROM STDIN (FORMAT csv, HEADER true)', handle)
+        raw.commit()
+    finally:
+        raw.close()
+    copy_seconds = time.perf_counter() - started
+    generation["data_output"] = [
+        {"name": "customers", "location": {"source_id": "bench", "table_name": "customers_out", "if_exists": "replace"}}
+    ]
+    generation.pop("validation")
+    generation["generation_state_path"] = str(work / "customers_state.json")
+    started = time.perf_counter()
+    state = api.generate(generation)
+    seconds = time.perf_counter() - started
+    written = state["tables"]["customers"]["rows"]
+    return {
+        "rows": written,
+        "generate_rows_per_s": round(written / seconds),
+        "copy_rows_per_s": round(written / copy_seconds),
+        "vs_copy": round(copy_seconds / seconds, 2),
+        "validation_passed": (state.get("validation") or {}).get("passed"),
+    }
+
+
 STEPS = {
     "copy": step_copy,
     "read": step_read,
@@ -255,8 +318,9 @@ STEPS = {
     "parquet": lambda work, rows: step_write(work, rows, "parquet"),
     "postgres": lambda work, rows: step_write(work, rows, "postgres"),
     "validate": step_validate,
+    "customers": step_customers,
 }
-PER_WORKER_STEPS = ("csv", "parquet", "postgres")
+PER_WORKER_STEPS = ("csv", "parquet", "postgres", "customers")
 
 
 class TreePeak:
@@ -382,6 +446,11 @@ def _row(figures: Dict[str, Any]) -> str:
     if "error" in figures:
         return f"{figures['step']:<9} {figures['workers']:>7} error: {figures['error']}"
     extra = f"  ({figures['rows_per_cpu_s']:,} rows per CPU second)" if "rows_per_cpu_s" in figures else ""
+    if "vs_copy" in figures:
+        extra = (
+            f"  (generate {figures['generate_rows_per_s']:,} rows/s, plain COPY {figures['copy_rows_per_s']:,} "
+            f"rows/s: {figures['vs_copy']} x)"
+        )
     return (
         f"{figures['step']:<9} {figures['workers']:>7} {figures['rows']:>11,} {figures['rows_per_s'] or 0:>10,} "
         f"{figures['seconds']:>8} {figures['cpu_s']:>8} {figures['peak_mb']:>8} {figures['tree_peak_mb']:>8}{extra}"

@@ -11,6 +11,10 @@ connections or threads, it loads the model itself once (`initializer`). A worker
 of memory) fails the run with `WorkerDied` naming the batch; the batches already handed back were
 written whole, and no part of the lost batch reached the caller.
 
+A worker hands its batch back through a file in a temporary folder of the run (removed at the end), and only
+the file's name through the pool's pipe: a worker killed in the middle of a large message would leave the pool
+waiting for the rest of it.
+
 `HAZY_WORKERS` sets the number of workers (default: the CPUs this process may run on); 1 makes every
 batch in the calling process, with no pool. Starting workers costs about a second, so a run of fewer than
 `POOL_MIN_ROWS` rows (every table, every batch) is made in the calling process too (`workers_for`).
@@ -20,6 +24,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import shutil
+import tempfile
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -86,10 +93,26 @@ def _run_initializer(initializer: Callable[..., None], initargs: Tuple[Any, ...]
         _INIT_ERROR.append(error)
 
 
-def _run_make(make: Callable[[int], Any], index: int) -> Any:
+def _run_make(make: Callable[[int], Any], index: int, folder: str) -> str:
+    """Make batch `index` and leave it in a file of `folder`; only the file's name goes back through the pool's
+    pipe. A worker killed while it writes a large result into the pipe would leave half a message there and
+    the pool waiting for the rest forever; a killed worker leaves at most a half-written file, never read."""
     if _INIT_ERROR:
         raise _INIT_ERROR[0]
-    return make(index)
+    result = make(index)
+    path = os.path.join(folder, f"batch-{index:06d}.pickle")
+    with open(path + ".part", "wb") as handle:
+        pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(path + ".part", path)
+    return path
+
+
+def _collect(path: str) -> Any:
+    """A batch a worker left in a file (written by this run's own workers), the file removed."""
+    with open(path, "rb") as handle:
+        result = pickle.load(handle)  # noqa: S301 - our own worker's file in our own temporary folder
+    os.unlink(path)
+    return result
 
 
 def _context() -> Any:
@@ -118,23 +141,24 @@ def ordered_batches(
         initializer=_run_initializer,
         initargs=(task.initializer, task.initargs),
     )
+    folder = tempfile.mkdtemp(prefix="hazy-batches-")
     pending: Deque[Tuple[int, Future]] = deque()
     queue = iter(indices)
     waiting_for = indices[0]
     try:
         for index in queue:
-            pending.append((index, pool.submit(_run_make, task.make, index)))
+            pending.append((index, pool.submit(_run_make, task.make, index, folder)))
             if len(pending) >= workers:
                 break
         while pending:
             index, future = pending[0]
             waiting_for = index
-            result = future.result()
+            result = _collect(future.result())
             pending.popleft()
             following, broken = next(queue, None), None
             if following is not None:
                 try:
-                    pending.append((following, pool.submit(_run_make, task.make, following)))
+                    pending.append((following, pool.submit(_run_make, task.make, following, folder)))
                 except BrokenProcessPool as error:  # the batch in hand is whole: hand it back first
                     broken, waiting_for = error, following
             yield index, result
@@ -149,3 +173,4 @@ def ordered_batches(
         for _, future in pending:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(folder, ignore_errors=True)
