@@ -849,6 +849,10 @@ class GenerationError(RuntimeError):
 
 
 def _model_path(config: GenerationConfig) -> str:
+    if config.generator is not None:  # a registry generator: its active model, fetched (docs/registry.md)
+        from .registry import resolve_model_file
+
+        return str(resolve_model_file(config.generator))
     path = location_path(config.model) if not isinstance(config.model, Path) else str(config.model)
     if path is None:
         raise ValueError("model: set the path of the model file (.hmf) to generate from")
