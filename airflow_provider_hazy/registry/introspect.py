@@ -45,7 +45,8 @@ def ledger_totals(privacy: Mapping[str, Any]) -> Dict[str, float]:
             break
     if delta is None:
         delta = math.fsum(_number(entry.get("delta")) or 0.0 for entry in entries)
-    return {"epsilon": float(epsilon), "delta": float(delta)}
+    # 12 significant digits: the ledger's float sum (0.5000000000000001) is addressed as what was asked (0.5).
+    return {"epsilon": float(f"{epsilon:.12g}"), "delta": float(f"{delta:.12g}")}
 
 
 def evaluation_scores(evaluation: Any) -> Dict[str, Optional[float]]:
