@@ -22,8 +22,8 @@ from airflow.sdk import task
 from .. import api
 from ..config import GenerationConfig
 from ..io.sources import use_resolver
-from ._common import OperatorConfig, config_outlets, connection_resolver, load_config
 from .base import HazyBaseOperator
+from .configs import OperatorConfig, config_outlets, connection_resolver, load_config
 
 
 def list_generation_batches(config: OperatorConfig, generator: Optional[str] = None) -> List[int]:
