@@ -26,10 +26,24 @@ from typing import Dict, Mapping, Optional
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "production"))
-from airflow_cluster import POSTGRES_ADMIN_URL, _signal_group, _tail, airflow_executable, free_port  # noqa: E402
+from airflow_cluster import POSTGRES_ADMIN_URL, airflow_executable, free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_FILE = "from airflow_provider_hazy.plugins.registry_plugin import HazyRegistryPlugin  # noqa: F401\n"
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log file)"
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)  # the api-server leads its own process group
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 @dataclass
