@@ -51,6 +51,7 @@ from .count_postprocessing import (
     project_to_total,
     tilt_to_marginal,
 )
+from .entropy import count_log_counts, entropy_bits, joint_entropy_bits, log_counts
 from .privacy import (
     STRUCTURE_BUDGET_FRACTION,
     USEFULNESS_THETA,
@@ -70,18 +71,11 @@ from .privbayes_model import (
 COUNT_SENSITIVITY = 2.0
 """L1 sensitivity of one joint count table when a row is replaced: one cell loses 1, another gains 1."""
 MAX_TABLE_CELLS = 1 << 18
-"""Guard on one count table (262,144 cells, 2 MB of float64), applied with the usefulness bound. It depends
-on nothing but public sizes. It bounds the model's size (d tables), the time to score one candidate and
-the time to draw one column (issue 18: 4M cells made a 1M x 60 table train in minutes and its model
-hundreds of MB, for tables holding under one row per cell)."""
+"""Guard on one count table (262,144 cells, 2 MB of float64), applied with the usefulness bound; public sizes
+only. It bounds the model's size and the time to score and to draw a column (docs/scale.md)."""
 SCORING_ROWS = 50_000
-"""Rows the structure search scores when `network_sample_rows` is unset: every row of a smaller table, else
-this many drawn without replacement (the sensitivity is that of the rows scored, Lemma 4.1; the count tables
-always use every row). Scoring one candidate is a pass over the rows scored; at 50,000 rows the pass and its
-count table stay in cache (measured on the 1M x 60 table: 0.3 ms a candidate at 50,000 rows, 2.5 ms at
-100,000). The plug-in mutual information of a table of m cells on n rows is biased upwards by about
-(m - 1) / (2 n ln 2) bits, 0.07 bit for 5,000 cells on 50,000 rows, alike for candidates of one size. It
-also bounds the memory of a streamed fit."""
+"""Rows the structure search scores when `network_sample_rows` is unset (a larger table: this many drawn
+without replacement; the sensitivity is that of the rows scored). Measured in docs/scale.md."""
 DEFAULT_STRATEGIES = ("uniform", "marginal")
 CONSISTENCY_ROWS = 50_000
 """Rows drawn from the model while it is built (`consistent_conditionals`) to find the model's own
@@ -275,22 +269,6 @@ def joint_counts(child_codes: np.ndarray, parent_codes: np.ndarray, n_combinatio
     return np.bincount(cells, minlength=n_combinations * child_size).reshape(n_combinations, child_size)
 
 
-def count_log_counts(n_rows: int) -> np.ndarray:
-    """c * log2(c) for every count c in 0..n_rows (0 for c = 0): entropies become one gather and a sum."""
-    counts = np.arange(n_rows + 1, dtype=np.float64)
-    terms = np.zeros(n_rows + 1)
-    terms[1:] = counts[1:] * np.log2(counts[1:])
-    return terms
-
-
-def entropy_bits(counts: np.ndarray, n_rows: int, count_log_count: np.ndarray) -> float:
-    """Entropy in bits of the empirical distribution with these counts (summing to n_rows):
-    log2 n - sum(c log2 c) / n, with `count_log_count` = `count_log_counts(n_rows)`."""
-    if n_rows == 0:
-        return 0.0
-    return math.log2(n_rows) - float(count_log_count[counts].sum()) / n_rows
-
-
 # Step 1: learn the network --------------------------------------------------------------------------------
 
 
@@ -408,8 +386,7 @@ class MutualInformationScorer:
         self.hierarchies = tuple(hierarchies)
         self.n_rows = int(codes.shape[0])
         self.count_log_count = count_log_counts(self.n_rows)
-        self.log_count = np.zeros(self.n_rows + 1)
-        self.log_count[1:] = np.log2(np.arange(1, self.n_rows + 1, dtype=np.float64))
+        self.log_count = log_counts(self.n_rows)
         self.child_entropies = [
             self.entropy(np.bincount(codes[:, j], minlength=size)) for j, size in enumerate(self.domain_sizes)
         ]
@@ -451,17 +428,8 @@ class MutualInformationScorer:
             self.cache[node.key] = max(information, 0.0)
 
 
-    def _joint_entropy(
-        self, child_codes: np.ndarray, parent_codes: np.ndarray, n_combinations: int, child_size: int
-    ) -> float:
-        """H(X, Pi) in bits. sum(c log2 c) over the cells equals sum(log2 c(cell of row)) over the rows, so a
-        table with more cells than rows is summed by row rather than scanned."""
-        cells = parent_codes * child_size
-        cells += child_codes
-        counts = np.bincount(cells, minlength=n_combinations * child_size)
-        if counts.size <= self.n_rows:
-            return self.entropy(counts)
-        return math.log2(self.n_rows) - float(self.log_count[counts[cells]].sum()) / self.n_rows
+    def _joint_entropy(self, child: np.ndarray, parents: np.ndarray, n_combinations: int, child_size: int) -> float:
+        return joint_entropy_bits(child, parents, n_combinations, child_size, self.count_log_count, self.log_count)
 
 
 ParentChoice = tuple[tuple[int, ...], tuple[int, ...]]

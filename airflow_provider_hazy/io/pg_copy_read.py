@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
+from .sql_tables import quote_identifier
+
 BLOCK_BYTES = 8 << 20
 """Bytes of CSV parsed at a time (Arrow's block size)."""
 _ARROW_TYPES = {
@@ -47,10 +49,9 @@ def supported(engine: sa.Engine, kinds: Sequence[str]) -> bool:
 
 
 def _select_list(dialect: sa.Dialect, names: Sequence[str], kinds: Sequence[str]) -> str:
-    quote = dialect.identifier_preparer.quote
     parts = []
     for name, kind in zip(names, kinds):
-        column = quote(name)
+        column = quote_identifier(dialect, name)
         if kind == "datetime_tz":
             column = f"({column} AT TIME ZONE 'UTC')"
         elif kind == "float":
@@ -138,12 +139,12 @@ def read_chunks(
                 yield _frame(table, names, kinds)
                 yielded = True
         except pa.ArrowInvalid:
-            if failure or yielded:
-                raise
-            # no byte at all (an empty table): Arrow cannot open an empty CSV
             producer.join()
             if failure:
                 raise failure[0] from None
+            if yielded:
+                raise
+            # no byte at all (an empty table): Arrow cannot open an empty CSV
             empty = pa.table({column: pa.array([], kind) for column, kind in column_types.items()})
             yield _frame(empty, names, kinds)
     finally:

@@ -25,7 +25,7 @@ import pandas as pd
 from ..config import GenerationConfig
 from ..io.locations import location_kind, location_label, location_path, read_output_table
 from ..metrics.validation import MAX_EXAMPLES, ValidationReport, validate
-from .evaluation import _generation_metadata, _validation_schema, validation_report_path
+from .evaluation import generation_metadata, validation_report_path, validation_schema
 from .model import Model
 
 CheckKey = Tuple[str, str, Optional[str]]
@@ -44,8 +44,8 @@ class BatchChecker:
 
     def __init__(self, config: GenerationConfig, model: Model) -> None:
         self.names = [item.name for item in config.data_output]
-        self.schema = _validation_schema(config, model)
-        self.metadata = {name: _generation_metadata(config, model, name) for name in self.names}
+        self.schema = validation_schema(config, model)
+        self.metadata = {name: generation_metadata(config, model, name) for name in self.names}
 
     def check_batch(self, frames: Dict[str, pd.DataFrame], written: Sequence[str]) -> BatchChecks:
         """The checks of the `written` tables of one batch, row counts left out. Every output table of the

@@ -228,7 +228,9 @@ def _touched_columns(config: GenerationConfig, table: str) -> List[str]:
     return touched
 
 
-def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> Dict[str, Any]:
+def generation_metadata(config: GenerationConfig, model: Model, table: str) -> Dict[str, Any]:
+    """What a generation run's output of `table` is validated against: its expected row count and, per
+    column, the model's domains and ranges (shared by the read-back and the batch-by-batch validation)."""
     entry = model.manifest["tables"][table]
     if table in model.references:  # copied as it is: its rows, its schema types and keys are checked
         return {"rows": len(model.references[table]), "columns": {}}
@@ -249,7 +251,8 @@ def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> 
     return {"rows": expected, "columns": columns}
 
 
-def _validation_schema(config: GenerationConfig, model: Model) -> DataSchema:
+def validation_schema(config: GenerationConfig, model: Model) -> DataSchema:
+    """The model's schema without the columns post-generation steps drop, rename or rewrite."""
     schema = DataSchema.model_validate(model.manifest["schema"])
     tables = []
     for table in schema.tables:
@@ -267,8 +270,8 @@ def validate_output(config: GenerationConfig, model: Model) -> ValidationReport:
     frames: Dict[str, pd.DataFrame] = {}
     for item in config.data_output:
         frames[item.name] = read_output_table(item.name, item.location, sources=config.data_sources)
-    metadata = {item.name: _generation_metadata(config, model, item.name) for item in config.data_output}
-    schema = _validation_schema(config, model)
+    metadata = {item.name: generation_metadata(config, model, item.name) for item in config.data_output}
+    schema = validation_schema(config, model)
     report = validate(schema, frames, metadata)
     names = {item.name for item in config.data_output}
     # Tables of the model that this run did not write are not expected.

@@ -6,7 +6,8 @@
 (`write_batch`), otherwise the run stops with `GenerationError`. A mapped run (one Airflow task per batch)
 has a prepare step (`if_exists`, empty tables, reference tables) and batches that first delete the rows an
 earlier attempt wrote (`delete_batch_rows`). The generation state is written to `generation_state_path`,
-and an unmapped run ends with the functional validation (`evaluation.run_validation`).
+and an unmapped run validates each batch as it is made and reads back only row counts
+(`batch_validation`).
 """
 
 from __future__ import annotations
