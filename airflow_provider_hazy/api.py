@@ -48,6 +48,7 @@ from .io.locations import (
 )
 from .io.sources import DataSources
 from .model_file import read_manifest, read_model, write_model
+from .outcome import fail_safe_write_error
 
 AUTO_SAMPLE_ROWS = 25
 log = logging.getLogger(__name__)
@@ -1033,7 +1034,10 @@ def _write_batch(
         if fail_safe is None:
             entry["status"] = "failed"
         else:
-            entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table, index, frame))
+            try:
+                entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table, index, frame))
+            except Exception as fail_safe_error:  # noqa: BLE001 - report both errors, the batch and the path
+                entry.update(status="failed", error=fail_safe_write_error(entry["error"], index, fail_safe, fail_safe_error))
     entry["seconds"] = round(time.perf_counter() - started, 4)
     return entry
 
