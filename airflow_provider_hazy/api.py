@@ -1037,7 +1037,8 @@ def _write_batch(
             try:
                 entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table, index, frame))
             except Exception as fail_safe_error:  # noqa: BLE001 - report both errors, the batch and the path
-                entry.update(status="failed", error=fail_safe_write_error(entry["error"], index, fail_safe, fail_safe_error))
+                error = fail_safe_write_error(entry["error"], index, fail_safe, fail_safe_error)
+                entry.update(status="failed", error=error)
     entry["seconds"] = round(time.perf_counter() - started, 4)
     return entry
 

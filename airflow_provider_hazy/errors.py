@@ -77,8 +77,8 @@ def exit_code_of(error: BaseException, config_path: Optional[str] = None) -> int
         return EXIT_CONFIG
     if isinstance(error, LookupError) and not isinstance(error, (KeyError, IndexError)):  # a missing table
         return EXIT_CONFIG
-    if config_path is not None and isinstance(error, OSError) and str(getattr(error, "filename", "")) == str(config_path):
-        return EXIT_CONFIG
+    if isinstance(error, OSError) and str(getattr(error, "filename", None)) == str(config_path):
+        return EXIT_CONFIG  # the config file itself cannot be read
     try:
         from sqlalchemy.exc import NoSuchTableError
     except ImportError:  # pragma: no cover

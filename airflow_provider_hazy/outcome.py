@@ -1,12 +1,12 @@
 """What a run's result means: the exit codes of `hazy`, and the outcome of a generation state.
 
-| code | meaning |
-| --- | --- |
-| 0 | every row was written and validation passed (or was off) |
-| 1 | a run failed (database, network, disk, a batch that could not be written anywhere) |
-| 2 | the configuration or an input does not fit (invalid config, unset data source, missing table or file, values that do not parse as their declared type, a model file that is not one, a setting that cannot fit in memory) |
-| 3 | some batches went to the fail-safe path instead of the target (the files are named) |
-| 4 | everything was written and validation failed (the failing checks are named) |
+- 0: every row was written and validation passed (or was off);
+- 1: a run failed (database, network, disk, a batch that could not be written anywhere);
+- 2: the configuration or an input does not fit (invalid config, unset data source, missing table or
+  file, values that do not parse as their declared type, a model file that is not one, a setting that
+  cannot fit in memory);
+- 3: some batches went to the fail-safe path instead of the target (the files are named);
+- 4: everything was written and validation failed (the failing checks are named).
 
 The CLI returns these codes; the operators fail their task in cases 3 and 4 with the same message. This
 module imports nothing from Airflow.

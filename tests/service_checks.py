@@ -1,6 +1,7 @@
 """What every test that needs a service or the sample data uses: the servers' URLs, the Northwind path
 (tests/data/northwind.sqlite, in the repository with its MIT licence), and the one rule for an absent
-service (skip with the reason; on CI, where everything must be up, fail). Test modules import it as `service_checks` (tests/conftest.py puts tests/ on sys.path)."""
+service (skip with the reason; on CI, where everything must be up, fail). Test modules import it as
+`service_checks` (tests/conftest.py puts tests/ on sys.path)."""
 
 from __future__ import annotations
 

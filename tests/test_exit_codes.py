@@ -51,7 +51,8 @@ def error_lines(capsys) -> list:
 
 def test_rows_in_the_fail_safe_path_exit_3_naming_the_file(trained, capsys):
     # the same keys appended again: every row breaks the primary key, the batch goes to the fail-safe path
-    config = generation({"source_id": "t", "table_name": "customers", "if_exists": "append", "fail_safe_path": "out/failed"})
+    location = {"source_id": "t", "table_name": "customers", "if_exists": "append", "fail_safe_path": "out/failed"}
+    config = generation(location)
     capsys.readouterr()
     assert main(["generate", config]) == EXIT_FAIL_SAFE == 3
     [line] = error_lines(capsys)
@@ -128,7 +129,8 @@ def test_an_invalid_config_prints_one_line_per_problem(tmp_path, capsys):
     lines = error_lines(capsys)
     assert len(lines) == 2
     assert all(line.startswith("hazy train: invalid configuration: ") for line in lines)
-    assert any("nrows:" in line for line in lines) and any("epochs: Extra inputs are not permitted" in line for line in lines)
+    assert any("nrows:" in line for line in lines)
+    assert any("epochs: Extra inputs are not permitted" in line for line in lines)
 
 
 def test_a_database_failure_exits_1_without_the_sql_or_a_traceback(trained, capsys, monkeypatch):

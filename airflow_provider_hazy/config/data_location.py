@@ -18,12 +18,25 @@ class SecretDataSource(HazyBaseModel):
 
     In Airflow, `conn_id` (default: `id`) names an Airflow connection, so Airflow's secrets backends
     apply. Outside Airflow the source resolves from the environment variable `HAZY_CONN_<ID>` (the id
-    upper-cased, `-` and `.` as `_`), holding a SQLAlchemy URL or an S3 endpoint URL.
+    upper-cased, `-` and `.` as `_`), holding a SQLAlchemy URL or an S3 endpoint URL. `connect_timeout`
+    and `read_timeout` bound the waits on the source (io/timeouts.py says what each driver does with them).
     """
 
     id: str = Field(min_length=1)
     name: str = ""
     conn_id: Optional[str] = None
+    connect_timeout: Optional[float] = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="Seconds to wait for a connection (database or S3) before failing; default 10.",
+    )
+    read_timeout: Optional[float] = Field(
+        default=None,
+        gt=0,
+        le=86400,
+        description="Seconds to wait on a silent connection before failing; default 600 (databases), 60 (S3).",
+    )
 
     @field_validator("id")
     @classmethod
@@ -60,7 +73,13 @@ class SecretDataSourceIO(SecretDataSource):
 
     def without_secret(self) -> SecretDataSource:
         """The same source with the inline secret dropped."""
-        return SecretDataSource(id=self.id, name=self.name, conn_id=self.conn_id)
+        return SecretDataSource(
+            id=self.id,
+            name=self.name,
+            conn_id=self.conn_id,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+        )
 
 
 DataSource = Union[SecretDataSourceIO, SecretDataSource]
