@@ -47,7 +47,7 @@ from .io.locations import (
     read_table_chunks,
 )
 from .io.sources import DataSources
-from .model_file import read_manifest, read_model, write_model
+from .model_file import ModelFileError, read_manifest, read_model, write_model
 from .outcome import fail_safe_write_error
 
 AUTO_SAMPLE_ROWS = 25
@@ -792,8 +792,18 @@ def _reference_frame(table: BaseTable, rows: List[Dict[str, Any]]) -> pd.DataFra
 
 
 def load_model(path: Union[str, Path]) -> Model:
-    """Read a `.hmf` file (no pickle: the manifest is JSON, the arrays plain .npy)."""
+    """Read a `.hmf` file (no pickle: the manifest is JSON, the arrays plain .npy); a manifest or array that
+    does not make a model is a `ModelFileError` naming the file."""
     manifest, arrays = read_model(path)
+    try:
+        return _model_from_parts(manifest, arrays)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        raise ModelFileError(f"{path}: damaged model file ({type(error).__name__}: {error})") from error
+
+
+def _model_from_parts(manifest: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Model:
     schema = DataSchema.model_validate(manifest["schema"])
     tables: Dict[str, TableModel] = {}
     references: Dict[str, pd.DataFrame] = {}
