@@ -155,7 +155,8 @@ def _with_array(payload: bytes, name: str = "t0.encoding.edges") -> bytes:
     cpt = io.BytesIO()
     np.save(cpt, ARRAYS["t0.network.cpt0"])
     members = {"arrays/t0.network.cpt0.npy": cpt.getvalue(), f"arrays/{name}.npy": payload}
-    return _zip64([_member("manifest.json", json.dumps(manifest).encode())] + [_member(k, v) for k, v in members.items()])
+    entries = [_member("manifest.json", json.dumps(manifest).encode())]
+    return _zip64(entries + [_member(member, payload) for member, payload in members.items()])
 
 
 def test_a_npy_header_claiming_a_huge_shape_is_refused_without_allocating_it():
