@@ -47,6 +47,7 @@ from .io.locations import (
     read_table_chunks,
 )
 from .io.sources import DataSources
+from .memory_guard import check_training_memory
 from .model_file import ModelFileError, read_manifest, read_model, write_model
 from .outcome import fail_safe_write_error
 
@@ -477,6 +478,7 @@ def fit(config: ConfigLike, *, chunk_rows: Optional[int] = None) -> Model:
     chunk_rows = train_chunk_rows(chunk_rows)
     generator = config.model_parameters.generator
     _modelled_tables(config)
+    check_training_memory(config)
     schema = config.data_schema
     unrelated = _unrelated_tables(schema)
     streamed = set() if _needs_frames(config) else unrelated

@@ -6,9 +6,10 @@ import re
 from datetime import date
 from typing import Annotated, Dict, List, Literal, Optional, Union
 
-from pydantic import Field, Tag, model_validator
+from pydantic import AfterValidator, Field, Tag, model_validator
 
 from .base import HazyBaseModel, tag_or_default
+from .bounds import check_max_cat, check_n_bins
 from .enums import BinningStrategyType, IdFormat, LocationPart, PersonPart
 
 # `{digits:6}`, `{letters:3}`, `{hex:8}`: the placeholders of an id pattern such as `CUST-{digits:6}`.
@@ -54,13 +55,13 @@ class CategoryColumn(BaseColumn):
     """A categorical column; `max_cat` overrides the generator's setting for this column."""
 
     type: Literal["category"] = "category"
-    max_cat: Optional[int] = Field(default=None, ge=1)
+    max_cat: Optional[Annotated[int, AfterValidator(check_max_cat)]] = Field(default=None, ge=1)
 
 
 class NumericColumn(BaseColumn):
     """Binning overrides shared by integer and float columns."""
 
-    n_bins: Optional[int] = Field(default=None, ge=2)
+    n_bins: Optional[Annotated[int, AfterValidator(check_n_bins)]] = Field(default=None, ge=2)
     bin_strategy: Optional[BinningStrategyType] = None
 
 
