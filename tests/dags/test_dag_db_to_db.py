@@ -86,7 +86,7 @@ def test_db_to_db_from_postgresql_into_mariadb(
         "host": "127.0.0.1",
         "port": 5432,
         "login": "postgres",
-        "schema": sa.make_url(POSTGRES_URL).database,  # the database the fixture's schema is in
+        "schema": sa.engine.make_url(POSTGRES_URL).database,  # the database the sample schema is in
         "extra": {"options": f"-csearch_path={postgres_sample_schema}"},
     }
     target = {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": mariadb_database}
