@@ -3,7 +3,8 @@
     hazy schema training|generation [-o FILE]     JSON Schema of a configuration
     hazy schema infer DATA.csv [...] -o FILE      a DataSchema (YAML) inferred from data files
     hazy schema infer DATABASE_URL -o FILE        ... or from every table of a database (reflection)
-    hazy check CONFIG                             validate a config, say what it reads and writes
+    hazy check CONFIG [--offline]                 validate a config, say what it reads and writes, and check
+                                                  that inputs exist and outputs can be written
     hazy train CONFIG                             train and write the model file
     hazy generate CONFIG                          generate and write the synthetic tables
     hazy inspect MODEL [--json]                   synthesiser, privacy ledger, tables, columns, network
@@ -223,11 +224,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from .preflight import check_config, exit_code
+
     config = load_config(args.config)
     print(f"{args.config}: valid {type(config).__name__}")
     for line in describe_config(config):
         print(line)
-    return 0
+    findings = check_config(config, offline=args.offline)  # inputs exist, outputs writable (preflight.py)
+    for finding in findings:
+        print(f"  ok: {finding.line}" if finding.ok else f"  PROBLEM: {finding.line}")
+    problems = [finding.line for finding in findings if not finding.ok]
+    for line in problems:
+        print(f"hazy check: {line}", file=sys.stderr)
+    return exit_code(findings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate a config file and say what it would read and write")
     check.add_argument("config", help="a training or generation config (.json, .yaml, .yml)")
+    check.add_argument(
+        "--offline", action="store_true", help="do not connect: skip the database and S3 checks of inputs and outputs"
+    )
     check.set_defaults(handler=_cmd_check)
 
     train = commands.add_parser("train", help="train a model and write the model file")

@@ -13,6 +13,22 @@ from .enums import IfExists
 _SOURCE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
+def unencoded_at_problem(url: str) -> Optional[str]:
+    """Why a connection URL cannot be read as meant, when its user or password holds an unencoded '@'
+    (`postgresql://app:p@ss@db/prod` is read as host `ss@db`); None when fine. Never holds the URL."""
+    _, separator, rest = url.partition("://")
+    if not separator:
+        return None
+    before_query = rest.split("?", 1)[0].split("#", 1)[0]
+    userinfo = before_query[: before_query.rfind("@")] if "@" in before_query else ""
+    if "@" not in userinfo:
+        return None
+    return (
+        "the URL's user or password holds an unencoded '@': percent-encode it as %40 "
+        "(in Python: urllib.parse.quote(password, safe='')); the URL is not shown, it holds a secret"
+    )
+
+
 class SecretDataSource(HazyBaseModel):
     """A named data source that holds no secret.
 
@@ -69,6 +85,9 @@ class SecretDataSourceIO(SecretDataSource):
                 "connection_url is masked (a config file written without its secret): name an Airflow "
                 "connection or set HAZY_CONN_<ID> instead"
             )
+        problem = unencoded_at_problem(value.get_secret_value())
+        if problem:
+            raise ValueError(f"connection_url: {problem}")
         return value
 
     def without_secret(self) -> SecretDataSource:

@@ -147,6 +147,37 @@ Column = Annotated[
 ]
 
 KEY_COLUMN_TYPES = (IdColumn, ForeignKeyColumn)
+COLUMN_KEYS = sorted(
+    {
+        key
+        for model in (IdColumn, ForeignKeyColumn, CategoryColumn, IntegerColumn, FloatColumn, BoolColumn)
+        + (DatetimeColumn, DateColumn, PersonColumn, LocationColumn, AgeColumn, ConstantColumn)
+        for key in model.model_fields
+    }
+)
+
+
+def check_column_keys(table: str, columns: List[object]) -> None:
+    """Raise ValueError naming the keys that no column type has, in columns (raw dicts) without a `type`: a
+    typo such as `tpye` would otherwise be "Unable to extract tag using discriminator 'type'" once per column,
+    without the key. (An unknown key beside a valid `type` is pydantic's own error, with its full path.)"""
+    unknown: Dict[str, List[str]] = {}
+    for position, column in enumerate(columns):
+        if isinstance(column, dict) and "type" not in column:
+            for key in column:
+                if key not in COLUMN_KEYS:
+                    unknown.setdefault(str(key), []).append(str(column.get("name", f"#{position}")))
+    if not unknown:
+        return
+    import difflib
+
+    parts = []
+    for key, names in unknown.items():
+        close = difflib.get_close_matches(key, COLUMN_KEYS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        shown = ", ".join(f"'{name}'" for name in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        parts.append(f"unknown key '{key}'{hint} in column(s) {shown}")
+    raise ValueError(f"table '{table}': " + "; ".join(parts) + f" (column keys: {', '.join(COLUMN_KEYS)})")
 
 
 class BaseTable(HazyBaseModel):
@@ -158,6 +189,14 @@ class BaseTable(HazyBaseModel):
     name: str = Field(min_length=1)
     columns: List[Column] = Field(min_length=1)
     primary_key: List[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_column_keys(cls, data: object) -> object:
+        """A key no column type knows (a typo such as `tpye`) is one error naming it, not one per column."""
+        if isinstance(data, dict) and isinstance(data.get("columns"), list):
+            check_column_keys(str(data.get("name", "")), data["columns"])
+        return data
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> BaseTable:

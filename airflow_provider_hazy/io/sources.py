@@ -24,6 +24,7 @@ from contextvars import ContextVar
 from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from ..config import SecretDataSource, SecretDataSourceIO
+from ..config.data_location import unencoded_at_problem
 from .masking import mask_url, scrub, url_secrets
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ def env_resolver(source: SecretDataSource) -> str:
             "(set it to a SQLAlchemy URL or an S3 endpoint URL, or run inside Airflow with a connection "
             f"'{source.connection_id}')"
         )
+    problem = unencoded_at_problem(value)
+    if problem:
+        raise DataSourceError(f"data source '{source.id}': {source.env_var}: {problem}")
     return value
 
 

@@ -27,6 +27,7 @@ from ..config.enums import IfExists
 from ..config.schema import IdColumn
 from ..core import multitable
 from ..core.batching import run_entropy, table_batch_seed
+from ..io.local_paths import require_local_path
 from ..io.locations import (
     fail_safe_path,
     location_kind,
@@ -55,9 +56,15 @@ class GenerationError(RuntimeError):
 
 
 def model_path(config: GenerationConfig) -> str:
+    """The model file's path; also refuses, before any work, a model, state or fail-safe path that is a URL."""
     path = location_path(config.model) if not isinstance(config.model, Path) else str(config.model)
     if path is None:
         raise ValueError("model: set the path of the model file (.hmf) to generate from")
+    require_local_path(path, "model")
+    if config.generation_state_path is not None:
+        require_local_path(location_path(config.generation_state_path), "generation_state_path")
+    for item in config.data_output:
+        require_local_path(fail_safe_path(item.location), f"data_output '{item.name}': fail_safe_path")
     return path
 
 
