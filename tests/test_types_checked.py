@@ -142,3 +142,48 @@ def test_the_evaluation_reads_dates_outside_the_nanosecond_range():
     seconds = datetime_seconds(pd.Series(["0001-01-01", "9999-12-31", None]))
     assert seconds[0] == pytest.approx(-62135596800.0) and seconds[1] == pytest.approx(253402214400.0)
     assert np.isnan(seconds[2])
+
+
+def test_dates_from_year_1_to_9999_round_trip_through_postgresql(monkeypatch):
+    import datetime as dt
+    import uuid
+
+    import sqlalchemy as sa
+    from service_checks import POSTGRES_URL, server_engine
+
+    engine = server_engine(POSTGRES_URL, "PostgreSQL")
+    source, target = f"i15_dates_{uuid.uuid4().hex[:8]}", f"i15_synthetic_{uuid.uuid4().hex[:8]}"
+    years = np.concatenate([[1, 9999], np.random.default_rng(5).integers(1, 10000, ROWS - 2)])
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"CREATE TABLE {source} (id int PRIMARY KEY, d date, t timestamp)"))
+        rows = [
+            {"id": i, "d": dt.date(int(year), 6, 15), "t": dt.datetime(int(year), 6, 15, 12, 34, 56)}
+            for i, year in enumerate(years)
+        ]
+        connection.execute(sa.text(f"INSERT INTO {source} VALUES (:id, :d, :t)"), rows)
+    monkeypatch.setenv("HAZY_CONN_PG", POSTGRES_URL)
+    try:
+        columns = [{"name": "id", "type": "id"}, {"name": "d", "type": "date"}, {"name": "t", "type": "datetime"}]
+        write_config("pg", columns, "unused.csv", epsilon=1000.0)
+        training = yaml.safe_load(Path("pg.yaml").read_text())
+        training["data_sources"] = [{"id": "pg"}]
+        training["data_input"] = [{"name": "t", "location": {"source_id": "pg", "table_name": source}}]
+        Path("pg.yaml").write_text(yaml.safe_dump(training))
+        generation = yaml.safe_load(Path("pg-gen.yaml").read_text())
+        generation["data_sources"] = [{"id": "pg"}]
+        location = {"source_id": "pg", "table_name": target, "if_exists": "replace"}
+        generation["data_output"] = [{"name": "t", "location": location}]
+        Path("pg-gen.yaml").write_text(yaml.safe_dump(generation))
+        assert main(["train", "pg.yaml"]) == 0
+        assert main(["generate", "pg-gen.yaml"]) == 0
+        with engine.connect() as connection:
+            low_d, high_d, low_t, high_t, count = connection.execute(
+                sa.text(f"SELECT min(d), max(d), min(t), max(t), count(*) FROM {target}")
+            ).one()
+        assert count == ROWS
+        assert low_d.year < 1000 and high_d.year > 9000 and low_t.year < 1000 and high_t.year > 9000
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"DROP TABLE IF EXISTS {source}"))
+            connection.execute(sa.text(f"DROP TABLE IF EXISTS {target}"))
+        engine.dispose()
