@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from airflow_provider_hazy.config import SecretDataSource
 from airflow_provider_hazy.io.s3 import make_s3_client
 from airflow_provider_hazy.io.sources import DataSources
-from airflow_provider_hazy.io.sql import bound_pymysql_handshake, engine_from_url
+from airflow_provider_hazy.io.sql_tables import bound_pymysql_handshake, engine_from_url
 from airflow_provider_hazy.io.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, sql_connect_args
 
 
