@@ -210,3 +210,13 @@ def test_a_manifest_whose_model_entries_are_malformed_is_a_model_file_error(tmp_
     path.write_bytes(write_model_bytes(manifest, ARRAYS))
     with pytest.raises(ModelFileError, match=f"{path}: damaged model file"):
         api.load_model(path)
+
+
+def test_hazy_inspect_of_a_manifest_without_a_model_is_a_model_file_error_exit_2(tmp_path, capsys):
+    from airflow_provider_hazy.cli import main
+
+    path = tmp_path / "bad.hmf"
+    path.write_bytes(write_model_bytes({"synthesiser": "priv_bayes", "tables": {"t": {"n_rows": 3}}}, ARRAYS))
+    assert main(["inspect", str(path)]) == 2
+    message = f"hazy inspect: {path}: damaged model file (manifest: KeyError: 'privacy')"
+    assert capsys.readouterr().err.strip() == message

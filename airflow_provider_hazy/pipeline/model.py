@@ -249,8 +249,16 @@ def _named_edges(table: TableModel) -> List[Dict[str, Any]]:
 
 def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
     """What a model holds, from its manifest alone: synthesiser, privacy ledger, tables (each with its share of
-    epsilon, its columns and network, its degree model), the foreign-key relations."""
+    epsilon, its columns and network, its degree model), the foreign-key relations. A manifest that lacks
+    what a model holds is a `ModelFileError` naming the file."""
     manifest = read_manifest(path)
+    try:
+        return _summary(path, manifest)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise ModelFileError(f"{path}: damaged model file (manifest: {type(error).__name__}: {error})") from error
+
+
+def _summary(path: Union[str, Path], manifest: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "path": str(path),
         "format_version": manifest["format_version"],
