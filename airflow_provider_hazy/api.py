@@ -196,7 +196,14 @@ def _fit_table(
     generator = config.model_parameters.generator
     settings = _generator_settings(generator)
     encoding = fit_table_encoding(
-        frame, table, generator, processing_epsilon=processing_epsilon, rng=rng, ledger=ledger, table_name=table.name
+        frame,
+        table,
+        generator,
+        processing_epsilon=processing_epsilon,
+        rng=rng,
+        ledger=ledger,
+        table_name=table.name,
+        epsilon=epsilon,
     )
     codes = encoding.encode(frame)
     cross: Optional[CrossTable] = None
@@ -297,7 +304,14 @@ def _fit_table_streaming(
     into memory goes through the same code in chunks, so the model never depends on how it was read."""
     generator = config.model_parameters.generator
     encoding, n_rows = fit_table_encoding_from_chunks(
-        chunks, table, generator, processing_epsilon=processing_epsilon, rng=rng, ledger=ledger, table_name=table.name
+        chunks,
+        table,
+        generator,
+        processing_epsilon=processing_epsilon,
+        rng=rng,
+        ledger=ledger,
+        table_name=table.name,
+        epsilon=epsilon,
     )
     network = privbayes.fit_from_chunks(
         lambda: (encoding.encode(frame) for frame in chunks()),

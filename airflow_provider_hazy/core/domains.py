@@ -56,6 +56,7 @@ class BinSpec:
     grid: str = "number"  # candidate grid of the private range: "number" or "days"
     per_day: float = 1.0  # units per day, for the "days" grid
     public_range: Optional[Tuple[float, float]] = None  # known without the data (time of day)
+    distinct_points: bool = False  # non-private: a column with <= n_bins distinct values is binned by them
 
     @property
     def needs_histogram(self) -> bool:
@@ -104,6 +105,10 @@ def fit_bins(
     if len(sorted_values) == 0:
         return empty_domain(spec.integer, spec.column_strategy or spec.default_strategy)
     low, high = float(sorted_values[0]), float(sorted_values[-1])
+    if spec.distinct_points:
+        distinct = np.unique(sorted_values)
+        if len(distinct) <= spec.n_bins:
+            return distinct_value_domain(distinct, spec, has_null)
     points = np.empty(0)
     if spec.single_threshold is not None:
         points = frequent_values(sorted_values, spec.single_threshold * n_rows)
@@ -118,6 +123,14 @@ def fit_bins(
     if spec.drop_empty_bins:
         domain = domain.keep(domain.counts(sorted_values) > 0)
     return domain
+
+
+def distinct_value_domain(distinct: np.ndarray, spec: BinSpec, has_null: bool) -> BinnedDomain:
+    """A column encoded by its (few, sorted) distinct values: one point bin each, none between them (a value
+    between two points is encoded as the nearer one)."""
+    strategy = spec.column_strategy or spec.default_strategy
+    domain = bins_from_edges(distinct, distinct, integer=spec.integer, has_null=has_null, strategy=strategy)
+    return domain.keep(domain.point)
 
 
 def _cell_edges(low: float, high: float, integer: bool, n_cells: int) -> np.ndarray:
