@@ -8,7 +8,8 @@ The bins are fitted on the REAL column only, then applied to any other frame (sy
   holding exactly that value, and the other values are cut into the remaining bins at their quantiles
   (`strategy="quantile"`, the default) or at equal-width steps between the real minimum and maximum
   (`strategy="uniform"`). A model that loses a point mass (decodes 0 as 0 < x < 500) is then seen to:
-  the synthetic rows leave the point's bin. These bins depend on the real data only, never on the model's. The outer bins are open, so values outside the real range fall into the
+  the synthetic rows leave the point's bin. These bins depend on the real data only, never on the model's.
+  The outer bins are open, so values outside the real range fall into the
   first or last bin. Datetimes are binned as seconds since the epoch (UTC); text that does not parse
   (with the column's `format`, or ISO 8601) counts as null.
 - categorical columns (category, bool, and every other type): the `max_categories` most frequent real

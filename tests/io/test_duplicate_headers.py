@@ -16,7 +16,8 @@ def duplicated(tmp_path):
 
 
 def test_a_whole_file_read_names_every_duplicated_column(duplicated):
-    with pytest.raises(ValueError, match=r"people\.csv: duplicate column names.*'amount' \(2 times\), 'name' \(3 times\)"):
+    expected = r"people\.csv: duplicate column names.*'amount' \(2 times\), 'name' \(3 times\)"
+    with pytest.raises(ValueError, match=expected):
         read_file_table(duplicated)
 
 
