@@ -360,7 +360,7 @@ def _fit_degree(
     ).hierarchies
     return multitable.fit_degree_model(
         parent.relation,
-        multitable.clipped_degrees(parent.parent_index, n_parent, parent.cap),
+        multitable.clipped_degrees(parent.parent_index, n_parent, multitable.MAX_DEGREE_CAP),
         parent.parent_codes,
         hierarchies,
         cross.selected if cross else [],
@@ -369,6 +369,7 @@ def _fit_degree(
         epsilon=parent.degree_epsilon,
         rng=rng,
         ledger=ledger,
+        private_cap=True,
     )
 
 

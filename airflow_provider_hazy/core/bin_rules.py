@@ -75,9 +75,7 @@ def budget_bins(n_rows: int, epsilon: Optional[float], n_columns: int) -> int:
     return max(MIN_BINS, min(sample_bins, int(math.floor(math.sqrt(max(max_cells, 0.0))))))
 
 
-def resolve_params(
-    params: ProcessingParams, n_rows: int, n_columns: int, epsilon: Optional[float]
-) -> ProcessingParams:
+def resolve_params(params: ProcessingParams, n_rows: int, n_columns: int, epsilon: Optional[float]) -> ProcessingParams:
     """`params` with `n_bins` lowered to what the table's `epsilon` (None: `params.epsilon`, if any) affords
     (`budget_bins`); every other setting as it is (the point and skew rules read the None values themselves)."""
     if epsilon is None:

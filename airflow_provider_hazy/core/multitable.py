@@ -32,6 +32,7 @@ import pandas as pd
 from ..config.schema import DataSchema, ReferenceTable, SequentialTable
 from . import privbayes
 from .batching import Batch, plan_batches, rows_for_magnitude
+from .degrees import hit_total, private_degree_cap, split_degree_budget
 from .privacy import (
     STRUCTURE_BUDGET_FRACTION,
     BudgetLedger,
@@ -338,7 +339,8 @@ class DegreeModel:
     probabilities: np.ndarray = field(default_factory=lambda: np.ones((1, 1)))
 
     def degrees(self, parent_codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Children of each synthetic parent row (degree_preserving), from its row of the table."""
+        """Children of each synthetic parent row: degree_preserving, drawn from its row of the table and then
+        brought to the public total round(n_parent * ratio) (`degrees.hit_total`); random, uniform picks."""
         n_parent = parent_codes.shape[0]
         if self.adjacency == "random":
             total = int(math.floor(n_parent * self.ratio + 0.5))
@@ -349,7 +351,9 @@ class DegreeModel:
         cumulative = np.minimum(np.cumsum(self.probabilities, axis=1), 1.0)
         cumulative[:, -1] = 1.0
         cumulative += np.arange(cumulative.shape[0], dtype=np.float64)[:, None]
-        return privbayes.draw_children(cumulative.ravel(), combination, self.cap + 1, rng)
+        drawn = privbayes.draw_children(cumulative.ravel(), combination, self.cap + 1, rng)
+        # row counts are public: the drawn degrees are brought to n_parent x ratio (degrees.hit_total)
+        return hit_total(drawn, int(math.floor(n_parent * self.ratio + 0.5)), self.cap, rng)
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -442,10 +446,30 @@ def fit_degree_model(
     epsilon: float,
     rng: np.random.Generator,
     ledger: BudgetLedger,
+    private_cap: bool = False,
 ) -> DegreeModel:
     """The Laplace mechanism on the joint counts of (coarsened parent columns, clipped degree), every cell
     noised, sensitivity `DEGREE_SENSITIVITY`; parent columns are coarsened (or dropped) until the table is
-    theta-useful, which reads only public sizes."""
+    theta-useful, which reads only public sizes. With `private_cap`, `degrees` are the unclipped degrees and
+    `cap` the public default: the cap is chosen from the data by `degrees.private_degree_cap` (a share
+    `degrees.CAP_BUDGET_FRACTION` of `epsilon`, charged), so a heavy tail survives a large budget.
+
+    Post-processing (no budget): the noisy table is projected onto counts >= 0 summing to the public number
+    of parent rows (`privbayes.project_to_total`, which removes the mass noise puts into empty cells),
+    normalised per parent combination and tilted to the public mean degree (`tilt_to_mean`)."""
+    if private_cap:
+        cap_epsilon, epsilon = split_degree_budget(epsilon)
+        cap = private_degree_cap(
+            degrees,
+            cap,
+            n_child,
+            epsilon=cap_epsilon,
+            rng=rng,
+            ledger=ledger,
+            table=relation.child,
+            relation=relation.name,
+        )
+        degrees = np.minimum(np.asarray(degrees, dtype=np.int64), cap)
     scale = DEGREE_SENSITIVITY / epsilon
     n_parent = parent_codes.shape[0]
     # theta-useful, and at least MIN_PARENTS_PER_COMBINATION parent rows per combination on average: the
@@ -459,8 +483,9 @@ def fit_degree_model(
     combination = privbayes.parent_combination_codes(parent_codes, columns, coarsenings, sizes)
     counts = privbayes.joint_counts(np.asarray(degrees, dtype=np.int64), combination, math.prod(sizes), cap + 1)
     noisy = privbayes.noisy_counts(counts, scale, rng)
-    probabilities = privbayes.conditional_distributions(noisy, "marginal")
-    weights = np.maximum(noisy, 0.0).sum(axis=1)
+    projected = privbayes.project_to_total(noisy, float(n_parent))
+    probabilities = privbayes.conditional_distributions(projected, "marginal")
+    weights = projected.sum(axis=1)
     target = min(n_child / max(n_parent, 1), float(cap))
     probabilities = tilt_to_mean(probabilities, weights, target)
     ledger.charge(
@@ -477,7 +502,8 @@ def fit_degree_model(
             "parent_levels": list(levels),
             "cells": int(counts.size),
             "parent_rows": n_parent,
-            "post_processing": "tilted to the public mean degree n_child / n_parent",
+            "post_processing": "projected to the public parent count, tilted to the public mean degree "
+            "n_child / n_parent",
             "neighbouring": "one row of one table replaced: a child row moves between two parents (L1 4), "
             "a parent row changes cell (L1 2); degrees clipped to the public cap",
         },

@@ -63,9 +63,9 @@ def source() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def synthetic(source, tmp_path_factory):
     return {
-        epsilon: train_and_generate(
-            tmp_path_factory.mktemp(f"eps{epsilon:g}"), {"accounts": source}, SCHEMA, epsilon
-        )["accounts"]
+        epsilon: train_and_generate(tmp_path_factory.mktemp(f"eps{epsilon:g}"), {"accounts": source}, SCHEMA, epsilon)[
+            "accounts"
+        ]
         for epsilon in (1.0, 1000.0)
     }
 
@@ -115,4 +115,3 @@ def test_the_defaults_keep_the_histogram_similarity_high(source, synthetic):
     result = histogram_similarity(schema, {"accounts": source}, {"accounts": synthetic[1000.0]})
     columns = result["tables"]["accounts"]["columns"]
     assert columns["capital_gain"]["score"] >= 0.97 and columns["balance"]["score"] >= 0.97
-
