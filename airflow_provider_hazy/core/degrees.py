@@ -7,8 +7,9 @@ a down one, of b up one).
 
 - `private_degree_cap`: the cap D on children per parent row is chosen by the exponential mechanism over
   the grid of `CAP_STEPS_PER_DOUBLING` caps per doubling from 1 to min(n_child, `MAX_DEGREE_CAP`), with
-  utility u(D) = -(number of parent rows whose degree exceeds D). A replaced child row changes the degree of
-  at most two parents by one each, in opposite directions, so u changes by at most 1 (sensitivity 1). The
+  utility u(D) = -(number of parent rows whose degree exceeds D) - `CAP_SIZE_PENALTY` log2(D). A replaced
+  child row changes the degree of at most two parents by one each, in opposite directions, so u changes by
+  at most 1 (sensitivity 1; the penalty is public). The
   mechanism has a public base measure (a prior) centred on the public default cap D0 (`multitable`:
   4 x the mean degree), exp(-`CAP_PRIOR_PER_DOUBLING` x |log2(D / D0)|): with a small budget the cap stays
   near D0, with a large one it is the smallest grid value above the largest degree (the tail survives). It
@@ -17,9 +18,11 @@ a down one, of b up one).
   or removing children in proportion to the drawn degrees (a multinomial draw), within the cap: rows of a
   table whose driving parent decides its size come out within rounding of the source's count at magnitude 1.
 - `SecondaryDegrees`: for a foreign key that is not the driving one (children used to pick a parent row
-  uniformly, which flattens a skewed degree distribution), a noisy histogram of the degrees 0..D (Laplace,
-  sensitivity 4 as the driving degree model, every cell noised; projected to the public parent count,
-  `privbayes.project_to_total`). At generation every parent row of the batch draws a degree from it, the
+  uniformly, which flattens a skewed degree distribution), a noisy histogram of the degrees on bins 0, 1,
+  2, 3, then `HISTOGRAM_STEPS_PER_DOUBLING` per doubling up to D (few cells, so few parents still give a
+  useful histogram; Laplace, sensitivity 4 as the driving degree model, every cell noised; cells not clearly
+  above the noise taken as empty, then projected to the public parent count, `privbayes.project_to_total`;
+  a degree is uniform within its bin). At generation every parent row of the batch draws a degree from it, the
   degrees are brought to the number of child rows (`hit_total`) and the child rows take a random
   permutation of the parents repeated by their degrees; within a group that must not repeat a parent (a
   primary key made of two foreign keys) repeats are swapped away (`distinct_within_groups`).
@@ -36,16 +39,23 @@ import numpy as np
 from . import privbayes
 from .privacy import BudgetLedger, exponential_mechanism
 
-CAP_BUDGET_FRACTION = 0.1
+CAP_BUDGET_FRACTION = 0.25
 """Share of a degree model's budget spent on choosing its cap."""
-CAP_PRIOR_PER_DOUBLING = 2.0
+CAP_PRIOR_PER_DOUBLING = 1.0
 """Log-weight the cap's public prior loses per doubling away from the default cap."""
+CAP_SIZE_PENALTY = 0.1
+"""Parents' worth of utility a cap loses per doubling (public): among caps that clip no parent, the smallest
+wins when the budget is large (the degree histogram then has no empty tail)."""
 CAP_STEPS_PER_DOUBLING = 4
 MAX_DEGREE_CAP = 10_000
 DEGREE_SENSITIVITY = 4.0
 """L1 change of a degree histogram when a child row moves from one parent to another (two cells of each of
 two parents' degrees: -1 and +1 twice)."""
 SWAP_ROUNDS = 50
+P_FAIL = 0.05
+HISTOGRAM_STEPS_PER_DOUBLING = 2
+"""Bins per doubling of a secondary degree histogram: few cells, so that a parent table of a few dozen rows
+still gives counts above the noise."""
 
 
 def cap_grid(upper: int) -> np.ndarray:
@@ -73,7 +83,8 @@ def private_degree_cap(
     ordered = np.sort(np.asarray(degrees, dtype=np.int64))
     above = len(ordered) - np.searchsorted(ordered, grid, side="right")  # parents whose degree exceeds D
     prior = -CAP_PRIOR_PER_DOUBLING * np.abs(np.log2(grid / default_cap))
-    scores = -above.astype(np.float64) + (2.0 * 1.0 / epsilon) * prior  # exp(eps u / 2) * exp(prior)
+    utility = -above.astype(np.float64) - CAP_SIZE_PENALTY * np.log2(grid)
+    scores = utility + (2.0 * 1.0 / epsilon) * prior  # weights exp(eps u / 2) * exp(prior)
     cap = int(grid[exponential_mechanism(scores, 1.0, epsilon, rng)])
     ledger.charge(
         table=table,
@@ -87,7 +98,8 @@ def private_degree_cap(
             "candidates": int(len(grid)),
             "default_cap": default_cap,
             "cap": cap,
-            "utility": "minus the number of parent rows with more children than the cap",
+            "utility": f"minus the number of parent rows with more children than the cap, minus "
+            f"{CAP_SIZE_PENALTY:g} log2(cap)",
             "prior": f"exp(-{CAP_PRIOR_PER_DOUBLING:g} |log2(cap / default_cap)|), public",
         },
     )
@@ -154,13 +166,38 @@ def distinct_within_groups(
     return picks
 
 
+def degree_bins(cap: int) -> np.ndarray:
+    """Lower ends of the degree bins of a secondary histogram: 0, then round(2 ** (j / HISTOGRAM_STEPS_PER_DOUBLING))
+    up to `cap` (0, 1, 2, 3, 4, 6, 8, 11, 16, 23, 32, ...); the last bin holds `cap` alone."""
+    cap = max(int(cap), 1)
+    steps = int(math.ceil(math.log2(cap) * HISTOGRAM_STEPS_PER_DOUBLING)) + 1
+    grid = np.round(2.0 ** (np.arange(steps) / HISTOGRAM_STEPS_PER_DOUBLING)).astype(np.int64)
+    return np.unique(np.concatenate([[0], grid[grid <= cap], [cap]])).astype(np.int64)
+
+
 @dataclass(frozen=True, eq=False)
 class SecondaryDegrees:
-    """P(degree) of one secondary foreign key's parent rows: a noisy histogram over 0..cap."""
+    """P(degree bin) of one secondary foreign key's parent rows: a noisy histogram over `degree_bins(cap)`
+    (a degree drawn from a bin is uniform over the bin's integers)."""
 
     relation: str
     cap: int
     probabilities: np.ndarray = field(default_factory=lambda: np.ones(1))
+
+    @property
+    def lower(self) -> np.ndarray:
+        return degree_bins(self.cap)
+
+    def draw(self, n_parents: int, rng: np.random.Generator) -> np.ndarray:
+        """A degree for each of `n_parents` parent rows: the bins by systematic sampling (n evenly spaced
+        points of the cumulative distribution, one random offset, in random order), so the rows' histogram
+        is the model's to within one row per bin; then uniform within the bin."""
+        lower = self.lower
+        upper = np.append(lower[1:], self.cap + 1)
+        cumulative = np.cumsum(self.probabilities)
+        points = rng.permutation((np.arange(n_parents) + rng.random()) / max(n_parents, 1))
+        bins = np.minimum(np.searchsorted(cumulative, points * cumulative[-1], side="right"), len(lower) - 1)
+        return lower[bins] + np.floor(rng.random(n_parents) * (upper[bins] - lower[bins])).astype(np.int64)
 
     def parent_rows(
         self, n_children: int, n_parents: int, group: Optional[np.ndarray], rng: np.random.Generator
@@ -169,8 +206,7 @@ class SecondaryDegrees:
         row, brought to `n_children`, the parents repeated by them in random order (distinct within `group`)."""
         if n_parents == 0 or n_children == 0:
             return np.zeros(n_children, dtype=np.int64) - (1 if n_parents == 0 else 0)
-        cumulative = np.cumsum(self.probabilities)
-        drawn = np.minimum(np.searchsorted(cumulative, rng.random(n_parents) * cumulative[-1], side="right"), self.cap)
+        drawn = self.draw(n_parents, rng)
         cap = max(self.cap, int(math.ceil(n_children / n_parents)))
         degrees = hit_total(drawn, n_children, cap, rng)
         picks = rng.permutation(np.repeat(np.arange(n_parents, dtype=np.int64), degrees))
@@ -190,7 +226,11 @@ class SecondaryDegrees:
     def from_parts(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> SecondaryDegrees:
         probabilities = np.asarray(arrays["probabilities"], dtype=np.float64)
         cap = int(data["cap"])
-        if probabilities.shape != (cap + 1,) or not np.all(np.isfinite(probabilities)) or probabilities.sum() <= 0:
+        if (
+            probabilities.shape != (len(degree_bins(cap)),)
+            or not np.all(np.isfinite(probabilities))
+            or probabilities.sum() <= 0
+        ):
             raise ValueError(f"secondary degrees of {data['relation']}: malformed table")
         return cls(str(data["relation"]), cap, probabilities)
 
@@ -217,12 +257,22 @@ def fit_secondary_degrees(
         degrees, default_cap, n_child, epsilon=cap_epsilon, rng=rng, ledger=ledger, table=table, relation=relation
     )
     histogram_epsilon = epsilon - cap_epsilon
-    counts = np.bincount(np.minimum(degrees, cap), minlength=cap + 1).astype(np.float64)
+    lower = degree_bins(cap)
+    counts = np.bincount(np.searchsorted(lower, np.minimum(degrees, cap), side="right") - 1, minlength=len(lower))
+    counts = counts.astype(np.float64)
     scale = DEGREE_SENSITIVITY / histogram_epsilon
     noisy = privbayes.noisy_counts(counts, scale, rng)
-    projected = privbayes.project_to_total(noisy, float(n_parent))
+    # post-processing: cells not clearly above the noise (scale x ln(cells / P_FAIL), which noise alone passes
+    # somewhere with probability below P_FAIL) are taken as empty, then the rest is projected to the total
+    kept = np.where(noisy > scale * math.log(len(lower) / P_FAIL), noisy, 0.0)
+    if kept.sum() >= n_parent:
+        projected = privbayes.project_to_total(kept, float(n_parent))
+    elif kept.sum() > 0:
+        projected = kept * (n_parent / kept.sum())  # scaled up: a shift would put mass into the empty cells
+    else:
+        projected = privbayes.project_to_total(noisy, float(n_parent))
     if projected.sum() <= 0:
-        projected = np.ones(cap + 1)
+        projected = np.ones(len(lower))
     ledger.charge(
         table=table,
         purpose="secondary_degrees",
@@ -233,12 +283,33 @@ def fit_secondary_degrees(
         detail={
             "relation": relation,
             "cap": cap,
-            "cells": int(cap + 1),
+            "cells": int(len(lower)),
+            "bins": f"0, 1, 2, 3, then {HISTOGRAM_STEPS_PER_DOUBLING} per doubling up to the cap",
             "parent_rows": int(n_parent),
-            "post_processing": "projected onto counts >= 0 summing to the public parent count",
+            "post_processing": "cells below scale * ln(cells / 0.05) set to 0, then projected onto (or scaled "
+            "up to) counts >= 0 summing to the public parent count",
         },
     )
     return SecondaryDegrees(relation, cap, projected / projected.sum())
+
+
+def secondary_picks(
+    model: SecondaryDegrees,
+    n_rows: int,
+    n_choices: int,
+    null_rate: float,
+    group: Optional[np.ndarray],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """A parent row for each of `n_rows` child rows (-1: null, with `null_rate`), the others following the
+    model's degree distribution over the `n_choices` parent rows (distinct within `group`, when given)."""
+    null = rng.random(n_rows) < null_rate
+    picks = np.full(n_rows, -1, dtype=np.int64)
+    present = ~null
+    picks[present] = model.parent_rows(
+        int(present.sum()), n_choices, None if group is None else np.asarray(group)[present], rng
+    )
+    return picks
 
 
 def split_degree_budget(epsilon: float) -> Tuple[float, float]:

@@ -45,6 +45,8 @@ DEGREE_WEIGHT = 0.5
 """A degree model's share of the budget relative to a table's network (see `split_model_budget`)."""
 NULL_RATE_FRACTION = 0.02
 """The part of a table's share spent on the noisy null rate of each foreign key outside its primary key."""
+SECONDARY_DEGREE_FRACTION = 0.1
+"""The part of a table's share spent on the degree histogram of each secondary foreign key."""
 DEGREE_SENSITIVITY = 4.0
 """L1 change of a degree histogram (conditioned on parent columns) between neighbours: replacing a child row
 moves one child from parent a to parent b, so two parents change bins (4); replacing a parent row moves
@@ -224,12 +226,15 @@ class BudgetPlan:
     degree: Dict[str, float]
     null_rate: Dict[str, float]
     processing: Dict[str, Optional[float]]
+    secondary_degree: Dict[str, float] = field(default_factory=dict)
+
+    def relation_epsilon(self, relation: Relation) -> float:
+        """What one foreign key's releases spend: its degree model (driving or secondary) and null rate."""
+        name = relation.name
+        return self.degree.get(name, 0.0) + self.secondary_degree.get(name, 0.0) + self.null_rate.get(name, 0.0)
 
     def table_total(self, table: str, relations: Sequence[Relation]) -> float:
-        return math.fsum(
-            [self.network.get(table, 0.0)]
-            + [self.degree.get(r.name, 0.0) + self.null_rate.get(r.name, 0.0) for r in relations]
-        )
+        return math.fsum([self.network.get(table, 0.0)] + [self.relation_epsilon(r) for r in relations])
 
 
 def split_model_budget(
@@ -239,8 +244,10 @@ def split_model_budget(
 
     With T modelled tables and R degree models, a unit is epsilon / (T + DEGREE_WEIGHT * R): each table gets
     one unit and each degree model DEGREE_WEIGHT units. Out of its unit, a table spends NULL_RATE_FRACTION on
-    the null rate of each secondary or self-referencing foreign key (at most a fifth of the unit in all), the
-    rest on its network. `processing_epsilon` is shared equally by the modelled tables.
+    the null rate of each secondary or self-referencing foreign key (at most a fifth of the unit in all) and,
+    with degree_preserving adjacency, SECONDARY_DEGREE_FRACTION on the degree histogram of each secondary
+    foreign key that is not a self-reference (`degrees.SecondaryDegrees`; at most a fifth of the unit in
+    all), the rest on its network. `processing_epsilon` is shared equally by the modelled tables.
     """
     tables = graph.modelled_tables
     degree_relations = [graph.driving[t] for t in tables if graph.driving[t] is not None] if degree_preserving else []
@@ -248,15 +255,20 @@ def split_model_budget(
     unit = epsilon / weight if weight else 0.0
     network: Dict[str, float] = {}
     null_rate: Dict[str, float] = {}
+    secondary_degree: Dict[str, float] = {}
     for table in tables:
         secondary = graph.nullable(table)
         fraction = min(NULL_RATE_FRACTION, 0.2 / len(secondary)) if secondary else 0.0
         for relation in secondary:
             null_rate[relation.name] = unit * fraction
-        network[table] = unit * (1.0 - fraction * len(secondary))
+        others = [r for r in graph.secondary(table) if not r.is_self] if degree_preserving else []
+        degree_fraction = min(SECONDARY_DEGREE_FRACTION, 0.2 / len(others)) if others else 0.0
+        for relation in others:
+            secondary_degree[relation.name] = unit * degree_fraction
+        network[table] = unit * (1.0 - fraction * len(secondary) - degree_fraction * len(others))
     degree = {relation.name: DEGREE_WEIGHT * unit for relation in degree_relations}
     processing = {table: None if processing_epsilon is None else processing_epsilon / len(tables) for table in tables}
-    return BudgetPlan(network, degree, null_rate, processing)
+    return BudgetPlan(network, degree, null_rate, processing, secondary_degree)
 
 
 def degree_cap(n_child: int, n_parent: int) -> int:
@@ -662,7 +674,7 @@ def fit_conditioned(
     Laplace count table. A score or table that involves a parent column has its sensitivity multiplied by
     `group` (group privacy: a neighbouring change alters at most `group` joined rows); the others keep the
     single-table sensitivities. beta * epsilon is shared by the selection and placement steps, the rest by
-    the d tables.
+    the d tables. The noisy tables are post-processed as a single table's (`_consistent_child_conditionals`).
     """
     d = len(domain_sizes)
     all_sizes = list(domain_sizes) + [int(s) + 1 for s in given_sizes]
@@ -744,6 +756,7 @@ def fit_conditioned(
     conditionals = [
         privbayes.Conditional(j, (), (), (), (), np.full((1, all_sizes[j]), 1.0 / all_sizes[j])) for j in given
     ]
+    noisy_tables, node_sizes, node_coarsenings = [], [], []
     for node in nodes:
         hierarchies_used = [data.hierarchies[p] for p in node.parents]
         sizes = tuple(h.sizes[level] for h, level in zip(hierarchies_used, node.levels))
@@ -755,12 +768,9 @@ def fit_conditioned(
         involves_given = bool(set(node.parents) & given_set)
         sensitivity = privbayes.COUNT_SENSITIVITY * (group if involves_given else 1)
         scale = sensitivity / table_epsilon
-        probabilities = privbayes.conditional_distributions(
-            privbayes.noisy_counts(counts, scale, rng), default_strategy
-        )
-        conditionals.append(
-            privbayes.Conditional(node.child, node.parents, node.levels, sizes, coarsenings, probabilities)
-        )
+        noisy_tables.append(privbayes.noisy_counts(counts, scale, rng))
+        node_sizes.append(sizes)
+        node_coarsenings.append(coarsenings)
         ledger.charge(
             table=table,
             purpose="conditional",
@@ -778,6 +788,11 @@ def fit_conditioned(
                 "parent_table": parent_table if involves_given else None,
             },
         )
+    conditionals.extend(
+        _consistent_child_conditionals(
+            nodes, noisy_tables, node_sizes, node_coarsenings, all_sizes, given, data.n_rows, default_strategy, rng
+        )
+    )
     # unused candidate parent columns get placeholder marginals (no data) so the model covers every attribute
     for j in candidates_given:
         if j not in given_set:
@@ -786,6 +801,33 @@ def fit_conditioned(
             )
     model = privbayes.PrivBayesModel(tuple(all_sizes), tuple(conditionals))
     return ConditionedFit(model, d, tuple(j - d for j in given))
+
+
+def _consistent_child_conditionals(
+    nodes: Sequence[privbayes.Node],
+    noisy_tables: Sequence[np.ndarray],
+    node_sizes: Sequence[Tuple[int, ...]],
+    node_coarsenings: Sequence[Tuple[Optional[np.ndarray], ...]],
+    all_sizes: Sequence[int],
+    given: Sequence[int],
+    n_rows: int,
+    default_strategy: str,
+    rng: np.random.Generator,
+) -> Tuple[privbayes.Conditional, ...]:
+    """The child's conditionals by the single-table post-processing (`privbayes.consistent_conditionals`:
+    projection to n, pooled marginal estimates, tilting in network order). The given parent columns are not
+    measured by the child's tables: in the simulated rows each is drawn on its own from its pooled estimate
+    (the tables where it is a level-0 parent), or uniformly when no table holds it at full resolution.
+    Post-processing of the noisy tables only."""
+    estimates = privbayes.marginal_estimates(nodes, noisy_tables, node_sizes, len(all_sizes), n_rows)
+    initial = np.zeros((privbayes.CONSISTENCY_ROWS if n_rows > 0 else 0, len(all_sizes)), dtype=np.int64, order="F")
+    for j in given:
+        estimate = estimates[j]
+        p = np.full(all_sizes[j], 1.0 / all_sizes[j]) if estimate is None or estimate.sum() <= 0 else estimate
+        initial[:, j] = rng.choice(all_sizes[j], size=initial.shape[0], p=p / p.sum())
+    return privbayes.consistent_conditionals(
+        nodes, noisy_tables, node_sizes, node_coarsenings, all_sizes, n_rows, default_strategy, rng, initial=initial
+    )
 
 
 def sample_conditioned(

@@ -22,6 +22,7 @@ from ..config import TrainingConfig
 from ..config.schema import BaseTable, DataSchema, ReferenceTable, SequentialTable
 from ..core import multitable, privbayes
 from ..core.batching import rows_for_magnitude
+from ..core.degrees import SecondaryDegrees, fit_secondary_degrees
 from ..core.encoding import fit_table_encoding
 from ..core.privacy import BudgetLedger
 from ..core.streaming import fit_table_encoding_from_chunks
@@ -258,6 +259,40 @@ def _fit_null_rates(
     return rates
 
 
+def _fit_secondary_degrees(
+    graph: multitable.ForeignKeyGraph,
+    name: str,
+    frames: Dict[str, pd.DataFrame],
+    budget: multitable.BudgetPlan,
+    rng: np.random.Generator,
+    ledger: BudgetLedger,
+) -> Dict[str, SecondaryDegrees]:
+    """The degree histogram of each secondary foreign key of table `name` that has a budget
+    (`multitable.split_model_budget`; see `core.degrees`)."""
+    models = {}
+    for relation in graph.secondary(name):
+        epsilon = budget.secondary_degree.get(relation.name)
+        if relation.is_self or not epsilon:
+            continue
+        parent = frames[relation.parent]
+        parent_index = multitable.parent_row_index(
+            parent[list(relation.parent_columns)], frames[name][list(relation.child_columns)]
+        )
+        n_child = int((parent_index >= 0).sum())
+        models[relation.name] = fit_secondary_degrees(
+            relation.name,
+            parent_index,
+            len(parent),
+            n_child,
+            multitable.degree_cap(n_child, len(parent)),
+            epsilon=epsilon,
+            rng=rng,
+            ledger=ledger,
+            table=name,
+        )
+    return models
+
+
 def _sample_size(config: TrainingConfig, n_rows: int) -> int:
     params = config.sample_params
     if params is None:
@@ -314,6 +349,7 @@ def fit(config: TrainingConfig, *, chunk_rows: Optional[int] = None) -> Model:
                 parent.orphan_rate = null_rates.get(parent.relation.name, 0.0)
             model = _fit_table(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
             model.null_rates = null_rates
+            model.secondary_degrees = _fit_secondary_degrees(graph, name, frames, budget, rng, ledger)
             fitted[name] = model
             if graph.children(name):
                 codes[name] = model.encoding.encode(frame)

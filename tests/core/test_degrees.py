@@ -114,7 +114,7 @@ def test_secondary_degrees_follow_a_skewed_histogram_and_are_charged():
     assert [e.purpose for e in ledger.entries] == ["degree_cap", "secondary_degrees"]
     assert sum(e.epsilon for e in ledger.entries) == pytest.approx(100.0)
     assert ledger.entries[1].sensitivity == deg.DEGREE_SENSITIVITY
-    assert ledger.entries[1].scale == pytest.approx(deg.DEGREE_SENSITIVITY / 90.0)
+    assert ledger.entries[1].scale == pytest.approx(deg.DEGREE_SENSITIVITY / (100.0 * (1 - deg.CAP_BUDGET_FRACTION)))
     picks = model.parent_rows(len(parent_index), len(parent_degrees), None, rng)
     drawn = np.bincount(picks, minlength=len(parent_degrees))
     assert drawn.sum() == len(parent_index) and drawn.max() >= 27
@@ -123,6 +123,7 @@ def test_secondary_degrees_follow_a_skewed_histogram_and_are_charged():
 
 def test_secondary_degrees_round_trip():
     model = deg.SecondaryDegrees("r", 3, np.array([0.1, 0.2, 0.3, 0.4]))
+    assert list(model.lower) == [0, 1, 2, 3]
     again = deg.SecondaryDegrees.from_parts(model.to_json(), model.arrays())
     assert again.cap == 3 and np.array_equal(again.probabilities, model.probabilities)
     with pytest.raises(ValueError, match="secondary degrees of r: malformed"):
