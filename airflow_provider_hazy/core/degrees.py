@@ -19,7 +19,8 @@ a down one, of b up one).
   table whose driving parent decides its size come out within rounding of the source's count at magnitude 1.
 - `SecondaryDegrees`: for a foreign key that is not the driving one (children used to pick a parent row
   uniformly, which flattens a skewed degree distribution), a noisy histogram of the degrees on bins 0, 1,
-  2, 3, then `HISTOGRAM_STEPS_PER_DOUBLING` per doubling up to D (few cells, so few parents still give a
+  2, 3, then `HISTOGRAM_STEPS_PER_DOUBLING` per doubling up to the child row count (public: no cap to
+  choose, nothing clipped) (few cells, so few parents still give a
   useful histogram; Laplace, sensitivity 4 as the driving degree model, every cell noised; cells not clearly
   above the noise taken as empty, then projected to the public parent count, `privbayes.project_to_total`;
   a degree is uniform within its bin). At generation every parent row of the batch draws a degree from it, the
@@ -106,6 +107,44 @@ def private_degree_cap(
     return cap
 
 
+def systematic_uniforms(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uniform number in [0, 1) per row such that, within each group (equal `groups` value), the k rows
+    take (i + U) / k for i = 0..k-1 in random order, U one uniform per group: systematic sampling, so an
+    inverse-CDF draw puts into every outcome of probability p between floor(k p) and ceil(k p) rows."""
+    groups = np.asarray(groups, dtype=np.int64)
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0)
+    shuffled = rng.permutation(n)
+    order = shuffled[np.argsort(groups[shuffled], kind="stable")]
+    sorted_groups = groups[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
+    sizes = np.diff(np.r_[starts, n])
+    group_of = np.repeat(np.arange(len(starts)), sizes)
+    rank = np.arange(n) - starts[group_of]
+    values = np.empty(n)
+    values[order] = (rank + rng.random(len(starts))[group_of]) / sizes[group_of]
+    return values
+
+
+def fill_within_bins(lower: np.ndarray, upper: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+    """Integers in [lower, upper) per row summing to `total` when sum(lower) <= total <= sum(upper - 1): each
+    row starts at its lower end and the rest is spread in proportion to each row's room (a multinomial draw,
+    repeated for what the rooms cut off). Outside that range the rows go to their lower (upper) ends."""
+    lower = np.asarray(lower, dtype=np.int64)
+    room = np.asarray(upper, dtype=np.int64) - 1 - lower
+    extra = np.zeros(len(lower), dtype=np.int64)
+    remaining = int(min(max(int(total) - int(lower.sum()), 0), int(room.sum())))
+    for _ in range(64):
+        if remaining <= 0:
+            break
+        free = room - extra
+        weights = free.astype(np.float64)
+        extra += np.minimum(rng.multinomial(remaining, weights / weights.sum()), free)
+        remaining = int(min(int(total) - int(lower.sum()), int(room.sum()))) - int(extra.sum())
+    return lower + extra
+
+
 def hit_total(degrees: np.ndarray, target: int, cap: int, rng: np.random.Generator) -> np.ndarray:
     """`degrees` (each <= cap) changed to sum to `target` (at most len * cap): children are added to, or
     removed from, parent rows in proportion to their degrees (all rows alike when every degree is 0),
@@ -188,15 +227,18 @@ class SecondaryDegrees:
     def lower(self) -> np.ndarray:
         return degree_bins(self.cap)
 
-    def draw(self, n_parents: int, rng: np.random.Generator) -> np.ndarray:
+    def draw(self, n_parents: int, rng: np.random.Generator, total: Optional[int] = None) -> np.ndarray:
         """A degree for each of `n_parents` parent rows: the bins by systematic sampling (n evenly spaced
         points of the cumulative distribution, one random offset, in random order), so the rows' histogram
-        is the model's to within one row per bin; then uniform within the bin."""
+        is the model's to within one row per bin; then uniform within the bin, or, with `total`, placed
+        within the bins so that the degrees sum to `total` when the bins allow it (`fill_within_bins`)."""
         lower = self.lower
         upper = np.append(lower[1:], self.cap + 1)
         cumulative = np.cumsum(self.probabilities)
-        points = rng.permutation((np.arange(n_parents) + rng.random()) / max(n_parents, 1))
+        points = systematic_uniforms(np.zeros(n_parents, dtype=np.int64), rng)
         bins = np.minimum(np.searchsorted(cumulative, points * cumulative[-1], side="right"), len(lower) - 1)
+        if total is not None:
+            return fill_within_bins(lower[bins], upper[bins], total, rng)
         return lower[bins] + np.floor(rng.random(n_parents) * (upper[bins] - lower[bins])).astype(np.int64)
 
     def parent_rows(
@@ -206,7 +248,7 @@ class SecondaryDegrees:
         row, brought to `n_children`, the parents repeated by them in random order (distinct within `group`)."""
         if n_parents == 0 or n_children == 0:
             return np.zeros(n_children, dtype=np.int64) - (1 if n_parents == 0 else 0)
-        drawn = self.draw(n_parents, rng)
+        drawn = self.draw(n_parents, rng, total=n_children)
         cap = max(self.cap, int(math.ceil(n_children / n_parents)))
         degrees = hit_total(drawn, n_children, cap, rng)
         picks = rng.permutation(np.repeat(np.arange(n_parents, dtype=np.int64), degrees))
@@ -240,51 +282,46 @@ def fit_secondary_degrees(
     parent_index: np.ndarray,
     n_parent: int,
     n_child: int,
-    default_cap: int,
     *,
     epsilon: float,
     rng: np.random.Generator,
     ledger: BudgetLedger,
     table: str,
 ) -> SecondaryDegrees:
-    """The cap (`private_degree_cap`, `CAP_BUDGET_FRACTION` of `epsilon`), then the Laplace mechanism on the
-    histogram of clipped degrees (the rest; sensitivity `DEGREE_SENSITIVITY`, every cell), projected to the
-    public parent count."""
+    """The Laplace mechanism on the histogram of the degrees over `degree_bins(n_child)` (the public largest
+    possible degree, so no budget goes to a cap and nothing is clipped; the bins are log-spaced, so they stay
+    few), sensitivity `DEGREE_SENSITIVITY`, every cell noised. Post-processing: cells not clearly above the
+    noise are taken as empty, the rest projected onto (or scaled up to) the public parent count."""
     present = np.asarray(parent_index, dtype=np.int64)
     degrees = np.bincount(present[present >= 0], minlength=n_parent)[:n_parent]
-    cap_epsilon = CAP_BUDGET_FRACTION * epsilon
-    cap = private_degree_cap(
-        degrees, default_cap, n_child, epsilon=cap_epsilon, rng=rng, ledger=ledger, table=table, relation=relation
-    )
-    histogram_epsilon = epsilon - cap_epsilon
+    cap = max(int(n_child), 1)
     lower = degree_bins(cap)
     counts = np.bincount(np.searchsorted(lower, np.minimum(degrees, cap), side="right") - 1, minlength=len(lower))
-    counts = counts.astype(np.float64)
-    scale = DEGREE_SENSITIVITY / histogram_epsilon
-    noisy = privbayes.noisy_counts(counts, scale, rng)
-    # post-processing: cells not clearly above the noise (scale x ln(cells / P_FAIL), which noise alone passes
-    # somewhere with probability below P_FAIL) are taken as empty, then the rest is projected to the total
+    scale = DEGREE_SENSITIVITY / epsilon
+    noisy = privbayes.noisy_counts(counts.astype(np.float64), scale, rng)
+    # cells not clearly above the noise (scale x ln(cells / P_FAIL), which noise alone passes somewhere with
+    # probability below P_FAIL) are taken as empty; the rest is brought to the public parent count
     kept = np.where(noisy > scale * math.log(len(lower) / P_FAIL), noisy, 0.0)
     if kept.sum() >= n_parent:
         projected = privbayes.project_to_total(kept, float(n_parent))
     elif kept.sum() > 0:
         projected = kept * (n_parent / kept.sum())  # scaled up: a shift would put mass into the empty cells
     else:
-        projected = privbayes.project_to_total(noisy, float(n_parent))
+        projected = privbayes.project_to_total(noisy, float(max(n_parent, 1)))
     if projected.sum() <= 0:
         projected = np.ones(len(lower))
     ledger.charge(
         table=table,
         purpose="secondary_degrees",
         mechanism="laplace",
-        epsilon=histogram_epsilon,
+        epsilon=epsilon,
         sensitivity=DEGREE_SENSITIVITY,
         scale=scale,
         detail={
             "relation": relation,
             "cap": cap,
             "cells": int(len(lower)),
-            "bins": f"0, 1, 2, 3, then {HISTOGRAM_STEPS_PER_DOUBLING} per doubling up to the cap",
+            "bins": f"0, 1, 2, 3, then {HISTOGRAM_STEPS_PER_DOUBLING} per doubling up to the child row count",
             "parent_rows": int(n_parent),
             "post_processing": "cells below scale * ln(cells / 0.05) set to 0, then projected onto (or scaled "
             "up to) counts >= 0 summing to the public parent count",

@@ -32,7 +32,7 @@ import pandas as pd
 from ..config.schema import DataSchema, ReferenceTable, SequentialTable
 from . import privbayes
 from .batching import Batch, plan_batches, rows_for_magnitude
-from .degrees import hit_total, private_degree_cap, split_degree_budget
+from .degrees import hit_total, private_degree_cap, split_degree_budget, systematic_uniforms
 from .privacy import (
     STRUCTURE_BUDGET_FRACTION,
     BudgetLedger,
@@ -351,8 +351,10 @@ class DegreeModel:
     probabilities: np.ndarray = field(default_factory=lambda: np.ones((1, 1)))
 
     def degrees(self, parent_codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Children of each synthetic parent row: degree_preserving, drawn from its row of the table and then
-        brought to the public total round(n_parent * ratio) (`degrees.hit_total`); random, uniform picks."""
+        """Children of each synthetic parent row: degree_preserving, drawn from its row of the table (systematic
+        sampling within each parent combination, `degrees.systematic_uniforms`, so the drawn histogram is the
+        table's to within a row per degree) and then brought to the public total round(n_parent * ratio)
+        (`degrees.hit_total`); random, uniform picks."""
         n_parent = parent_codes.shape[0]
         if self.adjacency == "random":
             total = int(math.floor(n_parent * self.ratio + 0.5))
@@ -363,7 +365,9 @@ class DegreeModel:
         cumulative = np.minimum(np.cumsum(self.probabilities, axis=1), 1.0)
         cumulative[:, -1] = 1.0
         cumulative += np.arange(cumulative.shape[0], dtype=np.float64)[:, None]
-        drawn = privbayes.draw_children(cumulative.ravel(), combination, self.cap + 1, rng)
+        targets = combination + systematic_uniforms(combination, rng)
+        drawn = np.searchsorted(cumulative.ravel(), targets, side="right") - combination * (self.cap + 1)
+        drawn = np.clip(drawn, 0, self.cap)
         # row counts are public: the drawn degrees are brought to n_parent x ratio (degrees.hit_total)
         return hit_total(drawn, int(math.floor(n_parent * self.ratio + 0.5)), self.cap, rng)
 
@@ -756,7 +760,7 @@ def fit_conditioned(
     conditionals = [
         privbayes.Conditional(j, (), (), (), (), np.full((1, all_sizes[j]), 1.0 / all_sizes[j])) for j in given
     ]
-    noisy_tables, node_sizes, node_coarsenings = [], [], []
+    noisy_tables, node_sizes, node_coarsenings, node_scales = [], [], [], []
     for node in nodes:
         hierarchies_used = [data.hierarchies[p] for p in node.parents]
         sizes = tuple(h.sizes[level] for h, level in zip(hierarchies_used, node.levels))
@@ -769,6 +773,7 @@ def fit_conditioned(
         sensitivity = privbayes.COUNT_SENSITIVITY * (group if involves_given else 1)
         scale = sensitivity / table_epsilon
         noisy_tables.append(privbayes.noisy_counts(counts, scale, rng))
+        node_scales.append(scale)
         node_sizes.append(sizes)
         node_coarsenings.append(coarsenings)
         ledger.charge(
@@ -790,7 +795,17 @@ def fit_conditioned(
         )
     conditionals.extend(
         _consistent_child_conditionals(
-            nodes, noisy_tables, node_sizes, node_coarsenings, all_sizes, given, data.n_rows, default_strategy, rng
+            nodes,
+            noisy_tables,
+            node_sizes,
+            node_coarsenings,
+            node_scales,
+            all_sizes,
+            data.hierarchies,
+            given,
+            data.n_rows,
+            default_strategy,
+            rng,
         )
     )
     # unused candidate parent columns get placeholder marginals (no data) so the model covers every attribute
@@ -808,26 +823,79 @@ def _consistent_child_conditionals(
     noisy_tables: Sequence[np.ndarray],
     node_sizes: Sequence[Tuple[int, ...]],
     node_coarsenings: Sequence[Tuple[Optional[np.ndarray], ...]],
+    node_scales: Sequence[float],
     all_sizes: Sequence[int],
+    hierarchies: Sequence[privbayes.Hierarchy],
     given: Sequence[int],
     n_rows: int,
     default_strategy: str,
     rng: np.random.Generator,
 ) -> Tuple[privbayes.Conditional, ...]:
     """The child's conditionals by the single-table post-processing (`privbayes.consistent_conditionals`:
-    projection to n, pooled marginal estimates, tilting in network order). The given parent columns are not
-    measured by the child's tables: in the simulated rows each is drawn on its own from its pooled estimate
-    (the tables where it is a level-0 parent), or uniformly when no table holds it at full resolution.
+    projection to n, pooled marginal estimates weighted by each table's own noise scale, tilting in network
+    order). The given parent columns are not
+    measured by the child's tables: in the simulated rows each is drawn on its own (`_simulated_given`).
     Post-processing of the noisy tables only."""
-    estimates = privbayes.marginal_estimates(nodes, noisy_tables, node_sizes, len(all_sizes), n_rows)
     initial = np.zeros((privbayes.CONSISTENCY_ROWS if n_rows > 0 else 0, len(all_sizes)), dtype=np.int64, order="F")
     for j in given:
-        estimate = estimates[j]
-        p = np.full(all_sizes[j], 1.0 / all_sizes[j]) if estimate is None or estimate.sum() <= 0 else estimate
-        initial[:, j] = rng.choice(all_sizes[j], size=initial.shape[0], p=p / p.sum())
+        initial[:, j] = _simulated_given(
+            j, nodes, noisy_tables, node_sizes, node_scales, hierarchies[j], initial.shape[0], rng
+        )
     return privbayes.consistent_conditionals(
-        nodes, noisy_tables, node_sizes, node_coarsenings, all_sizes, n_rows, default_strategy, rng, initial=initial
+        nodes,
+        noisy_tables,
+        node_sizes,
+        node_coarsenings,
+        all_sizes,
+        n_rows,
+        default_strategy,
+        rng,
+        initial=initial,
+        scales=node_scales,
     )
+
+
+def _simulated_given(
+    column: int,
+    nodes: Sequence[privbayes.Node],
+    noisy_tables: Sequence[np.ndarray],
+    node_sizes: Sequence[Tuple[int, ...]],
+    node_scales: Sequence[float],
+    hierarchy: privbayes.Hierarchy,
+    n_rows: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Simulated codes of a given parent column: its distribution at the finest level any table uses it,
+    pooled from those tables (sums over the other axes, inverse-variance weights, clipped at 0), then a code
+    drawn uniformly among the codes of each coarse value. Every table using the column at that level or a
+    coarser one then sees the estimated distribution. Uniform when no table uses it."""
+    size = hierarchy.sizes[0]
+    found = [
+        (node, noisy, sizes, scale, axis, level)
+        for node, noisy, sizes, scale in zip(nodes, noisy_tables, node_sizes, node_scales)
+        for axis, (parent, level) in enumerate(zip(node.parents, node.levels))
+        if parent == column
+    ]
+    if not found or n_rows == 0:
+        return rng.integers(size, size=n_rows)
+    finest = min(level for *_, level in found)
+    sums, weights = [], []
+    for _node, noisy, sizes, scale, axis, level in found:
+        if level != finest:
+            continue
+        cube = noisy.reshape(tuple(sizes) + (noisy.shape[1],))
+        sums.append(cube.sum(axis=tuple(a for a in range(cube.ndim) if a != axis)))
+        weights.append(1.0 / (noisy.size // sizes[axis] * scale**2))
+    pooled = np.clip(sum(w * part for w, part in zip(weights, sums)) / sum(weights), 0.0, None)
+    mapping = np.arange(size) if hierarchy.coarsenings[finest] is None else np.asarray(hierarchy.coarsenings[finest])
+    if pooled.sum() <= 0:
+        return rng.integers(size, size=n_rows)
+    coarse = rng.choice(len(pooled), size=n_rows, p=pooled / pooled.sum())
+    members = np.argsort(mapping, kind="stable")  # fine codes grouped by coarse value
+    starts = np.searchsorted(mapping[members], np.arange(len(pooled)))
+    counts = np.bincount(mapping, minlength=len(pooled))
+    offsets = np.floor(rng.random(n_rows) * np.maximum(counts[coarse], 1)).astype(np.int64)
+    return members[np.minimum(starts[coarse] + offsets, size - 1)]
 
 
 def sample_conditioned(

@@ -615,26 +615,29 @@ def marginal_estimates(
     parent_sizes: Sequence[tuple[int, ...]],
     n_columns: int,
     n_rows: int,
+    scales: Sequence[float] | None = None,
 ) -> list[np.ndarray | None]:
     """Each column's distribution estimated from every noisy table that holds it at full resolution: as the
     child (column sums) and as a level-0 parent (sums over the other axes). A sum over m cells has noise
     variance m * 2 b^2 (every table has the same scale b), so the sums are averaged with weights 1 / m,
     projected to n (`project_to_total`) and normalised. Post-processing of the noisy tables only; None for a
-    column no table holds in full (none: every column is the child of one table) or with n = 0."""
-    sums: list[list[tuple[np.ndarray, int]]] = [[] for _ in range(n_columns)]
-    for node, noisy, sizes in zip(nodes, noisy_tables, parent_sizes):
-        sums[node.child].append((noisy.sum(axis=0), noisy.shape[0]))
+    column no table holds in full (none: every column is the child of one table) or with n = 0. With
+    `scales` (each table's Laplace scale, when they differ), a sum's variance is m * 2 scale^2 instead."""
+    sums: list[list[tuple[np.ndarray, float]]] = [[] for _ in range(n_columns)]
+    table_scales = [1.0] * len(nodes) if scales is None else list(scales)
+    for node, noisy, sizes, scale in zip(nodes, noisy_tables, parent_sizes, table_scales):
+        sums[node.child].append((noisy.sum(axis=0), noisy.shape[0] * scale**2))
         cube = noisy.reshape(sizes + (noisy.shape[1],))
         for axis, (parent, level) in enumerate(zip(node.parents, node.levels)):
             if level == 0:
                 others = tuple(a for a in range(cube.ndim) if a != axis)
-                sums[parent].append((cube.sum(axis=others), noisy.size // sizes[axis]))
+                sums[parent].append((cube.sum(axis=others), noisy.size // sizes[axis] * scale**2))
     estimates: list[np.ndarray | None] = []
     for column_sums in sums:
         if not column_sums or n_rows <= 0:
             estimates.append(None)
             continue
-        weights = np.array([1.0 / n_cells for _, n_cells in column_sums])
+        weights = np.array([1.0 / variance for _, variance in column_sums])
         combined = sum(w * s for w, (s, _) in zip(weights / weights.sum(), column_sums))
         estimates.append(project_to_total(combined, n_rows) / n_rows)
     return estimates
@@ -681,6 +684,7 @@ def consistent_conditionals(
     default_strategy: str,
     rng: np.random.Generator,
     initial: np.ndarray | None = None,
+    scales: Sequence[float] | None = None,
 ) -> tuple[Conditional, ...]:
     """The conditionals from the noisy joint count tables, by post-processing only (no budget):
 
@@ -696,9 +700,10 @@ def consistent_conditionals(
     columns far apart. `default_strategy` "marginal" fills empty parent combinations with the estimate of
     step 2. With n = 0 (nothing to be consistent with) only step 1 is applied. `initial` (CONSISTENCY_ROWS x
     all columns) holds the simulated values of columns no node measures (a child table's given parent
-    columns, `multitable.fit_conditioned`); zeros by default.
+    columns, `multitable.fit_conditioned`); zeros by default. `scales`: the tables' Laplace scales when they
+    differ (`marginal_estimates`).
     """
-    estimates = marginal_estimates(nodes, noisy_tables, parent_sizes, len(domain_sizes), n_rows)
+    estimates = marginal_estimates(nodes, noisy_tables, parent_sizes, len(domain_sizes), n_rows, scales)
     simulated = np.zeros((CONSISTENCY_ROWS if n_rows > 0 else 0, len(domain_sizes)), dtype=np.int64, order="F")
     if initial is not None and n_rows > 0:
         simulated[:] = initial

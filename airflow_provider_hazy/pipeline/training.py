@@ -284,7 +284,6 @@ def _fit_secondary_degrees(
             parent_index,
             len(parent),
             n_child,
-            multitable.degree_cap(n_child, len(parent)),
             epsilon=epsilon,
             rng=rng,
             ledger=ledger,

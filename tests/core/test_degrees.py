@@ -104,17 +104,16 @@ def test_secondary_degrees_follow_a_skewed_histogram_and_are_charged():
         parent_index,
         len(parent_degrees),
         len(parent_index),
-        12,
         epsilon=100.0,
         rng=rng,
         ledger=ledger,
         table="lines",
     )
-    assert model.cap >= 54
-    assert [e.purpose for e in ledger.entries] == ["degree_cap", "secondary_degrees"]
-    assert sum(e.epsilon for e in ledger.entries) == pytest.approx(100.0)
-    assert ledger.entries[1].sensitivity == deg.DEGREE_SENSITIVITY
-    assert ledger.entries[1].scale == pytest.approx(deg.DEGREE_SENSITIVITY / (100.0 * (1 - deg.CAP_BUDGET_FRACTION)))
+    assert model.cap == len(parent_index)  # the public largest degree: no cap to choose, nothing clipped
+    (entry,) = ledger.entries
+    assert (entry.purpose, entry.mechanism, entry.epsilon) == ("secondary_degrees", "laplace", 100.0)
+    assert entry.sensitivity == deg.DEGREE_SENSITIVITY
+    assert entry.scale == pytest.approx(deg.DEGREE_SENSITIVITY / 100.0)
     picks = model.parent_rows(len(parent_index), len(parent_degrees), None, rng)
     drawn = np.bincount(picks, minlength=len(parent_degrees))
     assert drawn.sum() == len(parent_index) and drawn.max() >= 27

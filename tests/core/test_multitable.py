@@ -92,7 +92,8 @@ def test_budget_rule_sums_to_epsilon_with_shares_per_table():
     assert total == pytest.approx(12.0)
     # a degree histogram per secondary foreign key that is not a self-reference (a reference parent too)
     share = pytest.approx(multitable.SECONDARY_DEGREE_FRACTION * unit)
-    assert plan.secondary_degree == {"orders(clerk) -> staff(id)": share, "customers(country) -> countries(code)": share}
+    expected = {"orders(clerk) -> staff(id)": share, "customers(country) -> countries(code)": share}
+    assert plan.secondary_degree == expected
     assert plan.degree == {
         r.name: pytest.approx(unit * multitable.DEGREE_WEIGHT)
         for r in [graph.driving["orders"], graph.driving["lines"], graph.driving["returns"]]
