@@ -115,3 +115,24 @@ def test_the_defaults_keep_the_histogram_similarity_high(source, synthetic):
     result = histogram_similarity(schema, {"accounts": source}, {"accounts": synthetic[1000.0]})
     columns = result["tables"]["accounts"]["columns"]
     assert columns["capital_gain"]["score"] >= 0.97 and columns["balance"]["score"] >= 0.97
+
+
+def test_with_processing_epsilon_the_point_mass_is_found_privately_and_charged(source, tmp_path):
+    """The engine's point rule under DP preprocessing: the zero is one of the candidates whose Laplace count
+    passes the threshold, one charged mechanism of the column's share of processing_epsilon."""
+    from airflow_provider_hazy import api
+
+    frames = {"accounts": source}
+    train_and_generate(tmp_path, frames, SCHEMA, 1000.0, generator={"processing_epsilon": 1.0})
+    info = api.inspect_model(tmp_path / "model.hmf")
+    assert info["privacy"]["total_epsilon"] == pytest.approx(1001.0)
+    entries = [
+        e
+        for e in info["privacy"]["ledger"]["entries"]
+        if e["purpose"] == "preprocessing" and "capital_gain" in str(e["detail"])
+    ]
+    assert any("candidate values" in str(e["detail"]) for e in entries), entries
+    column = next(c for c in info["tables"]["accounts"]["columns"] if c["name"] == "capital_gain")
+    assert column["single_value_bins"] >= 1
+    synthetic = pd.read_csv(tmp_path / "synthetic_accounts.csv")
+    assert abs(zero_share(synthetic) - zero_share(source)) <= 0.01
