@@ -256,6 +256,7 @@ def test_hazy_inspect_shows_each_tables_share_and_degree_model(model_path, capsy
     assert "table 'regions': 5 training rows, epsilon 0 (reference: copied as it is, public)" in out
     cap = info["tables"]["accounts"]["degree"]["cap"]
     assert f"degree model (degree_preserving): children per customers row, cap {cap}" in out
+    assert "degree histogram (secondary): transactions(handled_by) -> employees(employee_id)" in out
 
 
 def test_same_random_state_gives_the_same_model_bytes(source, tmp_path):

@@ -188,7 +188,7 @@ def _fit_sequential(
     owners = list(fitted.model.owner_columns)
     cross = CrossTable(parent.relation.parent, [], owners, fitted.model.n_table_columns, owner.modelled_columns)
     model = TableModel(table.name, len(frame), fitted.encoding, fitted.model.first, cross_table=cross, sequence=fitted)
-    model.degree = _fit_degree(parent, len(frame), cross, rng, ledger)
+    model.degree = _fit_degree(parent, len(frame), cross, rng, ledger, private_cap=False)
     return model
 
 
@@ -249,8 +249,15 @@ def _needs_frames(config: TrainingConfig) -> bool:
 
 
 def _fit_degree(
-    parent: ParentContext, n_child: int, cross: Optional[CrossTable], rng: np.random.Generator, ledger: BudgetLedger
+    parent: ParentContext,
+    n_child: int,
+    cross: Optional[CrossTable],
+    rng: np.random.Generator,
+    ledger: BudgetLedger,
+    private_cap: bool = True,
 ) -> multitable.DegreeModel:
+    """The driving relation's degree model; its cap chosen from the data (`degrees.private_degree_cap`) unless
+    `private_cap` is False (a sequential table's length cap is its unit of privacy: public)."""
     n_parent = parent.parent_codes.shape[0]
     # children with a parent: the public row count less the noisy share without one (post-processing)
     n_child = int(round(n_child * (1.0 - min(parent.orphan_rate, multitable.MAX_ORPHAN_RATE))))
@@ -260,9 +267,10 @@ def _fit_degree(
     hierarchies = privbayes.check_inputs(
         parent.parent_codes, encoding.domain_sizes, encoding.hierarchies(), parent.relation.parent
     ).hierarchies
+    clip = multitable.MAX_DEGREE_CAP if private_cap else parent.cap
     return multitable.fit_degree_model(
         parent.relation,
-        multitable.clipped_degrees(parent.parent_index, n_parent, multitable.MAX_DEGREE_CAP),
+        multitable.clipped_degrees(parent.parent_index, n_parent, clip),
         parent.parent_codes,
         hierarchies,
         cross.selected if cross else [],
@@ -271,7 +279,7 @@ def _fit_degree(
         epsilon=parent.degree_epsilon,
         rng=rng,
         ledger=ledger,
-        private_cap=True,
+        private_cap=private_cap,
     )
 
 
