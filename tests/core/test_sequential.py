@@ -198,9 +198,13 @@ def test_the_ledger_charges_the_table_share_with_history_group_sizes(process):
     group = model.cap - 1
     step_tables = [e for e in step if e.purpose == "conditional"]
     assert len(step_tables) == model.layout.n_step
-    table_epsilon = 2.0 * (1 - sequential.FIRST_ROW_SHARE) * (1 - STRUCTURE_BUDGET_FRACTION) / model.layout.n_step
+    # the gap's table gets GAP_WEIGHT shares of the conditionals' budget, every other step column one
+    unit = 2.0 * (1 - sequential.FIRST_ROW_SHARE) * (1 - STRUCTURE_BUDGET_FRACTION) / (model.layout.n_step + 2)
+    gap = model.layout.n_step - 1
     for entry in step_tables:
+        table_epsilon = unit * (sequential.GAP_WEIGHT if entry.detail["child"] == gap else 1.0)
         assert entry.detail["group_size"] == group
+        assert entry.epsilon == pytest.approx(table_epsilon)
         assert entry.sensitivity == pytest.approx(2.0 * group)
         assert entry.scale == pytest.approx(2.0 * group / table_epsilon)
     n_rows = len(sequence)
