@@ -268,3 +268,16 @@ def test_owners_without_modelled_columns_and_empty_batches(process):
     assert len(h.sequence) == lengths[:50].sum()
     empty = sequential.sample_histories(model, np.zeros(0, dtype=np.int64), np.zeros((0, 0)), np.random.default_rng(0))
     assert empty.table_codes.shape == (0, 3)
+
+
+def test_group_charges_record_group_privacy_on_the_ledger():
+    from airflow_provider_hazy.core.sequence_frames import GroupCharges
+
+    ledger = BudgetLedger()
+    view = GroupCharges(ledger, 10)
+    view.charge(table="t", purpose="p", mechanism="laplace", epsilon=0.1, sensitivity=1.0, scale=10.0, detail="x")
+    [entry] = ledger.entries
+    assert entry.epsilon == pytest.approx(1.0) and entry.sensitivity == pytest.approx(10.0)
+    assert entry.scale == pytest.approx(10.0)  # the mechanism's own noise, unchanged
+    assert entry.detail == {"description": "x", "group_size": 10, "unit": "one owner's history (group privacy)"}
+    assert view.total_epsilon == ledger.total_epsilon  # everything else is the ledger's own
