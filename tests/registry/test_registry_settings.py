@@ -78,3 +78,21 @@ def test_generation_from_a_generator_without_an_active_version_fails_with_the_re
     monkeypatch.setenv("HAZY_REGISTRY_STORE", str(registry.store.location))
     with pytest.raises(NotFound, match="generator 'bank' has no active version"):
         api.list_batches({"generator": "bank", "data_output": []})
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("postgres://u:p@db:5432/hub", "postgresql+psycopg2://u:p@db:5432/hub"),
+        ('{"conn_type": "postgres", "host": "db", "login": "u", "password": "p", "schema": "hub", "port": 5432}',
+         "postgresql+psycopg2://u:p@db:5432/hub"),
+        ('{"conn_type": "sqlite", "host": "/data/registry.sqlite"}', "sqlite:////data/registry.sqlite"),
+        ('{"conn_type": "generic", "extra": {"sqlalchemy_url": "mysql+pymysql://u@db/hub"}}', "mysql+pymysql://u@db/hub"),
+    ],
+)
+def test_the_cli_reads_airflows_hazy_registry_connection_from_the_environment(monkeypatch, value, expected):
+    from airflow_provider_hazy.registry.settings import database_url
+
+    monkeypatch.delenv("HAZY_CONN_HAZY_REGISTRY", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_HAZY_REGISTRY", value)
+    assert database_url() == expected
