@@ -96,3 +96,16 @@ def test_the_cli_reads_airflows_hazy_registry_connection_from_the_environment(mo
     monkeypatch.delenv("HAZY_CONN_HAZY_REGISTRY", raising=False)
     monkeypatch.setenv("AIRFLOW_CONN_HAZY_REGISTRY", value)
     assert database_url() == expected
+
+
+def test_epsilon_and_delta_are_totalled_from_the_ledger_entries():
+    from airflow_provider_hazy.registry.introspect import ledger_totals
+
+    entries = [
+        {"epsilon": 0.25, "mechanism": "gaussian", "delta": 1e-6},
+        {"epsilon": 0.25, "mechanism": "laplace"},
+        {"epsilon": 0.5, "mechanism": "laplace", "detail": {"delta": 2e-6}},
+    ]
+    assert ledger_totals({"ledger": {"entries": entries}}) == {"epsilon": 1.0, "delta": 3e-6}
+    assert ledger_totals({"ledger": {"entries": entries, "total_delta": 5e-6}})["delta"] == 5e-6
+    assert ledger_totals({"total_epsilon": 2.0}) == {"epsilon": 2.0, "delta": 0.0}
