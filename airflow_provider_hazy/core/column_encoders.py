@@ -32,6 +32,7 @@ import pandas as pd
 
 from ..config.model_parameters import ProcessingParams
 from ..config.schema import NumericColumn
+from .bin_rules import distinct_points, point_share, skew_threshold
 from .binning import BinnedDomain
 from .domains import BinSpec, fit_bins, fit_nulls
 from .dp_preprocessing import PrivateColumn
@@ -140,6 +141,7 @@ class BoolEncoder(ColumnEncoder):
     column: str
     has_null: bool
     kind: str = "bool"
+    empty: bool = False  # the source held no value: every row decodes to null
 
     @property
     def n_codes(self) -> int:
@@ -157,25 +159,29 @@ class BoolEncoder(ColumnEncoder):
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
         codes = np.asarray(codes, dtype=np.int64)
         values = codes == 1 + int(self.has_null)
+        if self.empty:
+            return pd.Series(pd.arrays.BooleanArray(values, np.ones(len(codes), dtype=bool)), name=self.column)
         if self.has_null:
             return pd.Series(pd.arrays.BooleanArray(values, codes == 0), name=self.column)
         return pd.Series(values, name=self.column)
 
     def to_json(self) -> Dict[str, Any]:
-        return self._header()
+        return {**self._header(), "empty": True} if self.empty else self._header()
 
     def describe(self) -> Dict[str, Any]:
         return {"null_code": self.null_code}
 
     @classmethod
     def from_parts(cls, data: Dict[str, Any], arrays: Dict[str, np.ndarray], table: str = "") -> BoolEncoder:
-        return cls(table=table, column=data["column"], has_null=data["null_code"] is not None)
+        has_null = data["null_code"] is not None
+        return cls(table=table, column=data["column"], has_null=has_null, empty=bool(data.get("empty", False)))
 
 
 def fit_bool_encoder(series: pd.Series, column, private: Optional[PrivateColumn], table: str) -> BoolEncoder:
     values = bool_values(series, where(table, column.name))
     has_null, _ = fit_nulls(int(np.isnan(values).sum()), private)
-    return BoolEncoder(table, column.name, has_null)
+    empty = private is None and not (~np.isnan(values)).any()  # exact counts only: DP decides by noise
+    return BoolEncoder(table, column.name, has_null or empty, empty=empty)
 
 
 # Numbers ----------------------------------------------------------------------------------------------------
@@ -205,15 +211,17 @@ def numeric_values(series: pd.Series, where_: str, integer: bool) -> np.ndarray:
 
 
 def bin_spec(column: NumericColumn, params: ProcessingParams, integer: bool) -> BinSpec:
-    """The binning of an integer or float column: the column's overrides, else the generator's settings."""
+    """The binning of an integer or float column: the column's overrides, else the generator's settings, with
+    the engine's rules (`bin_rules`) for the settings left at None."""
     return BinSpec(
         n_bins=column.n_bins or params.n_bins,
         default_strategy=params.bin_strategy_default.value,
         column_strategy=column.bin_strategy.value if column.bin_strategy is not None else None,
-        skew_threshold=params.skew_threshold,
-        single_threshold=params.single_threshold,
+        skew_threshold=skew_threshold(params),
+        single_threshold=point_share(params, column.n_bins or params.n_bins),
         drop_empty_bins=params.drop_empty_bins,
         integer=integer,
+        distinct_points=distinct_points(params),
     )
 
 

@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 
 from .binning import (
+    EMPTY,
     QUANTILE,
     BinnedDomain,
     bins_from_edges,
     choose_strategy,
     quantile_edges_from_histogram,
     skewness,
+    spaced,
     uniform_edges,
 )
 from .dp_preprocessing import (
@@ -57,6 +59,7 @@ class BinSpec:
     grid: str = "number"  # candidate grid of the private range: "number" or "days"
     per_day: float = 1.0  # units per day, for the "days" grid
     public_range: Optional[Tuple[float, float]] = None  # known without the data (time of day)
+    distinct_points: bool = False  # non-private: a column with <= n_bins distinct values is binned by them
 
     @property
     def needs_histogram(self) -> bool:
@@ -76,8 +79,9 @@ class BinSpec:
 
 
 def empty_domain(integer: bool, strategy: str) -> BinnedDomain:
-    """The domain of a column with no values at all: a null code and one placeholder bin."""
-    return BinnedDomain(np.array([0.0]), np.array([1.0]), np.array([True]), integer, True, strategy)
+    """The domain of a column with no values at all: a null code and one placeholder bin, never drawn
+    (`binning.EMPTY`: the column decodes to null whatever the noise put on the placeholder)."""
+    return BinnedDomain(np.array([0.0]), np.array([1.0]), np.array([True]), integer, True, EMPTY)
 
 
 def fit_nulls(null_count: int, private: Optional[PrivateColumn]) -> Tuple[bool, float]:
@@ -215,6 +219,8 @@ def _exact_domain(summary: ValueSummary, n_rows: int, has_null: bool, spec: BinS
     wants_skew = spec.skew_threshold is not None and spec.column_strategy is None
     uniques, counts = summary.distinct
     uniques = uniques.astype(np.float64)
+    if spec.distinct_points and len(uniques) <= spec.n_bins:
+        return distinct_value_domain(uniques, spec, has_null)
     point_mask = counts > threshold if threshold is not None else np.zeros(len(uniques), dtype=bool)
     points = uniques[point_mask]
     skew = skewness(uniques, counts.astype(np.float64)) if wants_skew else 0.0
@@ -227,6 +233,14 @@ def _exact_domain(summary: ValueSummary, n_rows: int, has_null: bool, spec: BinS
     if spec.drop_empty_bins:
         domain = domain.keep(np.bincount(domain.bin_of(uniques), minlength=domain.n_bins) > 0)
     return domain
+
+
+def distinct_value_domain(distinct: np.ndarray, spec: BinSpec, has_null: bool) -> BinnedDomain:
+    """A column encoded by its (few, sorted) distinct values: one point bin each, none between them (a value
+    between two points is encoded as the nearer one)."""
+    strategy = spec.column_strategy or spec.default_strategy
+    domain = bins_from_edges(distinct, distinct, integer=spec.integer, has_null=has_null, strategy=strategy)
+    return domain.keep(domain.point)
 
 
 def _overlapping_bins(domain: BinnedDomain, cell_edges: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -278,7 +292,7 @@ def _cell_edges(low: float, high: float, integer: bool, n_cells: int) -> np.ndar
     """Fine cells over [low, high]: one per integer when that is at most `n_cells`, else `n_cells` equal ones."""
     if integer and high - low + 1 <= n_cells:
         return np.arange(low, high + 2.0)
-    return np.linspace(low, high + (1.0 if integer else 0.0), n_cells + 1)
+    return spaced(low, high + (1.0 if integer else 0.0), n_cells + 1)
 
 
 def _cells_range(cell_edges: np.ndarray, first: int, last: int, integer: bool) -> Tuple[float, float]:

@@ -25,9 +25,10 @@ from ..config import TrainingConfig
 from ..config.enums import AdjacencyType
 from ..config.schema import BaseTable, DataSchema
 from ..core import cross_table, multitable, privbayes, sequence_frames
+from ..core.degrees import SecondaryDegrees
 from ..core.encoding import TableEncoding
 from ..core.privacy import BudgetLedger
-from ..model_file import read_manifest, read_model, write_model
+from ..model_file import ModelFileError, read_manifest, read_model, write_model
 
 
 @dataclass
@@ -64,6 +65,7 @@ class TableModel:
     null_rates: Dict[str, float] = field(default_factory=dict)
     sequence: Optional[sequence_frames.SequentialFit] = None
     """A sequential table's histories model (its length model is `degree`; `network` is the first-row one)."""
+    secondary_degrees: Dict[str, SecondaryDegrees] = field(default_factory=dict)
 
     def sample_codes(self, n_rows: int, rng: np.random.Generator, given: Optional[np.ndarray] = None) -> np.ndarray:
         """Codes of `n_rows` rows; with `given` (the joined parent columns), drawn conditionally on them."""
@@ -163,7 +165,8 @@ def build_manifest(
 
 MULTI_TABLE_BUDGET_RULE = (
     "epsilon / (T + 0.5 R) per modelled table (T tables) and half that per degree model (R driving foreign "
-    "keys); 2% of a table's share per null rate of a foreign key outside its primary key; processing_epsilon / T "
+    "keys); 2% of a table's share per null rate of a foreign key outside its primary key; 10% of it per degree "
+    "histogram of a secondary foreign key; processing_epsilon / T "
     "per table; reference tables are public and cost nothing (docs/multitable.md)"
 )
 
@@ -186,7 +189,7 @@ def _multi_table_entry(
                 else ("driving" if graph.driving.get(relation.child) == relation else "secondary"),
                 "epsilon": 0.0
                 if budget is None
-                else budget.degree.get(relation.name, 0.0) + budget.null_rate.get(relation.name, 0.0),
+                else budget.relation_epsilon(relation),
             }
             for relation in graph.relations
         ],
@@ -215,6 +218,8 @@ def _table_entry(
         entry["degree"] = table.degree.to_json()
     if table.null_rates:
         entry["null_rates"] = dict(table.null_rates)
+    if table.secondary_degrees:
+        entry["secondary_degrees"] = [model.to_json() for model in table.secondary_degrees.values()]
     return entry
 
 
@@ -249,8 +254,16 @@ def _named_edges(table: TableModel) -> List[Dict[str, Any]]:
 
 def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
     """What a model holds, from its manifest alone: synthesiser, privacy ledger, tables (each with its share of
-    epsilon, its columns and network, its degree model), the foreign-key relations."""
+    epsilon, its columns and network, its degree model), the foreign-key relations. A manifest that lacks
+    what a model holds is a `ModelFileError` naming the file."""
     manifest = read_manifest(path)
+    try:
+        return _summary(path, manifest)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise ModelFileError(f"{path}: damaged model file (manifest: {type(error).__name__}: {error})") from error
+
+
+def _summary(path: Union[str, Path], manifest: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "path": str(path),
         "format_version": manifest["format_version"],
@@ -268,6 +281,7 @@ def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
                 "columns": entry["columns"],
                 "network": entry["network_edges"],
                 **({"degree": entry["degree"]} if "degree" in entry else {}),
+                **({"secondary_degrees": entry["secondary_degrees"]} if "secondary_degrees" in entry else {}),
                 **({"sequence": sequence_frames.summary(entry["sequence"])} if "sequence" in entry else {}),
                 **({"copied": True} if entry.get("copied") else {}),
             }
@@ -298,6 +312,9 @@ def _model_arrays(model: Model) -> Dict[str, np.ndarray]:
         if table.degree is not None and table.degree.adjacency != "random":
             for key, array in table.degree.arrays().items():
                 arrays[f"t{index}.degree.{key}"] = array
+        for number, secondary in enumerate(table.secondary_degrees.values()):
+            for key, array in secondary.arrays().items():
+                arrays[f"t{index}.secondary{number}.{key}"] = array
     return arrays
 
 
@@ -321,8 +338,18 @@ def _reference_frame(table: BaseTable, rows: List[Dict[str, Any]]) -> pd.DataFra
 
 
 def load_model(path: Union[str, Path]) -> Model:
-    """Read a `.hmf` file (no pickle: the manifest is JSON, the arrays plain .npy)."""
+    """Read a `.hmf` file (no pickle: the manifest is JSON, the arrays plain .npy); a manifest or array that
+    does not make a model is a `ModelFileError` naming the file."""
     manifest, arrays = read_model(path)
+    try:
+        return _model_from_parts(manifest, arrays)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        raise ModelFileError(f"{path}: damaged model file ({type(error).__name__}: {error})") from error
+
+
+def _model_from_parts(manifest: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Model:
     schema = DataSchema.model_validate(manifest["schema"])
     tables: Dict[str, TableModel] = {}
     references: Dict[str, pd.DataFrame] = {}
@@ -357,6 +384,10 @@ def load_model(path: Union[str, Path]) -> Model:
             ),
             degree=None if degree is None else _load_degree(degree, _prefixed(arrays, prefix + "degree.")),
             null_rates={key: float(value) for key, value in entry.get("null_rates", {}).items()},
+            secondary_degrees={
+                data["relation"]: SecondaryDegrees.from_parts(data, _prefixed(arrays, f"{prefix}secondary{number}."))
+                for number, data in enumerate(entry.get("secondary_degrees", []))
+            },
         )
     return Model(manifest=manifest, tables=tables, references=references)
 
