@@ -56,6 +56,7 @@ def test_violations_found_in_batches_are_summed(bank_model, tmp_path, monkeypatc
         self.metadata["customers"]["columns"]["age"]["max"] = 40  # ages above 40 now break the range
 
     monkeypatch.setattr(batch_validation.BatchChecker, "__init__", narrower)
+    monkeypatch.setenv("HAZY_WORKERS", "1")  # the patched checker lives in this process only
     state = api.generate(_generation(bank_model, tmp_path))
     written = pd.read_csv(tmp_path / "customers.csv")
     report = json.loads((tmp_path / "state.validation.json").read_text())

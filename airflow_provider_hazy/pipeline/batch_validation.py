@@ -11,7 +11,9 @@ each batch's key range for numeric keys and counts the rows of any range overlap
 violations. After the last batch only each target's row count is read back (`count_written_rows`) for the
 `row_count` check. The checks are merged into one report of the same shape and order as the read-back
 validation (`pipeline.evaluation.validate_output`), with violations summed and up to five examples, so memory
-holds one batch, never the output. `api.validate` still reads a written output back in full.
+holds one batch, never the output. A run that appends to a target (`if_exists: append`) is validated by
+reading the target back whole, as before: the rows already there are checked only so (duplicate keys, the
+count). `api.validate` still reads a written output back in full.
 """
 
 from __future__ import annotations

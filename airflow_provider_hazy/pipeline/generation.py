@@ -7,7 +7,7 @@
 has a prepare step (`if_exists`, empty tables, reference tables) and batches that first delete the rows an
 earlier attempt wrote (`delete_batch_rows`). The generation state is written to `generation_state_path`,
 and an unmapped run validates each batch as it is made and reads back only row counts
-(`batch_validation`).
+(`batch_validation`); a run appending to a target reads it back whole (`evaluation.run_validation`).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from ..outcome import fail_safe_write_error
 from . import batch_validation
 from .batch_validation import BatchChecker, BatchChecks, BatchValidation
 from .batches import batch_plan, finish_batch, make_batch
+from .evaluation import run_validation
 from .model import Model, load_model
 from .workers import WorkerDied, WorkerTask, ordered_batches, workers_for
 
@@ -191,6 +192,8 @@ def generate(config: GenerationConfig, batch_indices: Optional[Sequence[int]] = 
     write_order = [name for name in order_tables_for_write(model.schema) if name in outputs]
     failures: List[str] = []
     validating = not mapped and config.validation is not None and config.validation.enable
+    # An appended target holds rows besides this run's: only reading it back checks them (keys, counts).
+    appends = any(getattr(item.location, "if_exists", None) == IfExists.APPEND for item in config.data_output)
     validation: Optional[BatchValidation] = None
     with DataSources(config.data_sources) as sources, contextlib.ExitStack() as stack:
 
@@ -217,12 +220,12 @@ def generate(config: GenerationConfig, batch_indices: Optional[Sequence[int]] = 
             state["tables"][name] = {"rows": 0, "output": location_label(outputs[name]), "batches": [], "failure": None}
         if mapped and not indices:
             _prepare_outputs(config, model, graph, plan, entropy, outputs, write_order, writes, sources, state)
-        checker = BatchChecker(config, model) if validating else None  # each batch checked as it is made
+        checker = BatchChecker(config, model) if validating and not appends else None  # checked as made
         validation = BatchValidation(checker) if checker is not None else None
         batches = ordered_batches(
             indices,
             lambda index: checked_batch(config, model, graph, plan, entropy, index, checker),
-            WorkerTask(_worker_init, (path, config, entropy, validating), _worker_batch),
+            WorkerTask(_worker_init, (path, config, entropy, checker is not None), _worker_batch),
             workers_for(sum(sum(capacity) for capacity in plan.capacities.values())),
         )
         for index, (frames, checks) in _until_worker_dies(batches, failures):
@@ -247,8 +250,12 @@ def generate(config: GenerationConfig, batch_indices: Optional[Sequence[int]] = 
                     break
             if failures:
                 break
-    if not failures and validation is not None:
-        state["validation"] = batch_validation.finish(config, validation, state, config.data_sources)
+    if not failures and validating:
+        state["validation"] = (
+            run_validation(config, model)
+            if validation is None
+            else batch_validation.finish(config, validation, state, config.data_sources)
+        )
     state["seconds"] = round(time.time() - started, 3)
     _write_state(config, state)
     if failures:
