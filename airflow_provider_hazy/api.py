@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Union
@@ -46,7 +45,11 @@ from .io.locations import (
     read_table,
     read_table_chunks,
 )
+from .io.publish import StagedOutput, staged_run
+from .io.publish import discard as discard_staged
+from .io.publish import publish as publish_staged
 from .io.sources import DataSources
+from .io.staging import check_run_id, new_run_id
 from .model_file import read_manifest, read_model, write_model
 
 AUTO_SAMPLE_ROWS = 25
@@ -1003,9 +1006,10 @@ def _finish_batch(
     return finished
 
 
-def _write_fail_safe(directory: str, table: str, batch_index: int, frame: pd.DataFrame) -> str:
+def _write_fail_safe(directory: str, table: str, batch_index: int, frame: pd.DataFrame, run_id: str = "") -> str:
+    """`<fail_safe_path>/<run id>/<table>.batch-00003.csv`: a folder per run, never overwritten by the next."""
     safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in table)
-    path = Path(directory) / f"{safe_name}.batch-{batch_index:05d}.csv"
+    path = Path(directory) / run_id / f"{safe_name}.batch-{batch_index:05d}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return str(path)
@@ -1019,6 +1023,7 @@ def _write_batch(
     frame: pd.DataFrame,
     start_row: int,
     use_fail_safe: bool = True,
+    run_id: str = "",
 ) -> Dict[str, Any]:
     """Write batch `index` of `table` through `write(index, frame)`; its state entry (written, fail_safe or
     failed, and where). Without `use_fail_safe` (a mapped batch: Airflow retries it) a failure is failed."""
@@ -1033,7 +1038,7 @@ def _write_batch(
         if fail_safe is None:
             entry["status"] = "failed"
         else:
-            entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table, index, frame))
+            entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table, index, frame, run_id))
     entry["seconds"] = round(time.perf_counter() - started, 4)
     return entry
 
@@ -1057,7 +1062,13 @@ def list_batches(config: ConfigLike) -> List[int]:
     return list(range(_plan(model, model.graph(), config).n_batches))
 
 
-def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+def generate(
+    config: ConfigLike,
+    batch_indices: Optional[Sequence[int]] = None,
+    *,
+    run_id: Optional[str] = None,
+    lock_wait: Optional[float] = None,
+) -> Dict[str, Any]:
     """Generate every configured table in batches and write it; returns the generation state (a report).
 
     Batch i holds the root-table rows of batch i and all their descendants, so it is referentially complete
@@ -1077,6 +1088,13 @@ def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) 
     The union of the prepare step and every batch is the rows of one unmapped run with the same
     `random_state`. A mapped batch that cannot write raises (no fail-safe path: the task is retried), and
     a mapped run does not validate (a batch is not the whole output): `validate` does.
+
+    Write-audit-publish (docs/publish.md): a run writes into staging of its own (`hzs_<run id>_<table>`
+    beside a database table, `.hzs_<run id>_<file>/` beside a file), validates the staging and then
+    publishes it in one step; a failed, refused or killed run leaves the target as it was. An unmapped run
+    holds the targets' locks throughout (`TargetLockedError` names the holder; `lock_wait` or
+    `HAZY_LOCK_WAIT` seconds to wait). A mapped run's prepare step, batches and `publish` share its
+    `run_id` (the prepare step makes one when none is given: its state's `run_id`).
     """
     config = _as_config(config, GenerationConfig)
     started = time.time()
@@ -1096,8 +1114,11 @@ def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) 
     for index in indices:
         if not 0 <= index < plan.n_batches:
             raise ValueError(f"batch_indices: {index} is not a batch of this run (0..{plan.n_batches - 1})")
+    if mapped and indices and run_id is None:
+        raise ValueError("a mapped batch needs the run_id of its prepare step (api.generate(..., run_id=...))")
+    run_id = check_run_id(run_id) if run_id is not None else new_run_id()
     state: Dict[str, Any] = {
-        "run_id": uuid.uuid4().hex,
+        "run_id": run_id,
         "package_version": __version__,
         "model": model_path,
         "synthesiser": model.manifest["synthesiser"],
@@ -1112,58 +1133,75 @@ def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) 
         "tables": {},
         "validation": None,
     }
-    outputs = {item.name: item.location for item in config.data_output}
-    write_order = [name for name in order_tables_for_write(model.schema) if name in outputs]
+    targets = {item.name: item.location for item in config.data_output}
+    write_order = [name for name in order_tables_for_write(model.schema) if name in targets]
+    targets = {name: targets[name] for name in write_order}
     failures: List[str] = []
+    phase = "run" if not mapped else ("batch" if indices else "prepare")
     with DataSources(config.data_sources) as sources, contextlib.ExitStack() as stack:
+        staged = stack.enter_context(staged_run(targets, sources, run_id, phase, lock_wait=lock_wait))
+        outputs = {name: output.staged for name, output in staged.items()}
+        state["staging"] = {name: location_label(location) for name, location in outputs.items()}
+        state["published"] = None
+        _write_state(config, state)
 
-        def opener(name: str, location: Any) -> Any:
-            return open_writer(
-                name,
-                location,
-                table_schema=model.schema.table(name),
-                data_schema=model.schema,
-                sources=sources,
-                table_locations=outputs,
-            )
+        with contextlib.ExitStack() as writers:  # closed (Parquet footers written) before the publish
 
-        writes: Dict[str, Callable[[int, pd.DataFrame], Any]] = {}
-        for name in write_order:
-            location = outputs[name]
-            if mapped and location_kind(location) != "sql":
-                writes[name] = _part_write(opener, name, location)
-            else:
-                if mapped and indices:  # the prepare step applied if_exists: batches append
-                    location = location.model_copy(update={"if_exists": IfExists.APPEND})
-                writer = stack.enter_context(opener(name, location))
-                writes[name] = lambda _index, frame, writer=writer: writer.write_batch(frame)
-            state["tables"][name] = {"rows": 0, "output": location_label(outputs[name]), "batches": [], "failure": None}
-        if mapped and not indices:
-            _prepare_outputs(config, model, graph, plan, entropy, outputs, write_order, writes, sources, state)
-        for index in indices:
-            frames = _make_batch(model, graph, plan, index, lambda t, i=index: table_batch_seed(entropy, i, t))
-            frames = _finish_batch(config, model, graph, frames)
-            tables = [name for name in write_order if name not in model.references or (index == 0 and not mapped)]
-            if mapped:
-                _delete_batch_rows(model, graph, outputs, tables, frames, sources)
-            for name in tables:
-                start_row = plan.offsets.get(name, [0] * plan.n_batches)[index]
+            def opener(name: str, location: Any) -> Any:
+                return open_writer(
+                    name,
+                    location,
+                    table_schema=model.schema.table(name),
+                    data_schema=model.schema,
+                    sources=sources,
+                    table_locations=outputs,
+                )
+
+            writes: Dict[str, Callable[[int, pd.DataFrame], Any]] = {}
+            for name in write_order:
                 location = outputs[name]
                 if mapped and location_kind(location) != "sql":
-                    location = part_location(location, index)
-                entry = _write_batch(writes[name], location, name, index, frames[name], start_row, not mapped)
-                table_state = state["tables"][name]
-                table_state["batches"].append(entry)
-                if entry["status"] == "written":
-                    table_state["rows"] += entry["rows"]
-                if entry["status"] == "failed":
-                    table_state["failure"] = entry["error"]
-                    failures.append(f"table '{name}': {entry['error']}")
+                    writes[name] = _part_write(opener, name, location)
+                else:
+                    if mapped and indices:  # the prepare step applied if_exists: batches append
+                        location = location.model_copy(update={"if_exists": IfExists.APPEND})
+                    writer = writers.enter_context(opener(name, location))
+                    writes[name] = lambda _index, frame, writer=writer: writer.write_batch(frame)
+                state["tables"][name] = {
+                    "rows": 0,
+                    "output": location_label(targets[name]),
+                    "batches": [],
+                    "failure": None,
+                }
+            if mapped and not indices:
+                _prepare_outputs(config, model, graph, plan, entropy, outputs, write_order, writes, sources, state)
+            for index in indices:
+                frames = _make_batch(model, graph, plan, index, lambda t, i=index: table_batch_seed(entropy, i, t))
+                frames = _finish_batch(config, model, graph, frames)
+                tables = [name for name in write_order if name not in model.references or (index == 0 and not mapped)]
+                if mapped:
+                    _delete_batch_rows(model, graph, outputs, tables, frames, sources)
+                for name in tables:
+                    start_row = plan.offsets.get(name, [0] * plan.n_batches)[index]
+                    location = outputs[name]
+                    if mapped and location_kind(location) != "sql":
+                        location = part_location(location, index)
+                    entry = _write_batch(
+                        writes[name], location, name, index, frames[name], start_row, not mapped, run_id
+                    )
+                    table_state = state["tables"][name]
+                    table_state["batches"].append(entry)
+                    if entry["status"] == "written":
+                        table_state["rows"] += entry["rows"]
+                    if entry["status"] == "failed":
+                        table_state["failure"] = entry["error"]
+                        failures.append(f"table '{name}': {entry['error']}")
+                        break
+                _write_state(config, state)
+                if failures:
                     break
-            if failures:
-                break
-    if not failures and not mapped and config.validation is not None and config.validation.enable:
-        state["validation"] = evaluation.run_validation(config, model)
+        if not mapped:
+            _audit_and_publish(config, model, state, staged, sources, failures)
     state["seconds"] = round(time.time() - started, 3)
     _write_state(config, state)
     if failures:
@@ -1172,6 +1210,60 @@ def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) 
         }
         raise GenerationError(f"generation failed: {'; '.join(failures)}; batches written: {written}", state)
     return state
+
+
+def _audit_and_publish(
+    config: GenerationConfig,
+    model: Model,
+    state: Dict[str, Any],
+    staged: Dict[str, StagedOutput],
+    sources: DataSources,
+    failures: List[str],
+) -> None:
+    """Validate the staged output and publish it; or, after a failed batch or a failed validation, drop
+    the staging and leave the targets as they were (`state["published"]` says which)."""
+    complete = not failures and all(b["status"] == "written" for t in state["tables"].values() for b in t["batches"])
+    if complete and config.validation is not None and config.validation.enable:
+        state["validation"] = _validate_staged(config, model, staged)
+    if complete and (state["validation"] is None or state["validation"]["passed"]):
+        state["published"] = publish_staged(staged, sources)
+        return
+    discard_staged(staged, sources)
+    state["published"] = False
+    why = "a batch did not reach the staging" if not complete else "validation failed"
+    log.error("nothing published (%s): the targets are as they were before this run", why)
+
+
+def _validate_staged(config: GenerationConfig, model: Model, staged: Dict[str, StagedOutput]) -> Dict[str, Any]:
+    """The validation summary of the staged output (what is about to be published)."""
+    outputs = [item.model_copy(update={"location": staged[item.name].staged}) for item in config.data_output]
+    return evaluation.run_validation(config.model_copy(update={"data_output": outputs}), model)
+
+
+def publish(config: ConfigLike, run_id: str, *, lock_wait: Optional[float] = None) -> Dict[str, Any]:
+    """The publish step of a mapped run (docs/airflow.md): under the targets' locks, validate the run's
+    staging (when `validation.enable`) and publish it into the targets; returns {"run_id", "published":
+    {table: 'replaced'|'created'|'appended'|'in place'} or False, "validation"}. A failed validation leaves
+    the targets and the staging as they are and raises `GenerationError`."""
+    config = _as_config(config, GenerationConfig)
+    model = load_model(_model_path(config))
+    run_id = check_run_id(run_id)
+    order = order_tables_for_write(model.schema)
+    targets = {item.name: item.location for item in sorted(config.data_output, key=lambda i: order.index(i.name))}
+    result: Dict[str, Any] = {"run_id": run_id, "published": False, "validation": None}
+    with DataSources(config.data_sources) as sources:
+        with staged_run(targets, sources, run_id, "publish", lock_wait=lock_wait) as staged:
+            if config.validation is not None and config.validation.enable:
+                validation = result["validation"] = _validate_staged(config, model, staged)
+                if not validation["passed"]:
+                    raise GenerationError(
+                        f"run {run_id}: validation of the staging failed, nothing published: "
+                        + "; ".join(validation["failures"][:5]),
+                        result,
+                    )
+            result["published"] = publish_staged(staged, sources)
+    log.info("run %s: published %s", run_id, result["published"])
+    return result
 
 
 def _part_write(opener: Callable[[str, Any], Any], name: str, location: Any) -> Callable[[int, pd.DataFrame], int]:
