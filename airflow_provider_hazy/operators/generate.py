@@ -6,11 +6,15 @@ Mapped generation (see docs/airflow.md)::
     batches = list_generation_batches_task(cfg)
     generate = HazyGenerateOperator.partial(task_id="generate", config=cfg, target_conn_id=..., retries=2
                                             ).expand(batch_index=batches)
-    prepare >> generate
+    publish = HazyPublishOperator(task_id="publish", config=cfg, target_conn_id=...)
+    prepare >> generate >> publish
 
-`prepare` alone applies `if_exists` (drop / create, parents first) and writes the reference tables; every
-batch then appends its own rows (a file or S3 output: its own part), replacing any rows of the same batch an
-earlier attempt left, so a retry never duplicates or loses rows (`api.generate(config, batch_indices=...)`).
+`prepare` creates the run's staging (empty tables, parents first; `if_exists: fail` checked against the
+target) and writes the reference tables into it; every batch then appends its own rows to the staging (a
+file output: its own part), replacing any rows of the same batch an earlier attempt left, so a retry never
+duplicates or loses rows; `publish` validates the staging and swaps it into the targets in one step
+(write-audit-publish, docs/publish.md). The three share the run id derived from the DAG run
+(`mapped_run_id`), or the templated `run_id` argument.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from airflow.sdk import task
 
 from .. import api
 from ..config import GenerationConfig
+from ..io.staging import mapped_run_id
 from ._common import OperatorConfig, config_outlets, load_config
 from .base import HazyBaseOperator
 
@@ -36,20 +41,39 @@ def list_generation_batches_task(config: OperatorConfig) -> List[int]:
     return list_generation_batches(config)
 
 
-class HazyGenerateOperator(HazyBaseOperator):
-    """Run `api.generate(config)`: every batch, one `batch_index`, or (`prepare=True`) only `if_exists`.
+def run_id_for(context: Any, run_id: Optional[str] = None) -> str:
+    """The run id a mapped run's prepare, batches and publish share: `run_id` when given, else derived from
+    the DAG run (its dag id, run id and `run_after`), so every task of one DAG run finds the same staging."""
+    if run_id:
+        return str(run_id)
+    dag_run = context.get("dag_run") if context else None
+    if dag_run is None:
+        raise ValueError(
+            "a mapped generation task outside a DAG run needs run_id= (the same for prepare, batches and publish)"
+        )
+    started = getattr(dag_run, "run_after", None) or getattr(dag_run, "start_date", None)
+    key = f"{dag_run.dag_id}/{dag_run.run_id}"
+    return mapped_run_id(key, started.timestamp() if started is not None else 0.0)
 
-    XCom: `{"model", "rows": {table: rows written}, "batches": [indices]}`. Outlets: the output tables.
+
+class HazyGenerateOperator(HazyBaseOperator):
+    """Run `api.generate(config)`: every batch, one `batch_index`, or (`prepare=True`) only the staging.
+
+    XCom: `{"model", "rows": {table: rows written}, "batches": [indices], "run_id"}`. Outlets: the output
+    tables (an unmapped run; a mapped run's outlets belong to `HazyPublishOperator`).
     """
 
-    template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "batch_index")
+    template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "batch_index", "run_id")
 
-    def __init__(self, *, batch_index: Optional[int] = None, prepare: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, batch_index: Optional[int] = None, prepare: bool = False, run_id: Optional[str] = None, **kwargs: Any
+    ) -> None:
         if "outlets" not in kwargs and not prepare:
             kwargs["outlets"] = config_outlets(kwargs.get("config"), GenerationConfig, kwargs.get("target_conn_id"))
         super().__init__(**kwargs)
         self.batch_index = batch_index
         self.prepare = prepare
+        self.run_id = run_id
 
     def _batch_indices(self) -> Optional[List[int]]:
         if self.prepare:
@@ -60,8 +84,34 @@ class HazyGenerateOperator(HazyBaseOperator):
         config = self.load(GenerationConfig)
         indices = self._batch_indices()
         with self.connections():
-            state = api.generate(config) if indices is None else api.generate(config, batch_indices=indices)
+            if indices is None:
+                state = api.generate(config)
+            else:
+                state = api.generate(config, batch_indices=indices, run_id=run_id_for(context, self.run_id))
         rows = {name: table["rows"] for name, table in state["tables"].items()}
         batches = sorted({b["index"] for t in state["tables"].values() for b in t.get("batches", [])})
         self.log.info("%s: rows written %s (batches %s)", "prepare" if self.prepare else "generate", rows, batches)
-        return {"model": str(state.get("model")), "rows": rows, "batches": batches}
+        return {"model": str(state.get("model")), "rows": rows, "batches": batches, "run_id": state["run_id"]}
+
+
+class HazyPublishOperator(HazyBaseOperator):
+    """The last step of a mapped run: `api.publish(config, run_id)` validates the run's staging and swaps it
+    into the targets under their locks (a failed validation fails the task and publishes nothing).
+
+    XCom: `{"run_id", "published": {table: how}, "validation": summary or None}`. Outlets: the output tables.
+    """
+
+    template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "run_id")
+
+    def __init__(self, *, run_id: Optional[str] = None, **kwargs: Any) -> None:
+        if "outlets" not in kwargs:
+            kwargs["outlets"] = config_outlets(kwargs.get("config"), GenerationConfig, kwargs.get("target_conn_id"))
+        super().__init__(**kwargs)
+        self.run_id = run_id
+
+    def execute(self, context: Any) -> Dict[str, Any]:
+        config = self.load(GenerationConfig)
+        with self.connections():
+            result = api.publish(config, run_id_for(context, self.run_id))
+        self.log.info("run %s: published %s", result["run_id"], result["published"])
+        return result
