@@ -12,7 +12,8 @@ import pytest
 
 from airflow_provider_hazy import api
 from airflow_provider_hazy.config import EvaluationConfig, GenerationConfig, TrainingConfig, ValidationConfig
-from airflow_provider_hazy.evaluation import HOLDOUT_FRACTION, metric_results, validation_metadata
+from airflow_provider_hazy.metrics.results import metric_results
+from airflow_provider_hazy.pipeline.evaluation import HOLDOUT_FRACTION, validation_metadata
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROWS = 800
@@ -176,7 +177,7 @@ def test_private_preprocessing_metadata_validates_generated_data_and_costs_nothi
 
 def test_a_failed_check_after_generation_is_in_the_state_and_printed(workdir, capsys, monkeypatch):
     """A staging that fails validation is not published: the target keeps the previous run's rows."""
-    from airflow_provider_hazy import evaluation
+    from airflow_provider_hazy.pipeline import evaluation
     from airflow_provider_hazy.cli import main
 
     api.train(training_config())

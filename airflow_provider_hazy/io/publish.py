@@ -3,7 +3,7 @@
 `stage_outputs` names each output's staging (`io.staging`): a database table beside the target, or a
 folder beside a local output file. Under the target locks (`io.locks`) a run first `clean_stale`s the
 staging that killed or failed runs left, `check_targets` (`if_exists: fail`), writes every batch into
-its staging, validates the staging, then `publish`es:
+its staging, validates the staging, then `publish_outputs`:
 
 - database, `replace` (or a target that does not exist yet): the staging table is renamed to the target
   and the previous target dropped. PostgreSQL and SQLite do every table of a data source in one
@@ -199,7 +199,7 @@ def check_targets(staged: Mapping[str, StagedOutput], sources: DataSources) -> N
 # Publishing
 
 
-def publish(staged: Mapping[str, StagedOutput], sources: DataSources) -> Dict[str, str]:
+def publish_outputs(staged: Mapping[str, StagedOutput], sources: DataSources) -> Dict[str, str]:
     """Publish every staged output (given parents first) into its target; returns, per table, 'replaced',
     'created', 'appended' or 'in place' (S3)."""
     done: Dict[str, str] = {}

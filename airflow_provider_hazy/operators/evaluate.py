@@ -15,8 +15,8 @@ from typing import Any, Dict, Optional, Sequence, Union
 from .. import api
 from ..config import EvaluateConfig, TrainingConfig
 from ..config.base import read_config_file
-from ..evaluation import metric_results
 from ..io.locations import location_path
+from ..metrics.results import metric_results
 from ._common import load_config
 from .base import HazyBaseOperator
 

@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..evaluation import PRIVACY_NOTE, metric_results
+from ..metrics.results import PRIVACY_NOTE, metric_results
 from ..model_file import read_manifest
 from . import svg
 

@@ -13,7 +13,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from service_checks import MARIADB_URL, POSTGRES_URL
+from service_checks import POSTGRES_URL
 
 from airflow_provider_hazy import sample_data
 from airflow_provider_hazy.core.batching import rows_for_magnitude
@@ -86,7 +86,7 @@ def test_db_to_db_from_postgresql_into_mariadb(
         "host": "127.0.0.1",
         "port": 5432,
         "login": "postgres",
-        "schema": sa.make_url(POSTGRES_URL).database,
+        "schema": sa.engine.make_url(POSTGRES_URL).database,  # the database the sample schema is in
         "extra": {"options": f"-csearch_path={postgres_sample_schema}"},
     }
     target = {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": mariadb_database}
@@ -94,7 +94,7 @@ def test_db_to_db_from_postgresql_into_mariadb(
     monkeypatch.setenv("AIRFLOW_CONN_HAZY_SAMPLE_TARGET", json.dumps(target))
     run = _run(dagbag, "hazy_db_to_db", logical_date=pd.Timestamp("2024-03-01", tz="UTC").to_pydatetime())
     assert run.get_task_instance("validate").xcom_pull(task_ids="validate")["passed"] is True
-    engine = sa.create_engine(sa.make_url(MARIADB_URL).set(database=mariadb_database))
+    engine = sa.create_engine(f"mysql+pymysql://root@127.0.0.1:3306/{mariadb_database}")
     _check_target(run, engine, expected_tables)
     frames = sample_data.sample_frames()
     for name in expected_tables:
