@@ -177,8 +177,8 @@ def test_private_preprocessing_metadata_validates_generated_data_and_costs_nothi
 
 def test_a_failed_check_after_generation_is_in_the_state_and_printed(workdir, capsys, monkeypatch):
     """A staging that fails validation is not published: the target keeps the previous run's rows."""
-    from airflow_provider_hazy.pipeline import evaluation
     from airflow_provider_hazy.cli import main
+    from airflow_provider_hazy.pipeline import evaluation
 
     api.train(training_config())
     Path("gen.json").write_text(json.dumps(generation_config().model_dump(mode="json")))

@@ -42,6 +42,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import DatabaseReadTableConfig, IfExists, PathWriteTableConfig
+from .masking import scrub
 from .sources import DataSources
 from .staging import (
     MAPPED,
@@ -57,6 +58,10 @@ from .staging import (
 log = logging.getLogger(__name__)
 MAPPED_STAGING_HOURS = 24.0
 """A mapped run's staging younger than this is never cleaned by another run (`HAZY_MAPPED_STAGING_HOURS`)."""
+
+
+class PublishError(RuntimeError):
+    """Publishing a staged output failed (its transaction rolled back): the targets are as they were."""
 
 
 @dataclass
@@ -208,7 +213,16 @@ def publish_outputs(staged: Mapping[str, StagedOutput], sources: DataSources) ->
         if output.kind == "sql":
             by_source.setdefault(output.target.source_id, []).append(output)
     for source_id, outputs in by_source.items():
-        done.update(_publish_sql(sources.engine(source_id), outputs))
+        try:
+            done.update(_publish_sql(sources.engine(source_id), outputs))
+        except Exception as error:
+            names = ", ".join(f"'{output.name}'" for output in outputs)
+            original = getattr(error, "orig", None) or error
+            text = " ".join(str(original).split("\n")[0].split())[:300]
+            raise PublishError(
+                f"table(s) {names}: publishing the staging failed, the targets are as they were "
+                f"({type(original).__name__}: {scrub(text, sources.secrets(source_id))})"
+            ) from error
     for output in staged.values():
         if output.kind == "file":
             done[output.name] = _publish_file(output)

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from ..config import GenerationConfig
 from ..io.locations import location_path, order_tables_for_write
-from ..io.publish import StagedOutput, discard, publish_outputs, staged_run
+from ..io.publish import PublishError, StagedOutput, discard, publish_outputs, staged_run
 from ..io.sources import DataSources
 from ..io.staging import check_run_id
 from .evaluation import run_validation
@@ -48,16 +48,22 @@ def audit_and_publish(
 ) -> None:
     """Validate an unmapped run's staged output and publish it; or, after a batch that did not reach the
     staging or a failed validation, drop the staging and leave the targets as they were. `state["published"]`
-    says which: {table: 'replaced'|'created'|'appended'|'in place'}, or False."""
+    says which: {table: 'replaced'|'created'|'appended'|'in place'}, or False. A publish that fails (an
+    `append` hitting a key of the target, ...) is rolled back and added to `failures`."""
     complete = not failures and all(b["status"] == "written" for t in state["tables"].values() for b in t["batches"])
     if complete and config.validation is not None and config.validation.enable:
         state["validation"] = validate_staged(config, model, staged)
     if complete and (state["validation"] is None or state["validation"]["passed"]):
-        state["published"] = publish_outputs(staged, sources)
-        return
+        try:
+            state["published"] = publish_outputs(staged, sources)
+            return
+        except PublishError as error:
+            failures.append(str(error))
+            why = str(error)
+    else:
+        why = "a batch did not reach the staging" if not complete else "validation failed"
     discard(staged, sources)
     state["published"] = False
-    why = "a batch did not reach the staging" if not complete else "validation failed"
     log.error("nothing published (%s): the targets are as they were before this run", why)
 
 

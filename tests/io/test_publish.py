@@ -223,3 +223,109 @@ def test_a_second_file_run_is_refused_naming_the_first(customers_model, tmp_path
     finally:
         running.kill()
     assert len(pd.read_csv(output)) == 3 * 5000
+
+
+@pytest.fixture(scope="module")
+def bank_model(tmp_path_factory) -> Path:
+    from airflow_provider_hazy import sample_data
+
+    folder = tmp_path_factory.mktemp("bank")
+    config = sample_data.training_config(model_output=str(folder / "bank.hmf"))
+    config["data_sources"] = [{"id": "source", "connection_url": f"sqlite:///{sample_data.sample_database(folder)}"}]
+    config["evaluation"] = None
+    return api.train(config)
+
+
+@pytest.mark.parametrize("database", ["postgres", "mariadb"])
+def test_replacing_tables_with_foreign_keys_swaps_every_table_and_keeps_the_keys_enforced(
+    bank_model, database, request, monkeypatch
+):
+    from airflow_provider_hazy import sample_data
+
+    engine = request.getfixturevalue(f"{database}_engine")
+    schema = f"hzpub_{uuid.uuid4().hex[:10]}"
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.schema.CreateSchema(schema))
+        else:
+            connection.execute(sa.text(f"CREATE DATABASE `{schema}`"))
+    monkeypatch.setenv("HAZY_CONN_TARGET", engine.url.render_as_string(hide_password=False))
+    try:
+
+        def config(random_state: int) -> Dict[str, Any]:
+            found = sample_data.generation_config(model=str(bank_model), batch_magnitude=0.5, random_state=random_state)
+            found["data_sources"] = [{"id": "target"}]
+            for item in found["data_output"]:
+                item["location"]["schema_name"] = schema
+            return found
+
+        first = api.generate(config(1))
+        assert first["published"] == {name: "created" for name in sample_data.TABLES}
+        second = api.generate(config(2))
+        assert second["published"] == {name: "replaced" for name in sample_data.TABLES}
+        assert set(_tables(engine, schema)) == set(sample_data.TABLES)  # no staging or old table is left
+        inspector = sa.inspect(engine)
+        referred = {fk["referred_table"] for fk in inspector.get_foreign_keys("accounts", schema=schema)}
+        assert referred == {"customers", "branches"}  # the published children reference the published parents
+        accounts = pd.read_sql_table("accounts", engine, schema=schema)
+        customers = pd.read_sql_table("customers", engine, schema=schema)
+        assert accounts["customer_id"].dropna().isin(customers["customer_id"]).all()
+        assert len(customers) == second["tables"]["customers"]["rows"]
+        with engine.begin() as connection, pytest.raises(sa.exc.IntegrityError):
+            table = sa.Table("accounts", sa.MetaData(), autoload_with=connection, schema=schema)
+            row = {column.name: None for column in table.columns}
+            row.update({"account_id": 10**9, "customer_id": 10**9})
+            connection.execute(table.insert().values(**{k: v for k, v in row.items() if v is not None}))
+    finally:
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(sa.schema.DropSchema(schema, cascade=True))
+            else:
+                connection.execute(sa.text(f"DROP DATABASE IF EXISTS `{schema}`"))
+
+
+def test_append_inserts_the_staging_in_one_transaction_and_fail_refuses_before_generating(
+    customers_model, target, tmp_path, monkeypatch
+):
+    from airflow_provider_hazy.io.sql import TableExistsError
+
+    url, schema, engine = target
+    monkeypatch.setenv("HAZY_CONN_TARGET", url)
+    config = _config(customers_model, tmp_path, schema, random_state=1)
+    config["data_output"][0]["location"]["if_exists"] = "append"
+    assert api.generate(config)["published"] == {"customers": "created"}
+    offset = {"action": "sql_expression", "column": "customer_id", "expression": "customer_id + 100000"}
+    later = {**config, "random_state": 2}
+    later["generate_params"] = {
+        **config["generate_params"],
+        "post_generation": {"tables": [{"table": "customers", "steps": [offset]}]},
+    }
+    appended = api.generate(later)
+    assert appended["published"] == {"customers": "appended"} and appended["validation"]["passed"] is True
+    assert len(_rows(engine, schema)) == 2 * 5000
+    before = _rows(engine, schema)
+    with pytest.raises(api.GenerationError, match="publishing the staging failed, the targets are as they were"):
+        api.generate(config)  # the same keys again: the primary key refuses the INSERT ... SELECT
+    pd.testing.assert_frame_equal(_rows(engine, schema), before)
+    assert json.loads((tmp_path / "state.json").read_text())["published"] is False
+    config["data_output"][0]["location"]["if_exists"] = "fail"
+    with pytest.raises(TableExistsError, match="already exists and if_exists is 'fail'"):
+        api.generate(config)
+    assert {name for name in _tables(engine, schema) if name.startswith("hz")} == set()
+
+
+def test_a_mapped_runs_staging_is_kept_until_it_is_older_than_the_lease(customers_model, tmp_path, monkeypatch):
+    from airflow_provider_hazy.io.staging import mapped_run_id
+
+    url = f"sqlite:///{tmp_path / 'target.sqlite'}"
+    monkeypatch.setenv("HAZY_CONN_TARGET", url)
+    engine = sa.create_engine(url)
+    live = f"hzm_{mapped_run_id('dag/live', time.time() - 3600)}_customers"
+    expired = f"hzm_{mapped_run_id('dag/expired', time.time() - 25 * 3600)}_customers"
+    killed = f"hzs_{mapped_run_id('killed', time.time() - 60)}_customers"
+    with engine.begin() as connection:
+        for name in (live, expired, killed):
+            connection.execute(sa.text(f"CREATE TABLE {name} (customer_id INTEGER)"))
+    api.generate(_config(customers_model, tmp_path, None, random_state=1))
+    assert _tables(engine, None) == {"customers", live}
+    engine.dispose()
