@@ -93,10 +93,15 @@ class _SqlLocks:
                     sa.text("SELECT set_config('application_name', :name, false)"),
                     {"name": APPLICATION_NAME + self.run_id},
                 )
-            for schema_name, table_name in self.tables:
+            # a table named without its schema locks as the same table named with the default one
+            default = self.connection.execute(
+                sa.text("SELECT current_schema()" if self.dialect == "postgresql" else "SELECT DATABASE()")
+            ).scalar()
+            tables = sorted({(schema or default or "", table) for schema, table in self.tables})
+            for schema_name, table_name in tables:
                 while not self._try(schema_name, table_name):
                     if time.monotonic() >= deadline:
-                        holder = self._holder(schema_name, table_name)
+                        holder = self._holder(schema_name or None, table_name)
                         who = f"run {holder}" if holder else "another run"
                         raise TargetLockedError(
                             f"{_label(schema_name, table_name, self.source_id)}: {who} is writing this target "

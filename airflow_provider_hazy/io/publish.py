@@ -102,6 +102,7 @@ def stage_outputs(
             if isinstance(location, str):
                 location = PathWriteTableConfig(path=location)
             path = Path(_local_path(name, location))
+            location = location.model_copy(update={"path": str(path)})  # `file://` read as the local path
             folder = path.parent / staged_folder_name(path.name, run_id, kind_prefix)
             where = location.model_copy(update={"path": str(folder / path.name), "if_exists": IfExists.REPLACE})
         else:

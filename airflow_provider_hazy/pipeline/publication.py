@@ -65,6 +65,9 @@ def audit_and_publish(
     discard(staged, sources)
     state["published"] = False
     log.error("nothing published (%s): the targets are as they were before this run", why)
+    in_place = [output.name for output in staged.values() if output.kind == "s3"]
+    if in_place:
+        log.warning("S3 output(s) %s are written in place (S3 has no staging): they hold this run's rows", in_place)
 
 
 def publish(config: GenerationConfig, run_id: str, *, lock_wait: Optional[float] = None) -> Dict[str, Any]:

@@ -329,3 +329,27 @@ def test_a_mapped_runs_staging_is_kept_until_it_is_older_than_the_lease(customer
     api.generate(_config(customers_model, tmp_path, None, random_state=1))
     assert _tables(engine, None) == {"customers", live}
     engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["postgres", "mariadb"])
+def test_a_table_named_with_or_without_its_default_schema_takes_one_lock(database, request, monkeypatch):
+    from airflow_provider_hazy.config import DatabaseWriteTableConfig
+    from airflow_provider_hazy.io.locks import target_locks
+    from airflow_provider_hazy.io.sources import DataSources
+    from airflow_provider_hazy.io.staging import new_run_id
+
+    engine = request.getfixturevalue(f"{database}_engine")
+    monkeypatch.setenv("HAZY_CONN_TARGET", engine.url.render_as_string(hide_password=False))
+    default = "public" if engine.dialect.name == "postgresql" else engine.url.database
+    table = f"hzlock_{uuid.uuid4().hex[:8]}"
+    bare = {"t": DatabaseWriteTableConfig(source_id="target", table_name=table)}
+    named = {"t": DatabaseWriteTableConfig(source_id="target", schema_name=default, table_name=table)}
+    first, second = new_run_id(), new_run_id()
+    with DataSources() as one, DataSources() as other:
+        with target_locks(bare, first, one):
+            with pytest.raises(TargetLockedError) as refused, target_locks(named, second, other, wait=0.3):
+                pass
+            if engine.dialect.name == "postgresql":  # MariaDB names the holder by its staging (none here)
+                assert refused.value.holder == first
+        with target_locks(named, second, other):  # released: free again
+            pass
