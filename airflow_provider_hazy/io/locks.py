@@ -238,7 +238,7 @@ def target_locks(
     """Hold the lock of every output (schema table -> write location) for the block: database tables per
     data source, SQLite databases and local files by `flock`; S3 outputs take none. Raises
     `TargetLockedError` naming the target and its holder when one stays locked for `wait` seconds."""
-    from .locations import _local_path, location_kind, location_label, location_path
+    from .locations import local_path, location_kind, location_label, location_path
 
     deadline = time.monotonic() + lock_wait(wait)
     by_source: dict = {}
@@ -255,7 +255,7 @@ def target_locks(
                 continue
             by_source.setdefault(location.source_id, []).append((location.schema_name, location.table_name))
         elif kind == "file":
-            path = _local_path(name, location)
+            path = local_path(name, location)
             files[str(file_lock_path(str(Path(path).resolve())))] = f"table '{name}': {location_label(location)}"
         else:
             log.info("table '%s': %s takes no lock (S3 has none)", name, location_path(location))

@@ -87,7 +87,7 @@ def stage_outputs(
     outputs: Mapping[str, Any], run_id: str, sources: DataSources, *, mapped: bool = False
 ) -> Dict[str, StagedOutput]:
     """The staging of every output (schema table -> write location), in the order given."""
-    from .locations import _local_path, location_kind
+    from .locations import local_path, location_kind
 
     kind_prefix = MAPPED if mapped else STAGE
     staged: Dict[str, StagedOutput] = {}
@@ -101,7 +101,7 @@ def stage_outputs(
         elif kind == "file":
             if isinstance(location, str):
                 location = PathWriteTableConfig(path=location)
-            path = Path(_local_path(name, location))
+            path = Path(local_path(name, location))
             location = location.model_copy(update={"path": str(path)})  # `file://` read as the local path
             folder = path.parent / staged_folder_name(path.name, run_id, kind_prefix)
             where = location.model_copy(update={"path": str(folder / path.name), "if_exists": IfExists.REPLACE})
@@ -162,10 +162,10 @@ def clean_stale(staged: Mapping[str, StagedOutput], sources: DataSources, run_id
 
 def _table_exists(connection: sa.Connection, table: str, schema_name: Optional[str]) -> bool:
     """Whether the table exists; False when its schema does not (writing there fails with its own error)."""
-    from .sql import _has_table
+    from .sql_tables import has_table
 
     try:
-        return _has_table(connection, table, schema_name)
+        return has_table(connection, table, schema_name)
     except sa.exc.SQLAlchemyError:
         return False
 
@@ -174,7 +174,7 @@ def check_targets(staged: Mapping[str, StagedOutput], sources: DataSources) -> N
     """Refuse, before anything is generated, a target that exists under `if_exists: fail` and an `append`
     to an existing Parquet file."""
     from .locations import list_parts
-    from .sql import TableExistsError, display_name
+    from .sql_tables import TableExistsError, display_name
 
     for output in staged.values():
         if output.kind == "sql" and output.if_exists == IfExists.FAIL:
@@ -246,17 +246,17 @@ def discard(staged: Mapping[str, StagedOutput], sources: DataSources) -> None:
 
 
 def _drop(engine: Any, table: str, schema_name: Optional[str], missing_ok: bool = False) -> None:
-    from .sql import _begin_sqlite, _drop_table, _has_table
+    from .sql_tables import begin_sqlite, drop_table, has_table
 
     with engine.begin() as connection:
-        _begin_sqlite(connection)
-        if missing_ok and not _has_table(connection, table, schema_name):
+        begin_sqlite(connection)
+        if missing_ok and not has_table(connection, table, schema_name):
             return
-        _drop_table(connection, table, schema_name)
+        drop_table(connection, table, schema_name)
 
 
 def _rename_statement(dialect: sa.Dialect, schema_name: Optional[str], pairs: List[tuple]) -> List[str]:
-    from .sql import qualified_name, quote_identifier
+    from .sql_tables import qualified_name, quote_identifier
 
     if dialect.name in ("mysql", "mariadb"):
         moves = ", ".join(
@@ -286,7 +286,8 @@ def _insert_select(connection: sa.Connection, output: StagedOutput) -> None:
 
 def _publish_sql(engine: Any, outputs: List[StagedOutput]) -> Dict[str, str]:
     """Publish one data source's staged tables (parents first): appends, then renames, then drops."""
-    from .sql import _TRANSACTIONAL_DDL, TableExistsError, _begin_sqlite, _drop_table, _has_table, display_name
+    from .sql import TRANSACTIONAL_DDL
+    from .sql_tables import TableExistsError, begin_sqlite, display_name, drop_table, has_table
 
     dialect = engine.dialect
     done: Dict[str, str] = {}
@@ -294,7 +295,7 @@ def _publish_sql(engine: Any, outputs: List[StagedOutput]) -> Dict[str, str]:
     olds: List[tuple] = []  # (schema, old table): the previous targets, dropped after the renames
     appended: List[StagedOutput] = []
     with engine.connect() as probe:
-        exists = {o.name: _has_table(probe, o.target.table_name, o.target.schema_name) for o in outputs}
+        exists = {o.name: has_table(probe, o.target.table_name, o.target.schema_name) for o in outputs}
     for output in outputs:
         target, staged = output.target, output.staged
         run_id = staged_table_pattern(target.table_name, dialect.name).match(staged.table_name)["run_id"]
@@ -323,13 +324,13 @@ def _publish_sql(engine: Any, outputs: List[StagedOutput]) -> Dict[str, str]:
 
     def drop_all(connection: sa.Connection) -> None:
         for schema, old in reversed(olds):
-            _drop_table(connection, old, schema)
+            drop_table(connection, old, schema)
         for output in reversed(appended):
-            _drop_table(connection, output.staged.table_name, output.staged.schema_name)
+            drop_table(connection, output.staged.table_name, output.staged.schema_name)
 
-    if dialect.name in _TRANSACTIONAL_DDL:
+    if dialect.name in TRANSACTIONAL_DDL:
         with engine.begin() as connection:  # one transaction: all of it, or nothing
-            _begin_sqlite(connection)
+            begin_sqlite(connection)
             for output in appended:
                 _insert_select(connection, output)
             rename_all(connection)
@@ -404,13 +405,13 @@ class StagingMissingError(RuntimeError):
 
 def require_staging(staged: Mapping[str, StagedOutput], sources: DataSources, run_id: str) -> None:
     """Raise `StagingMissingError` naming the table when a staged output of run `run_id` is missing."""
-    from .sql import _has_table, display_name
+    from .sql_tables import display_name, has_table
 
     for output in staged.values():
         if output.kind == "sql":
             where = output.staged
             with sources.engine(where.source_id).connect() as connection:
-                found = _has_table(connection, where.table_name, where.schema_name)
+                found = has_table(connection, where.table_name, where.schema_name)
             label = display_name(where.table_name, where.schema_name)
         elif output.kind == "file":
             found = Path(output.staged.path).parent.is_dir()

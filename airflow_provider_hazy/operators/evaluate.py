@@ -17,8 +17,8 @@ from ..config import EvaluateConfig, TrainingConfig
 from ..config.base import read_config_file
 from ..io.locations import location_path
 from ..metrics.results import metric_results
-from ._common import load_config
 from .base import HazyBaseOperator
+from .configs import load_config
 
 
 def _kind(config: Any) -> type:

@@ -26,8 +26,8 @@ from airflow.sdk import task
 from .. import api
 from ..config import GenerationConfig
 from ..io.staging import mapped_run_id
-from ._common import OperatorConfig, config_outlets, load_config
 from .base import HazyBaseOperator
+from .configs import OperatorConfig, config_outlets, load_config
 
 
 def list_generation_batches(config: OperatorConfig) -> List[int]:

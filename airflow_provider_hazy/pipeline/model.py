@@ -24,7 +24,7 @@ from .. import __version__
 from ..config import TrainingConfig
 from ..config.enums import AdjacencyType
 from ..config.schema import BaseTable, DataSchema
-from ..core import multitable, privbayes
+from ..core import cross_table, multitable, privbayes
 from ..core.encoding import TableEncoding
 from ..core.privacy import BudgetLedger
 from ..model_file import read_manifest, read_model, write_model
@@ -68,7 +68,7 @@ class TableModel:
         if self.cross_table is None:
             return privbayes.sample(self.network, n_rows, rng)
         assert given is not None, f"table '{self.name}': its network needs its parent's columns"
-        return multitable.sample_conditioned(self.network, self.cross_table.n_child_columns, given, rng)
+        return cross_table.sample_conditioned(self.network, self.cross_table.n_child_columns, given, rng)
 
     def sample(self, n_rows: int, start_row: int, rng: np.random.Generator) -> pd.DataFrame:
         """`n_rows` synthetic rows whose generated keys start at global row `start_row` (a table on its own)."""

@@ -3,7 +3,7 @@
 `fit(config)` reads the source tables (`sources.read_source_frames`, or streamed chunks for a table with no
 foreign-key relation), subsets and splits them (`sources.subset_source_frames`), splits the budget
 (`core.multitable.split_model_budget`) and fits every modelled table parents first: a table on its own
-from passes over its chunks (`core.streaming`, `core.privbayes.fit_from_chunks`); a child conditioned on
+from passes over its chunks (`core.streaming`, `core.privbayes_streaming.fit_from_chunks`); a child conditioned on
 its driving parent's columns with its degree model and its foreign keys' null rates (`core.multitable`).
 All mechanisms charge one `BudgetLedger`. The manifest (`model.build_manifest`) then gets a small
 synthetic sample (`batches.one_batch`) and the evaluation and validation metadata
@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..config import TrainingConfig
 from ..config.schema import BaseTable, DataSchema, ReferenceTable, SequentialTable
-from ..core import multitable, privbayes
+from ..core import cross_table, multitable, privbayes, privbayes_streaming
 from ..core.batching import rows_for_magnitude
 from ..core.encoding import fit_table_encoding
 from ..core.privacy import BudgetLedger
@@ -102,11 +102,11 @@ def _fit_table(
     if parent and parent_columns and parent.max_given > 0 and settings["n_parents"] > 0 and codes.shape[1]:
         ranks = multitable.child_ranks(parent.parent_index)
         parent_sizes = [parent.parent.encoding.domain_sizes[j] for j in parent_columns]
-        given = multitable.joined_parent_codes(
+        given = cross_table.joined_parent_codes(
             parent.parent_codes[:, parent_columns], parent.parent_index, ranks, parent.cap, parent_sizes
         )
         parent_maps = parent.parent.encoding.hierarchies()
-        conditioned = multitable.fit_conditioned(
+        conditioned = cross_table.fit_conditioned(
             codes,
             encoding.domain_sizes,
             encoding.hierarchies(),
@@ -163,7 +163,7 @@ def _fit_table_streaming(
     encoding, n_rows = fit_table_encoding_from_chunks(
         chunks, table, generator, processing_epsilon=processing_epsilon, rng=rng, ledger=ledger, table_name=table.name
     )
-    network = privbayes.fit_from_chunks(
+    network = privbayes_streaming.fit_from_chunks(
         lambda: (encoding.encode(frame) for frame in chunks()),
         n_rows,
         encoding.domain_sizes,
