@@ -76,10 +76,21 @@ def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
     return _inspect_model(path)
 
 
+def _generation_config(config: ConfigLike) -> GenerationConfig:
+    """The generation config; one naming a registry `generator` gets the local path of the model it
+    addresses (the active version's, fetched and cached by SHA-256: docs/registry.md)."""
+    config = _as_config(config, GenerationConfig)
+    if config.generator is None:
+        return config
+    from .registry.resolve import resolve_model_file
+
+    return config.model_copy(update={"model": str(resolve_model_file(config.generator)), "generator": None})
+
+
 def list_batches(config: ConfigLike) -> List[int]:
     """The batch indices of a generation run (its model's tables, magnitude and batch_magnitude); each can be
     generated and written on its own with `generate(config, batch_indices=[i])`."""
-    return generation.list_batches(_as_config(config, GenerationConfig))
+    return generation.list_batches(_generation_config(config))
 
 
 def generate(
@@ -100,13 +111,13 @@ def generate(
     run's staging, replacing an earlier attempt's rows; `publish(config, run_id)` ends it):
     `pipeline.generation.generate` and docs/airflow.md say how.
     """
-    return generation.generate(_as_config(config, GenerationConfig), batch_indices, run_id=run_id, lock_wait=lock_wait)
+    return generation.generate(_generation_config(config), batch_indices, run_id=run_id, lock_wait=lock_wait)
 
 
 def publish(config: ConfigLike, run_id: str, *, lock_wait: Optional[float] = None) -> Dict[str, Any]:
     """The last step of a mapped run: validate the staging its prepare step and batches wrote and publish it
     into the targets, under their locks (`pipeline.publication.publish`)."""
-    return publication.publish(_as_config(config, GenerationConfig), run_id, lock_wait=lock_wait)
+    return publication.publish(_generation_config(config), run_id, lock_wait=lock_wait)
 
 
 def evaluate(config: Union[EvaluateConfig, Dict[str, Any], str, Path]) -> Dict[str, Any]:
@@ -118,7 +129,7 @@ def evaluate(config: Union[EvaluateConfig, Dict[str, Any], str, Path]) -> Dict[s
 def validate(config: ConfigLike) -> Dict[str, Any]:
     """`hazy validate`: functional validation of what a generation config wrote, against its model; the
     report (also written beside `generation_state_path`, when set)."""
-    config = _as_config(config, GenerationConfig)
+    config = _generation_config(config)
     return evaluation.write_validation_report(config, load_model(generation.model_path(config)))
 
 

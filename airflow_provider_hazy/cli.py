@@ -10,6 +10,7 @@
     hazy evaluate CONFIG                          score a real/synthetic pair (an EvaluateConfig)
     hazy validate CONFIG                          validate what a generation config wrote (exit 1 on a failure)
     hazy report MODEL_OR_EVALUATION -o FILE       the evaluation as one self-contained HTML page
+    hazy registry create|list|show|versions|upload|activate|draft|download   the generator registry
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from pydantic import ValidationError
 
@@ -56,21 +57,36 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_schema_infer(args: argparse.Namespace) -> int:
     from .schema_infer import infer_schema_from_database, infer_schema_from_files_with_notes, schema_to_yaml
+    from .sequence_proposals import with_proposals
 
     url = _database_url(args.files)
+    proposals = []
     if url is not None:  # never printed: it may hold a password
         schema, notes = infer_schema_from_database(url, schema_name=args.db_schema)
+        proposals = _sequential_proposals(url, schema, args.db_schema)
     else:
         schema, notes = infer_schema_from_files_with_notes(args.files)
-    for note in notes:
+    for note in notes + [proposal.note() for proposal in proposals]:
         print(note, file=sys.stderr)
-    text = schema_to_yaml(schema)
+    text = with_proposals(schema_to_yaml(schema), proposals)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}: {len(schema.tables)} table(s)")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _sequential_proposals(url: str, schema: Any, schema_name: Optional[str]) -> list:
+    """Tables of the inferred schema that look like histories (`sequence_proposals`), for the user to confirm."""
+    from .io.sql import engine_from_url
+    from .sequence_proposals import proposals_from_database
+
+    engine = engine_from_url(url)
+    try:
+        return proposals_from_database(engine, schema, schema_name)
+    finally:
+        engine.dispose()
 
 
 def _database_url(arguments: Sequence[str]) -> Optional[str]:
@@ -172,10 +188,17 @@ def describe_model(info: dict) -> list:
         for column in table["columns"]:
             details = ", ".join(f"{k}={v}" for k, v in column.items() if k not in ("name", "type"))
             lines.append(f"  column {column['name']} ({column['type']}){': ' + details if details else ''}")
+        sequence = table.get("sequence")
+        if sequence:
+            lines.append(
+                f"  sequential: window_size {sequence['window_size']}, n_predict {sequence['n_predict']}, length cap "
+                f"{sequence['length_cap']}; lag features {', '.join(sequence['lag_features'])}"
+            )
         lines.append("  network:")
         for edge in table["network"]:
             parents = ", ".join(edge["parents"]) or "(no parents)"
-            lines.append(f"    {edge['child']} <- {parents}")
+            network = f"[{edge['network']}] " if "network" in edge else ""
+            lines.append(f"    {network}{edge['child']} <- {parents}")
     lines.extend(describe_evaluation(info.get("evaluation")))
     return lines
 
@@ -288,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("source", help="a model file (.hmf) or evaluation JSON (hazy evaluate, hazy inspect --json)")
     report.add_argument("-o", "--output", required=True, help="the HTML file to write")
     report.set_defaults(handler=_cmd_report)
+
+    from .registry.cli import add_registry_parser
+
+    add_registry_parser(commands)
     return parser
 
 

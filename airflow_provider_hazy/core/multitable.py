@@ -124,7 +124,12 @@ class ForeignKeyGraph:
         """The child's relations whose columns are not all in its primary key (a key is never null): each gets
         a noisy null rate. For the driving relation it is the share of child rows without a parent."""
         key = set(self.schema.table(child).key_columns)
-        return [relation for relation in self.relations_of(child) if not set(relation.child_columns) <= key]
+        sequence = self.driving[child] if isinstance(self.schema.table(child), SequentialTable) else None
+        return [
+            relation
+            for relation in self.relations_of(child)
+            if not set(relation.child_columns) <= key and relation != sequence  # a history's rows have an owner
+        ]
 
     def children(self, parent: str) -> List[Relation]:
         return [r for r in self.relations if r.parent == parent and not r.is_self]
@@ -173,7 +178,7 @@ def topological_order(schema: DataSchema) -> List[str]:
 def build_graph(schema: DataSchema, n_rows: Optional[Mapping[str, int]] = None) -> ForeignKeyGraph:
     """The foreign-key graph of `schema`; `n_rows` (public training row counts) picks driving parents.
 
-    Errors name the table and column: a sequential table, a composite self-reference, a reference table
+    Errors name the table and column: a composite self-reference, a reference table
     with a foreign key to a modelled table (allowed when `n_rows` gives it no rows: an empty copy references
     nothing, as with Northwind's empty `CustomerCustomerDemo`), a foreign key to part of a composite key.
     """
@@ -181,10 +186,6 @@ def build_graph(schema: DataSchema, n_rows: Optional[Mapping[str, int]] = None) 
     reference = [t.name for t in schema.tables if isinstance(t, ReferenceTable)]
     relations: List[Relation] = []
     for table in schema.tables:
-        if isinstance(table, SequentialTable):
-            raise NotImplementedError(
-                f"table '{table.name}': sequential tables are not supported by multi-table synthesis yet"
-            )
         for relation in _table_relations(schema, table):
             if relation.is_self and len(relation.child_columns) > 1:
                 raise NotImplementedError(
@@ -205,6 +206,10 @@ def build_graph(schema: DataSchema, n_rows: Optional[Mapping[str, int]] = None) 
         candidates = [r for r in relations if r.child == name and not r.is_self and r.parent not in reference]
         if name in reference or not candidates:
             driving[name] = None
+            continue
+        table = schema.table(name)
+        if isinstance(table, SequentialTable):  # the owner drives: the degree model is the length model
+            driving[name] = next(r for r in candidates if r.child_columns == (table.sequence_id,))
             continue
         driving[name] = max(candidates, key=lambda r: (n_rows.get(r.parent, 0), -position[r.parent]))
     return ForeignKeyGraph(schema, relations, order, driving, reference)

@@ -25,20 +25,30 @@ from airflow.sdk import task
 
 from .. import api
 from ..config import GenerationConfig
+from ..io.sources import use_resolver
 from ..io.staging import mapped_run_id
 from .base import HazyBaseOperator
-from .configs import OperatorConfig, config_outlets, load_config
+from .configs import OperatorConfig, config_outlets, connection_resolver, load_config
 
 
-def list_generation_batches(config: OperatorConfig) -> List[int]:
+def list_generation_batches(config: OperatorConfig, generator: Optional[str] = None) -> List[int]:
     """The batch indices of a generation config and its model (`batch_magnitude` of `magnitude`)."""
-    return api.list_batches(load_config(config, GenerationConfig))
+    loaded = _with_generator(load_config(config, GenerationConfig), generator)
+    with use_resolver(connection_resolver({})):  # a registry generator resolves through Airflow connections
+        return api.list_batches(loaded)
+
+
+def _with_generator(config: GenerationConfig, generator: Optional[str]) -> GenerationConfig:
+    """The config generating from the registry generator `generator` (its active model) when one is given."""
+    if not generator:
+        return config
+    return GenerationConfig.model_validate({**config.model_dump(mode="python"), "model": None, "generator": generator})
 
 
 @task(task_id="list_batches")
-def list_generation_batches_task(config: OperatorConfig) -> List[int]:
+def list_generation_batches_task(config: OperatorConfig, generator: Optional[str] = None) -> List[int]:
     """`list_generation_batches` as a task, for `.expand(batch_index=...)`."""
-    return list_generation_batches(config)
+    return list_generation_batches(config, generator)
 
 
 def run_id_for(context: Any, run_id: Optional[str] = None) -> str:
@@ -59,20 +69,32 @@ def run_id_for(context: Any, run_id: Optional[str] = None) -> str:
 class HazyGenerateOperator(HazyBaseOperator):
     """Run `api.generate(config)`: every batch, one `batch_index`, or (`prepare=True`) only the staging.
 
+    :param generator: a registry generator name: generate from its active version's most private model
+        (instead of the config's `model`; see docs/registry.md).
+    :param run_id: a mapped run's id, shared by its prepare, batches and publish (default: derived from the
+        DAG run, `run_id_for`).
+
     XCom: `{"model", "rows": {table: rows written}, "batches": [indices], "run_id"}`. Outlets: the output
     tables (an unmapped run; a mapped run's outlets belong to `HazyPublishOperator`).
     """
 
-    template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "batch_index", "run_id")
+    template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "batch_index", "generator", "run_id")
 
     def __init__(
-        self, *, batch_index: Optional[int] = None, prepare: bool = False, run_id: Optional[str] = None, **kwargs: Any
+        self,
+        *,
+        batch_index: Optional[int] = None,
+        prepare: bool = False,
+        generator: Optional[str] = None,
+        run_id: Optional[str] = None,
+        **kwargs: Any,
     ) -> None:
         if "outlets" not in kwargs and not prepare:
             kwargs["outlets"] = config_outlets(kwargs.get("config"), GenerationConfig, kwargs.get("target_conn_id"))
         super().__init__(**kwargs)
         self.batch_index = batch_index
         self.prepare = prepare
+        self.generator = generator
         self.run_id = run_id
 
     def _batch_indices(self) -> Optional[List[int]]:
@@ -81,7 +103,7 @@ class HazyGenerateOperator(HazyBaseOperator):
         return None if self.batch_index is None else [int(self.batch_index)]
 
     def execute(self, context: Any) -> Dict[str, Any]:
-        config = self.load(GenerationConfig)
+        config = _with_generator(self.load(GenerationConfig), self.generator)
         indices = self._batch_indices()
         with self.connections():
             if indices is None:
@@ -98,19 +120,23 @@ class HazyPublishOperator(HazyBaseOperator):
     """The last step of a mapped run: `api.publish(config, run_id)` validates the run's staging and swaps it
     into the targets under their locks (a failed validation fails the task and publishes nothing).
 
+    :param generator: the registry generator the run's batches generated from (its model validates).
+    :param run_id: the mapped run's id (default: derived from the DAG run, `run_id_for`).
+
     XCom: `{"run_id", "published": {table: how}, "validation": summary or None}`. Outlets: the output tables.
     """
 
-    template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "run_id")
+    template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "generator", "run_id")
 
-    def __init__(self, *, run_id: Optional[str] = None, **kwargs: Any) -> None:
+    def __init__(self, *, generator: Optional[str] = None, run_id: Optional[str] = None, **kwargs: Any) -> None:
         if "outlets" not in kwargs:
             kwargs["outlets"] = config_outlets(kwargs.get("config"), GenerationConfig, kwargs.get("target_conn_id"))
         super().__init__(**kwargs)
+        self.generator = generator
         self.run_id = run_id
 
     def execute(self, context: Any) -> Dict[str, Any]:
-        config = self.load(GenerationConfig)
+        config = _with_generator(self.load(GenerationConfig), self.generator)
         with self.connections():
             result = api.publish(config, run_id_for(context, self.run_id))
         self.log.info("run %s: published %s", result["run_id"], result["published"])

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..config import TrainingConfig
 from ..config.schema import BaseTable, DataSchema, ReferenceTable, SequentialTable
-from ..core import cross_table, multitable, privbayes, privbayes_streaming
+from ..core import cross_table, multitable, privbayes, privbayes_streaming, sequence_frames
 from ..core.batching import rows_for_magnitude
 from ..core.encoding import fit_table_encoding
 from ..core.privacy import BudgetLedger
@@ -42,13 +42,9 @@ AUTO_SAMPLE_ROWS = 25
 
 
 def _modelled_tables(config: TrainingConfig) -> List[BaseTable]:
-    """The tables a network is learned for (reference tables are copied; sequential ones are not supported)."""
+    """The tables a network is learned for (reference tables are copied)."""
     tables = []
     for table in config.data_schema.tables:
-        if isinstance(table, SequentialTable):
-            raise NotImplementedError(
-                f"table '{table.name}': sequential tables are not supported yet; tabular and reference tables are"
-            )
         if not isinstance(table, ReferenceTable):
             tables.append(table)
     return tables
@@ -144,6 +140,47 @@ def _fit_table(
     model = TableModel(name=table.name, n_rows=len(frame), encoding=encoding, network=network, cross_table=cross)
     if parent is not None:
         model.degree = _fit_degree(parent, len(frame), cross, rng, ledger)
+    return model
+
+
+def _fit_sequential(
+    config: TrainingConfig,
+    table: SequentialTable,
+    frame: pd.DataFrame,
+    epsilon: float,
+    processing_epsilon: Optional[float],
+    rng: np.random.Generator,
+    ledger: BudgetLedger,
+    parent: Optional[ParentContext],
+) -> TableModel:
+    """A sequential table: its histories' networks (`core.sequence_frames`, `core.sequential`) and its length
+    model, the degree model of the owner's foreign key conditioned on the owner columns the networks use."""
+    assert parent is not None, f"table '{table.name}': a sequential table is generated with its owner"
+    owner = parent.parent.encoding
+    params = config.model_parameters.sequential
+    fitted = sequence_frames.fit_sequential_table(
+        frame,
+        table,
+        config.model_parameters.generator,
+        parent.parent_index,
+        parent.parent_codes,
+        owner.domain_sizes,
+        owner.hierarchies(),
+        epsilon=epsilon,
+        processing_epsilon=processing_epsilon,
+        cap=parent.cap,
+        window_size=params.window_size,
+        n_predict=params.n_predict,
+        max_owner_columns=parent.max_given,
+        settings=_generator_settings(config.model_parameters.generator),
+        rng=rng,
+        ledger=ledger,
+        owner_table=parent.relation.parent,
+    )
+    owners = list(fitted.model.owner_columns)
+    cross = CrossTable(parent.relation.parent, [], owners, fitted.model.n_table_columns, owner.modelled_columns)
+    model = TableModel(table.name, len(frame), fitted.encoding, fitted.model.first, cross_table=cross, sequence=fitted)
+    model.degree = _fit_degree(parent, len(frame), cross, rng, ledger)
     return model
 
 
@@ -297,7 +334,8 @@ def fit(config: TrainingConfig, *, chunk_rows: Optional[int] = None) -> Model:
             null_rates = _fit_null_rates(graph, table, frame, budget, rng, ledger, parent)
             if parent is not None:
                 parent.orphan_rate = null_rates.get(parent.relation.name, 0.0)
-            model = _fit_table(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
+            fit_one = _fit_sequential if isinstance(table, SequentialTable) else _fit_table
+            model = fit_one(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
             model.null_rates = null_rates
             fitted[name] = model
             if graph.children(name):
