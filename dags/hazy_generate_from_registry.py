@@ -7,8 +7,9 @@ page, or `hazy registry activate|draft`) changes what the next run generates wit
 
 Steps: `prepare_target` (creates this run's staging tables beside the targets) and `list_batches` ->
 `generate`, one mapped task per batch into the staging -> `publish` (validates the staging and swaps it into
-the target tables in one step, docs/publish.md) -> `validate` what landed in `hazy_sample_target`. `hazy_db_to_db` registers and
-activates the model first; without an active version every task fails with "no active version".
+the target tables in one step, docs/publish.md) -> `validate` what landed in `hazy_sample_target`.
+`hazy_db_to_db` registers and activates the model first; without an active version every task fails with
+"no active version".
 
 A version activated while a run is under way is picked up by the batches that start after it: pin
 `generator: {name: sample_bank, version: N}` in the config for a run that must not move.
