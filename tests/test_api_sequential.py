@@ -132,9 +132,10 @@ def test_batches_made_apart_and_retried_are_the_full_run(model_path, tmp_path):
         "generate_params": params,
     }
     assert api.list_batches(config) == [0, 1, 2, 3]
-    api.generate(config, batch_indices=[])
+    run_id = api.generate(config, batch_indices=[])["run_id"]
     for indices in ([3, 1], [0], [2], [1]):  # batch 1 runs twice: a retry replaces its part
-        api.generate(config, batch_indices=indices)
+        api.generate(config, batch_indices=indices, run_id=run_id)
+    api.publish(config, run_id)  # the staged parts become the output
     for name in ("owners", "events"):
         union = read_output_table(name, outputs[name])
         if name == "events":
