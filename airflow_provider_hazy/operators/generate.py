@@ -21,12 +21,14 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
 
+from airflow.exceptions import AirflowException
 from airflow.sdk import task
 
 from .. import api
 from ..config import GenerationConfig
 from ..io.sources import use_resolver
 from ..io.staging import mapped_run_id
+from ..outcome import generation_outcome
 from .base import HazyBaseOperator
 from .configs import OperatorConfig, config_outlets, connection_resolver, load_config
 
@@ -76,6 +78,7 @@ class HazyGenerateOperator(HazyBaseOperator):
 
     XCom: `{"model", "rows": {table: rows written}, "batches": [indices], "run_id"}`. Outlets: the output
     tables (an unmapped run; a mapped run's outlets belong to `HazyPublishOperator`).
+    The task fails when a batch went to the fail-safe path (naming its file) or validation failed.
     """
 
     template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "batch_index", "generator", "run_id")
@@ -113,6 +116,9 @@ class HazyGenerateOperator(HazyBaseOperator):
         rows = {name: table["rows"] for name, table in state["tables"].items()}
         batches = sorted({b["index"] for t in state["tables"].values() for b in t.get("batches", [])})
         self.log.info("%s: rows written %s (batches %s)", "prepare" if self.prepare else "generate", rows, batches)
+        outcome = generation_outcome(state)
+        if not outcome.ok:  # rows in fail-safe files, or validation failed: the task fails, naming them
+            raise AirflowException(f"generation incomplete (exit code {outcome.exit_code}): {outcome.message()}")
         return {"model": str(state.get("model")), "rows": rows, "batches": batches, "run_id": state["run_id"]}
 
 
