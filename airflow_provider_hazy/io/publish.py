@@ -43,7 +43,7 @@ import sqlalchemy as sa
 
 from ..config import DatabaseReadTableConfig, IfExists, PathWriteTableConfig
 from .masking import scrub
-from .sources import DataSources
+from .sources import DataSourceError, DataSources
 from .staging import (
     MAPPED,
     OLD,
@@ -95,7 +95,10 @@ def stage_outputs(
         kind = location_kind(location)
         if kind == "sql":
             assert isinstance(location, DatabaseReadTableConfig)
-            dialect = sources.engine(location.source_id).dialect.name
+            try:
+                dialect = sources.engine(location.source_id).dialect.name
+            except DataSourceError as error:
+                raise DataSourceError(f"table '{name}': {error}") from None
             table = staged_table_name(location.table_name, run_id, kind_prefix, dialect)
             where: Any = location.model_copy(update={"table_name": table, "if_exists": IfExists.REPLACE})
         elif kind == "file":
