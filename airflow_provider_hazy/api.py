@@ -30,6 +30,7 @@ from .config.schema import BaseTable, DataSchema, IdColumn, ReferenceTable, Sequ
 from .core import multitable, privbayes
 from .core.batching import Batch, rows_for_magnitude, run_entropy, table_batch_seed
 from .core.encoding import TableEncoding, fit_table_encoding, prepare_frame
+from .core.noise import noise_for_training
 from .core.postprocess import apply_post_generation, drop_unique_violations, limit_string_lengths
 from .core.privacy import BudgetLedger
 from .core.streaming import fit_table_encoding_from_chunks
@@ -353,7 +354,6 @@ def _fit_degree(
         parent.cap,
         n_child,
         epsilon=parent.degree_epsilon,
-        rng=rng,
         ledger=ledger,
     )
 
@@ -374,7 +374,7 @@ def _fit_null_rates(
         else:
             n_null = int(frame[list(relation.child_columns)].isna().any(axis=1).sum())
         rates[relation.name] = multitable.noisy_null_rate(
-            relation, n_null, len(frame), epsilon=budget.null_rate[relation.name], rng=rng, ledger=ledger
+            relation, n_null, len(frame), epsilon=budget.null_rate[relation.name], ledger=ledger
         )
     return rates
 
@@ -489,7 +489,7 @@ def fit(config: ConfigLike, *, chunk_rows: Optional[int] = None) -> Model:
             graph, generator.epsilon, generator.processing_epsilon, adjacency == "degree_preserving"
         )
         rng = np.random.default_rng(config.random_state)
-        ledger = BudgetLedger()
+        ledger = BudgetLedger(noise=noise_for_training(config.random_state, os.environ))
         fitted: Dict[str, TableModel] = {}
         codes: Dict[str, np.ndarray] = {}
         for name in graph.modelled_tables:

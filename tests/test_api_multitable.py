@@ -248,7 +248,7 @@ def test_hazy_inspect_shows_each_tables_share_and_degree_model(model_path, capsy
     assert "degree model (degree_preserving): children per customers row, cap 10" in out
 
 
-def test_same_random_state_gives_the_same_model_bytes(source, tmp_path):
+def test_same_random_state_gives_the_same_model_bytes(source, tmp_path, reproducible_noise):
     _, _, paths = source
     first = api.train(training_config(paths, tmp_path / "bank.hmf", epsilon=5.0)).read_bytes()
     second = api.train(training_config(paths, tmp_path / "bank.hmf", epsilon=5.0)).read_bytes()

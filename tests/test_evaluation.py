@@ -74,7 +74,7 @@ def test_evaluation_can_be_left_out_of_the_model(workdir, evaluation):
     assert api.inspect_model("out/customers.hmf")["evaluation"] is None
 
 
-def test_evaluation_spends_no_privacy_budget(workdir):
+def test_evaluation_spends_no_privacy_budget(workdir, reproducible_noise):
     api.train(training_config())
     with_evaluation = manifest()["privacy"]
     api.train(training_config(evaluation=None))

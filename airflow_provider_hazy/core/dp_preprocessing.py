@@ -35,7 +35,7 @@ from typing import List, Tuple
 import numpy as np
 import pandas as pd
 
-from .privacy import BudgetLedger, laplace_noise
+from .privacy import COUNT_MECHANISM, BudgetLedger, noisy_counts
 
 PURPOSE = "preprocessing"
 P_FAIL = 0.05
@@ -66,7 +66,6 @@ class PrivateColumn:
     column: str
     epsilon: float
     n_steps: int
-    rng: np.random.Generator
     ledger: BudgetLedger
     _shares: List[float] = field(init=False, repr=False)
 
@@ -82,8 +81,10 @@ class PrivateColumn:
         """The share the next mechanism will spend."""
         return self._shares[0]
 
-    def spend(self, mechanism: str, sensitivity: float, scale_per_epsilon: float, detail: str) -> float:
-        """Charge the next share; returns its epsilon."""
+    def spend(
+        self, mechanism: str, sensitivity: float, scale_per_epsilon: float, detail: str, delta: float = 0.0
+    ) -> float:
+        """Charge the next share (with the mechanism's `delta`, if it has one); returns its epsilon."""
         if not self._shares:
             raise RuntimeError(f"column '{self.column}': more preprocessing steps than planned")
         epsilon = self._shares.pop(0)
@@ -95,15 +96,18 @@ class PrivateColumn:
             sensitivity=sensitivity,
             scale=scale_per_epsilon / epsilon,
             detail=f"column '{self.column}': {detail}",
+            delta=delta,
         )
         return epsilon
 
-    def laplace(self, true_values: np.ndarray, sensitivity: float, detail: str) -> Tuple[np.ndarray, float]:
-        """Laplace noise added to counts (L1 `sensitivity`); returns the noisy counts and the scale."""
-        epsilon = self.spend("laplace", sensitivity, sensitivity, detail)
+    def laplace(
+        self, true_values: np.ndarray, sensitivity: float, detail: str, delta: float = 0.0
+    ) -> Tuple[np.ndarray, float]:
+        """Discrete Laplace noise added to integer counts (L1 `sensitivity`), drawn by the ledger's noise
+        source; returns the noisy counts (float64) and the scale."""
+        epsilon = self.spend(COUNT_MECHANISM, sensitivity, sensitivity, detail, delta)
         scale = sensitivity / epsilon
-        values = np.asarray(true_values, dtype=np.float64)
-        return values + laplace_noise(values.shape, scale, self.rng), scale
+        return noisy_counts(np.asarray(true_values), scale, self.ledger.noise), scale
 
 
 def number_grid(integer: bool) -> np.ndarray:
@@ -201,7 +205,7 @@ def private_category_domain(
     """Observed categories whose noisy count passes the (epsilon, delta) threshold, with their noisy counts,
     and whether the column gets a null code."""
     true_counts = np.append(category_counts.to_numpy(dtype=np.float64), float(null_count))
-    noisy, scale = private.laplace(true_counts, 2.0, f"category counts (domain discovery, delta={delta:g})")
+    noisy, scale = private.laplace(true_counts, 2.0, f"category counts (domain discovery, delta={delta:g})", delta)
     threshold = 1.0 + scale * math.log(1.0 / delta)
     noisy_categories = pd.Series(noisy[:-1], index=category_counts.index)
     return noisy_categories[noisy_categories > threshold], bool(noisy[-1] > NULL_THRESHOLD_SCALES * scale)

@@ -370,7 +370,7 @@ def fit_table_encoding(
         private_column = None
         if private:
             steps = _private_steps(column, params)
-            private_column = PrivateColumn(table_name, column.name, share, steps, rng, ledger)
+            private_column = PrivateColumn(table_name, column.name, share, steps, ledger)
         series = df[column.name].reset_index(drop=True)
         encoders.append(_fit_encoder(series, column, params, private_column, table_name))
         if private_column is not None and private_column.steps_left:

@@ -32,12 +32,15 @@ import pandas as pd
 from ..config.schema import DataSchema, ReferenceTable, SequentialTable
 from . import privbayes
 from .batching import Batch, plan_batches, rows_for_magnitude
+from .noise import NoiseSource
 from .privacy import (
+    COUNT_MECHANISM,
+    SELECTION_MECHANISM,
     STRUCTURE_BUDGET_FRACTION,
     BudgetLedger,
     exponential_mechanism,
-    laplace_noise,
     mutual_information_sensitivity,
+    noisy_counts,
 )
 
 DEGREE_WEIGHT = 0.5
@@ -440,7 +443,6 @@ def fit_degree_model(
     n_child: int,
     *,
     epsilon: float,
-    rng: np.random.Generator,
     ledger: BudgetLedger,
 ) -> DegreeModel:
     """The Laplace mechanism on the joint counts of (coarsened parent columns, clipped degree), every cell
@@ -458,7 +460,7 @@ def fit_degree_model(
     coarsenings = tuple(parent_hierarchies[c].coarsenings[level] for c, level in zip(columns, levels))
     combination = privbayes.parent_combination_codes(parent_codes, columns, coarsenings, sizes)
     counts = privbayes.joint_counts(np.asarray(degrees, dtype=np.int64), combination, math.prod(sizes), cap + 1)
-    noisy = privbayes.noisy_counts(counts, scale, rng)
+    noisy = privbayes.noisy_counts(counts, scale, ledger.noise)
     probabilities = privbayes.conditional_distributions(noisy, "marginal")
     weights = np.maximum(noisy, 0.0).sum(axis=1)
     target = min(n_child / max(n_parent, 1), float(cap))
@@ -466,7 +468,7 @@ def fit_degree_model(
     ledger.charge(
         table=relation.child,
         purpose="degree_preserving",
-        mechanism="laplace",
+        mechanism=COUNT_MECHANISM,
         epsilon=epsilon,
         sensitivity=DEGREE_SENSITIVITY,
         scale=scale,
@@ -510,18 +512,18 @@ def orphan_rows(n_with_parent: int, null_rate: float) -> int:
 
 
 def noisy_null_rate(
-    relation: Relation, n_null: int, n_rows: int, *, epsilon: float, rng: np.random.Generator, ledger: BudgetLedger
+    relation: Relation, n_null: int, n_rows: int, *, epsilon: float, ledger: BudgetLedger
 ) -> float:
     """The share of null keys of a foreign key (for a driving key: of rows without a parent, null or dangling):
     a Laplace count (sensitivity 1: replacing a child row changes the count by at most one), clipped to
     [0, n] and divided by the public n. A noisy count below NULL_COUNT_THRESHOLD noise scales counts as zero
     (post-processing): with a small budget the noise alone would otherwise make keys null."""
     scale = 1.0 / epsilon
-    noisy = float(n_null + laplace_noise(1, scale, rng)[0])
+    noisy = float(noisy_counts(np.array([n_null]), scale, ledger.noise)[0])
     ledger.charge(
         table=relation.child,
         purpose="foreign_key_null_rate",
-        mechanism="laplace",
+        mechanism=COUNT_MECHANISM,
         epsilon=epsilon,
         sensitivity=1.0,
         scale=scale,
@@ -584,7 +586,7 @@ def select_given_columns(
     useful: privbayes.UsefulParentChoices,
     epsilon_per_step: float,
     group: int,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> Tuple[List[int], List[Dict[str, Any]]]:
     """`k` parent columns by the exponential mechanism, each scored by its largest mutual information with a
     child column (sensitivity: group size times Lemma 4.1 of PrivBayes, as a max of such scores)."""
@@ -600,7 +602,7 @@ def select_given_columns(
                 for child in range(n_child)
             ]
             scores.append(float(scorer.scores(nodes).max()) if nodes else 0.0)
-        picked = remaining[exponential_mechanism(scores, sensitivity, epsilon_per_step, rng)]
+        picked = remaining[exponential_mechanism(scores, sensitivity, epsilon_per_step, noise)]
         steps.append({"candidates": len(remaining), "sensitivity": sensitivity, "picked": picked})
         chosen.append(picked)
         remaining.remove(picked)
@@ -662,13 +664,13 @@ def fit_conditioned(
     given = candidates_given
     if select_steps:
         given, selection = select_given_columns(
-            scorer, d, candidates_given, max_given, useful_given, step_epsilon, group, rng
+            scorer, d, candidates_given, max_given, useful_given, step_epsilon, group, ledger.noise
         )
         for index, step in enumerate(selection, start=1):
             ledger.charge(
                 table=table,
                 purpose="cross_table_selection",
-                mechanism="exponential",
+                mechanism=SELECTION_MECHANISM,
                 epsilon=step_epsilon,
                 sensitivity=step["sensitivity"],
                 scale=None,
@@ -694,11 +696,13 @@ def fit_conditioned(
                     candidates.setdefault(node.key, node)
         candidate_nodes = list(candidates.values())
         sensitivity = _step_cost(candidate_nodes, given_set, scorer, group)
-        chosen = candidate_nodes[exponential_mechanism(scorer.scores(candidate_nodes), sensitivity, step_epsilon, rng)]
+        chosen = candidate_nodes[
+            exponential_mechanism(scorer.scores(candidate_nodes), sensitivity, step_epsilon, ledger.noise)
+        ]
         ledger.charge(
             table=table,
             purpose="structure",
-            mechanism="exponential",
+            mechanism=SELECTION_MECHANISM,
             epsilon=step_epsilon,
             sensitivity=sensitivity,
             scale=None,
@@ -730,7 +734,7 @@ def fit_conditioned(
         sensitivity = privbayes.COUNT_SENSITIVITY * (group if involves_given else 1)
         scale = sensitivity / table_epsilon
         probabilities = privbayes.conditional_distributions(
-            privbayes.noisy_counts(counts, scale, rng), default_strategy
+            privbayes.noisy_counts(counts, scale, ledger.noise), default_strategy
         )
         conditionals.append(
             privbayes.Conditional(node.child, node.parents, node.levels, sizes, coarsenings, probabilities)
@@ -738,7 +742,7 @@ def fit_conditioned(
         ledger.charge(
             table=table,
             purpose="conditional",
-            mechanism="laplace",
+            mechanism=COUNT_MECHANISM,
             epsilon=table_epsilon,
             sensitivity=sensitivity,
             scale=scale,

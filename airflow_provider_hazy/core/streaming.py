@@ -714,7 +714,7 @@ def fit_table_encoding_from_chunks(
             _update_metadata(chunk, table, lengths, uniques)
     shares = split_budget(processing_epsilon, len(modelled)) if private and modelled else [None] * len(modelled)
     private_columns = [
-        PrivateColumn(table_name, column.name, share, _private_steps(column, params), rng, ledger) if private else None
+        PrivateColumn(table_name, column.name, share, _private_steps(column, params), ledger) if private else None
         for column, share in zip(modelled, shares)
     ]
     encoders: List[Encoder] = _run_fitters([fitter.fit(p) for fitter, p in zip(columns, private_columns)], chunks)

@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_hazy.config.model_parameters import PrivBayesConfig
 from airflow_provider_hazy.config.schema import TabularTable
 from airflow_provider_hazy.core.encoding import TableEncoding, fit_table_encoding, prepare_frame
+from airflow_provider_hazy.core.noise import ReproducibleNoise
 from airflow_provider_hazy.core.privacy import BudgetLedger
 
 
@@ -26,7 +27,7 @@ def fit(df, table, seed=0, processing_epsilon=None, ledger=None, **params):
         PrivBayesConfig(**params),
         processing_epsilon=processing_epsilon,
         rng=np.random.default_rng(seed),
-        ledger=ledger if ledger is not None else BudgetLedger(),
+        ledger=ledger if ledger is not None else BudgetLedger(noise=ReproducibleNoise(seed)),
         table_name=table.name,
     )
 
