@@ -23,7 +23,7 @@ from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Se
 import numpy as np
 import pandas as pd
 
-from . import __version__, evaluation
+from . import __version__, evaluation, evaluation_file
 from .config import GenerationConfig, TrainingConfig
 from .config.enums import AdjacencyType, IfExists
 from .config.schema import BaseTable, DataSchema, IdColumn, ReferenceTable, SequentialTable
@@ -112,6 +112,8 @@ class Model:
     manifest: Dict[str, Any]
     tables: Dict[str, TableModel]
     references: Dict[str, pd.DataFrame] = field(default_factory=dict)
+    evaluation_detail: Optional[Dict[str, Any]] = None
+    """The full evaluation of training (histograms, matrices): written beside the model, never into it."""
 
     @property
     def total_epsilon(self) -> float:
@@ -772,8 +774,10 @@ def _model_arrays(model: Model) -> Dict[str, np.ndarray]:
 
 
 def save_model(model: Model, path: Union[str, Path]) -> Path:
-    """Write a model to a `.hmf` file."""
-    return write_model(path, model.manifest, _model_arrays(model))
+    """Write a model to a `.hmf` file, and its evaluation detail (if any) to `<stem>.evaluation.json` beside it."""
+    written = write_model(path, evaluation_file.with_detail_name(model.manifest, path), _model_arrays(model))
+    evaluation_file.write_detail(written, model.evaluation_detail)
+    return written
 
 
 def _prefixed(arrays: Dict[str, np.ndarray], prefix: str) -> Dict[str, np.ndarray]:

@@ -32,6 +32,7 @@ from .core.category_encoder import CategoryEncoder
 from .core.column_encoders import BoolEncoder, NumericEncoder
 from .core.datetime_encoders import UNITS_PER_DAY, DatetimeEncoder, SplitDatetimeEncoder
 from .core.encoding import TableEncoding, prepare_frame
+from .evaluation_file import scores_only
 from .io.locations import location_label, location_path, read_output_table
 from .metrics.discretise import FAKED_TYPES
 from .metrics.evaluate import evaluate
@@ -149,7 +150,8 @@ def annotate_model(
 ) -> None:
     """Store the evaluation and each table's validation metadata in the model's manifest. Pass
     `synthetic` (a multi-table sample with foreign keys assigned) to score it instead of per-table samples."""
-    model.manifest["evaluation"] = evaluate_model(config, model, real, holdout, synthetic)
+    model.evaluation_detail = evaluate_model(config, model, real, holdout, synthetic)
+    model.manifest["evaluation"] = scores_only(model.evaluation_detail)  # the detail never enters the model
     for name, table in model.tables.items():
         model.manifest["tables"][name]["validation_metadata"] = validation_metadata(table.encoding)
 

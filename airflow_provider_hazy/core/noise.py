@@ -33,8 +33,8 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-OPENDP_MAX_CELLS = 65_536
-"""Count vectors up to this many cells are noised by OpenDP (under 1 s each); larger ones by NumPy from fresh
+OPENDP_MAX_CELLS = 10_000
+"""Count vectors up to this many cells are noised by OpenDP (0.1-0.2 s at most); larger ones by NumPy from fresh
 OS entropy (module docstring, `bench/noise_bench.py`)."""
 REPRODUCIBLE_NOISE_ENV = "HAZY_REPRODUCIBLE_NOISE"
 """Test-only switch: set to 1 to draw the mechanisms' noise from `random_state` (the model is then recorded

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..evaluation import PRIVACY_NOTE, metric_results
+from ..evaluation_file import read_detail
 from ..model_file import read_manifest
 from . import svg
 
@@ -55,7 +56,7 @@ def load_evaluation(path: str | Path) -> Tuple[Dict[str, Any], str]:
     path = Path(path)
     if zipfile.is_zipfile(path):
         manifest = read_manifest(path)
-        evaluation = manifest.get("evaluation")
+        evaluation = read_detail(path) or manifest.get("evaluation")  # the detail file beside the model
         if not evaluation:
             raise ValueError(f"{path}: the model holds no evaluation (evaluation was null or had no metrics)")
         return evaluation, manifest.get("title") or path.name
