@@ -173,7 +173,7 @@ def describe_model(info: dict) -> list:
 
 def describe_evaluation(evaluation: Optional[dict]) -> list:
     """Lines of the evaluation scores, flagged as computed outside the privacy budget."""
-    from .evaluation import metric_results
+    from .metrics.results import metric_results
 
     if not evaluation:
         return ["evaluation: not stored in the model"]

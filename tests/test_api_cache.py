@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from multitable_data import bank_schema, bank_tables
 
 from airflow_provider_hazy import api
-from airflow_provider_hazy.core import source_cache
 from airflow_provider_hazy.core.dp_preprocessing import PURPOSE as PREPROCESSING
+from airflow_provider_hazy.io import source_cache
 from airflow_provider_hazy.io.sql import engine_from_url
 
 

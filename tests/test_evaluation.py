@@ -12,8 +12,9 @@ import pytest
 
 from airflow_provider_hazy import api
 from airflow_provider_hazy.config import EvaluationConfig, GenerationConfig, TrainingConfig, ValidationConfig
-from airflow_provider_hazy.evaluation import HOLDOUT_FRACTION, metric_results, validation_metadata
-from airflow_provider_hazy.evaluation_file import read_detail
+from airflow_provider_hazy.metrics.results import metric_results
+from airflow_provider_hazy.pipeline.evaluation import HOLDOUT_FRACTION, validation_metadata
+from airflow_provider_hazy.pipeline.evaluation_file import read_detail
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROWS = 800

@@ -30,6 +30,7 @@ from airflow_provider_hazy.config.schema import DataSchema
 from airflow_provider_hazy.core.subsetting import subset_tables
 from airflow_provider_hazy.io.sources import DataSources
 from airflow_provider_hazy.io.sql import engine_from_url
+from airflow_provider_hazy.pipeline.sources import read_source_frames
 
 pytestmark = pytest.mark.slow
 
@@ -250,7 +251,7 @@ def test_the_orders_subset_is_the_same_for_the_same_random_state(inferred, envir
         )
     )
     with DataSources(config.data_sources) as sources:
-        frames = api.read_source_frames(config, sources)
+        frames = read_source_frames(config, sources)
 
     def kept(random_state: int) -> Dict[str, pd.DataFrame]:
         params = config.database_subsetting_params

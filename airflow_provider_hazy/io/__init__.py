@@ -4,6 +4,8 @@
   `files` (local CSV / Parquet), `s3` (boto3) or `sql` (SQLAlchemy 2); `order_tables_for_write`.
 - `sources`: `SecretDataSource` -> URL through an injectable resolver (default `HAZY_CONN_<ID>`),
   `DataSources` (engines and clients per source), `mask_url`.
+- `source_cache`: `use_cache`'s prepared source frames (and encoded sources) kept on disk between
+  training runs, keyed by the schema, each source's fingerprint and the read settings.
 
 No Airflow here: the Airflow resolver and hooks live in `airflow_provider_hazy.hooks`.
 """

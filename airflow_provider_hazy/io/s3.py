@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 
 from ..config import IfExists
 from .files import DEFAULT_CHUNK_ROWS, file_format, read_csv_chunks, read_parquet_chunks
-from .sources import mask_url
+from .masking import mask_url
 
 log = logging.getLogger(__name__)
 

@@ -11,77 +11,29 @@ A `SecretDataSourceIO` carries its URL inline, and that URL wins over any resolv
 The URL is a SQLAlchemy URL for a database (`postgresql://user:pw@host/db`) or an S3 endpoint URL for
 object storage (`http://key:secret@127.0.0.1:9000?region_name=eu-west-1`, or `s3://` for AWS itself).
 Errors name the source id, never the URL; every URL that reaches a message or a log line goes through
-`mask_url` first.
+`mask_url` first (`io.masking`, re-exported here).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Union
-from urllib.parse import quote, unquote
 
 from ..config import SecretDataSource, SecretDataSourceIO
+from .masking import mask_url, scrub, url_secrets
 
 log = logging.getLogger(__name__)
 
 SourceResolver = Callable[[SecretDataSource], str]
-MASK = "***"
 # The resolver used where none is passed explicitly (`use_resolver`); None means `env_resolver`.
 _DEFAULT_RESOLVER: ContextVar[Optional[SourceResolver]] = ContextVar("hazy_default_resolver", default=None)
 
-# scheme://user:password@host  ->  the password group (everything up to the last '@' of the authority)
-_USERINFO_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)(?P<password>[^?#\s]*)(?=@)")
-# query parameters that carry a secret: password=, secret=, token=, aws_secret_access_key=, ...
-_SECRET_QUERY = re.compile(
-    r"(?P<head>[?&;](?:[^=&;#\s]*(?:pass|pwd|secret|token|credential)[^=&;#\s]*)=)[^&;#\s]*", re.I
-)
-
-
 class DataSourceError(LookupError):
     """A data source could not be resolved (the message names the source id, never its URL)."""
-
-
-def mask_url(url: object) -> str:
-    """The URL with its password (and any secret-looking query parameter) replaced by `***`.
-
-    Accepts a string or a SQLAlchemy `URL`; safe on text that is not a URL (returned with any embedded
-    `scheme://user:password@` masked).
-    """
-    if url is None:
-        return ""
-    render = getattr(url, "render_as_string", None)
-    text = render(hide_password=True) if callable(render) else str(url)
-    text = _USERINFO_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
-    return _SECRET_QUERY.sub(lambda m: m.group("head") + MASK, text)
-
-
-def url_secrets(url: object) -> list[str]:
-    """The secret strings of a URL (password in clear and percent-encoded), to scrub from any text."""
-    if url is None:
-        return []
-    render = getattr(url, "render_as_string", None)
-    text = render(hide_password=False) if callable(render) else str(url)
-    found = [m.group("password") for m in _USERINFO_PASSWORD.finditer(text)]
-    found += [m.group(0).split("=", 1)[1] for m in _SECRET_QUERY.finditer(text)]
-    secrets: set[str] = set()
-    for value in found:
-        if value:
-            secrets.update({value, unquote(value), quote(unquote(value), safe="")})
-    return sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True)
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every URL masked and every string of `secrets` replaced by `***`."""
-    text = mask_url(text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
 
 
 def env_resolver(source: SecretDataSource) -> str:

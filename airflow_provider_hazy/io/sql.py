@@ -60,7 +60,7 @@ from ..config.schema import (
     IdColumn,
     IntegerColumn,
 )
-from .sources import mask_url, scrub
+from .masking import mask_url, scrub
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,16 @@ from ..config.enums import MetricType
 from ..config.schema import BaseTable, DataSchema
 
 NEEDS_HOLDOUT = "needs train_test_split"
+PRIVACY_NOTE = (
+    "Evaluation scores are computed from the source data outside the privacy budget: they are not "
+    "differentially private and are not in the privacy ledger. Set evaluation to null (or metrics: []) "
+    "to leave them out of the model."
+)
+
+
+def metric_results(evaluation: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Only the metric entries (keyed by metric_type) of an evaluation dict."""
+    return {k: v for k, v in (evaluation or {}).items() if isinstance(v, dict) and "metric_type" in v}
 
 
 def json_value(value: Any) -> Any:

@@ -15,9 +15,9 @@ from typing import Any, Dict, Optional, Sequence, Union
 from .. import api
 from ..config import EvaluateConfig, TrainingConfig
 from ..config.base import read_config_file
-from ..evaluation import metric_results
-from ..evaluation_file import read_detail
 from ..io.locations import location_path
+from ..metrics.results import metric_results
+from ..pipeline.evaluation_file import read_detail
 from ._common import load_config
 from .base import HazyBaseOperator
 

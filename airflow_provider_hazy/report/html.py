@@ -13,9 +13,9 @@ from html import escape
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..evaluation import PRIVACY_NOTE, metric_results
-from ..evaluation_file import read_detail
+from ..metrics.results import PRIVACY_NOTE, metric_results
 from ..model_file import read_manifest
+from ..pipeline.evaluation_file import read_detail
 from . import svg
 
 MEANINGS = {

@@ -13,6 +13,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from service_checks import POSTGRES_URL
 
 from airflow_provider_hazy import sample_data
 from airflow_provider_hazy.core.batching import rows_for_magnitude
@@ -85,7 +86,7 @@ def test_db_to_db_from_postgresql_into_mariadb(
         "host": "127.0.0.1",
         "port": 5432,
         "login": "postgres",
-        "schema": "test",
+        "schema": sa.engine.make_url(POSTGRES_URL).database,  # the database the sample schema is in
         "extra": {"options": f"-csearch_path={postgres_sample_schema}"},
     }
     target = {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": mariadb_database}

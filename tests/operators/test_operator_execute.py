@@ -9,9 +9,9 @@ import logging
 import pytest
 import sqlalchemy as sa
 from airflow.exceptions import AirflowException
+from service_checks import POSTGRES_URL
 
 from airflow_provider_hazy import sample_data
-from airflow_provider_hazy.evaluation_file import read_detail
 from airflow_provider_hazy.model_file import read_manifest
 from airflow_provider_hazy.operators import (
     HazyEvaluateOperator,
@@ -20,6 +20,7 @@ from airflow_provider_hazy.operators import (
     HazyValidateOperator,
     list_generation_batches,
 )
+from airflow_provider_hazy.pipeline.evaluation_file import read_detail
 
 SECRET = "hazy-operator-secret-pw"
 
@@ -122,7 +123,7 @@ def test_no_password_in_xcom_log_or_model(postgres_sample_schema, tmp_path, monk
         "host": "127.0.0.1",
         "login": "postgres",
         "password": SECRET,  # trust auth accepts any password: the point is where it travels
-        "schema": "test",
+        "schema": sa.engine.make_url(POSTGRES_URL).database,  # the database the sample schema is in
         "extra": {"options": f"-csearch_path={postgres_sample_schema}"},
     }
     monkeypatch.setenv("AIRFLOW_CONN_HAZY_OP_PG", json.dumps(connection))

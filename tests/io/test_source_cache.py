@@ -10,10 +10,10 @@ import pytest
 
 from airflow_provider_hazy.config.model_parameters import PrivBayesConfig
 from airflow_provider_hazy.config.schema import TabularTable
-from airflow_provider_hazy.core import source_cache
 from airflow_provider_hazy.core.encoding import fit_table_encoding, prepare_frame
 from airflow_provider_hazy.core.privacy import BudgetLedger
-from airflow_provider_hazy.core.source_cache import cache_key, load_encoded_source, save_encoded_source
+from airflow_provider_hazy.io import source_cache
+from airflow_provider_hazy.io.source_cache import cache_key, load_encoded_source, save_encoded_source
 
 TABLE = TabularTable.model_validate(
     {
@@ -99,7 +99,7 @@ def test_source_fingerprint_counts_rows_without_reading_them(tmp_path, monkeypat
     import time
 
     from airflow_provider_hazy.config import DatabaseReadTableConfig
-    from airflow_provider_hazy.core.source_cache import source_fingerprint
+    from airflow_provider_hazy.io.source_cache import source_fingerprint
 
     database = tmp_path / "src.db"
     with sqlite3.connect(database) as connection:

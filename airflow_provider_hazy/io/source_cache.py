@@ -35,8 +35,8 @@ import numpy as np
 
 from .. import __version__
 from ..config.schema import BaseTable, DataSchema
-from .encoding import TableEncoding
-from .privacy import LedgerEntry
+from ..core.encoding import TableEncoding
+from ..core.privacy import LedgerEntry
 
 log = logging.getLogger(__name__)
 
@@ -208,8 +208,8 @@ def source_fingerprint(table: str, location: Any, *, nrows: Optional[int] = None
     caps the count. A source changed in place with the same row count (SQL `UPDATE`) is not detected:
     use the cache with snapshots or append-only sources, or clear it.
     """
-    from ..io.locations import location_kind, location_label, location_path
-    from ..io.sources import DataSources
+    from .locations import location_kind, location_label, location_path
+    from .sources import DataSources
 
     kind = location_kind(location)
     label = location_label(location)
@@ -219,14 +219,14 @@ def source_fingerprint(table: str, location: Any, *, nrows: Optional[int] = None
         if kind == "sql":
             import sqlalchemy as sa
 
-            from ..io.sql import reflect_table
+            from .sql import reflect_table
 
             engine = registry.engine(location.source_id)
             reflected = reflect_table(engine, location.table_name, location.schema_name)
             with engine.connect() as connection:
                 n_rows = int(connection.execute(sa.select(sa.func.count()).select_from(reflected)).scalar_one())
         elif kind == "s3":
-            from ..io.s3 import parse_s3_path
+            from .s3 import parse_s3_path
 
             path = parse_s3_path(str(location_path(location)))
             head = registry.s3_client(getattr(location, "source_id", None)).head_object(
@@ -242,7 +242,7 @@ def source_fingerprint(table: str, location: Any, *, nrows: Optional[int] = None
 
                 n_rows = int(pq.ParquetFile(path).metadata.num_rows)
     except Exception as error:
-        from ..io.sources import scrub
+        from .sources import scrub
 
         message = f"table '{table}': cannot fingerprint its source for the cache: " + scrub(
             str(error), registry.secrets(getattr(location, "source_id", None))

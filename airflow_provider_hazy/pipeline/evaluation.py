@@ -1,4 +1,4 @@
-"""Evaluation at training time, functional validation of written output, and the metadata validation uses.
+"""Evaluation and validation orchestration: at training, after generation and on demand.
 
 - `split_holdout`: with `TrainingConfig.train_test_split`, a seeded row split of one table into the rows
   the model trains on and the held-out rows (HOLDOUT_FRACTION) that utility and privacy metrics score
@@ -13,6 +13,9 @@
 Privacy: evaluation scores are computed from the source rows themselves, outside the privacy budget
 (no noise, no ledger entry). The manifest says so (`outside_privacy_budget: true` and `privacy_note`);
 set `TrainingConfig.evaluation` to null, or `metrics: []`, to keep them out of the model.
+
+Imports `model` and `batches` (the generation plan gives a child table's expected row count), never `api`;
+`training` and `generation` call into it.
 """
 
 from __future__ import annotations
@@ -20,43 +23,33 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
-from .config import EvaluateConfig, EvaluationConfig, GenerationConfig, TrainingConfig
-from .config.schema import DataSchema
-from .core.batching import rows_for_magnitude
-from .core.category_encoder import CategoryEncoder
-from .core.column_encoders import BoolEncoder, NumericEncoder
-from .core.datetime_encoders import UNITS_PER_DAY, DatetimeEncoder, SplitDatetimeEncoder
-from .core.encoding import TableEncoding, prepare_frame
+from ..config import EvaluateConfig, EvaluationConfig, GenerationConfig, TrainingConfig
+from ..config.schema import DataSchema
+from ..core.batching import rows_for_magnitude
+from ..core.category_encoder import CategoryEncoder
+from ..core.column_encoders import BoolEncoder, NumericEncoder
+from ..core.datetime_encoders import UNITS_PER_DAY, DatetimeEncoder, SplitDatetimeEncoder
+from ..core.encoding import TableEncoding, prepare_frame
+from ..io.locations import location_label, location_path, read_output_table
+from ..metrics.discretise import FAKED_TYPES
+from ..metrics.evaluate import evaluate
+from ..metrics.results import PRIVACY_NOTE, metric_results
+from ..metrics.validation import ValidationReport, validate
+from ..model_file import read_manifest
+from .batches import batch_plan
 from .evaluation_file import scores_only
-from .io.locations import location_label, location_path, read_output_table
-from .metrics.discretise import FAKED_TYPES
-from .metrics.evaluate import evaluate
-from .metrics.validation import ValidationReport, validate
-from .model_file import read_manifest
-
-if TYPE_CHECKING:
-    from .api import Model
+from .model import Model
 
 HOLDOUT_FRACTION = 0.2
-PRIVACY_NOTE = (
-    "Evaluation scores are computed from the source data outside the privacy budget: they are not "
-    "differentially private and are not in the privacy ledger. Set evaluation to null (or metrics: []) "
-    "to leave them out of the model."
-)
 # Keys of an evaluation dict that are not metric results.
 META_KEYS = ("outside_privacy_budget", "privacy_note", "sample_rows", "holdout_rows", "random_state")
 # Seed stream of the evaluation sample and of the holdout split (apart from the model's own streams).
 _EVAL_STREAM, _SPLIT_STREAM = 2**31 + 1, 2**31 + 2
-
-
-def metric_results(evaluation: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """Only the metric entries (keyed by metric_type) of an evaluation dict."""
-    return {k: v for k, v in (evaluation or {}).items() if isinstance(v, dict) and "metric_type" in v}
 
 
 def _stream(random_state: Optional[int], stream: int) -> np.random.Generator:
@@ -254,9 +247,7 @@ def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> 
         expected = [0, expected]  # dropping duplicate rows can only lower the count
     if model.tables[table].degree is not None:
         # a child table's row count is drawn by its degree model: at most the run's planned capacity
-        from .api import _plan
-
-        expected = [0, int(sum(_plan(model, model.graph(), config).capacities[table]))]
+        expected = [0, int(sum(batch_plan(model, model.graph(), config).capacities[table]))]
     return {"rows": expected, "columns": columns}
 
 

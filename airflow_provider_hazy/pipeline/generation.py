@@ -1,0 +1,317 @@
+"""Generation, top to bottom: plan -> batches -> draw, finish, keys -> write -> state -> validation.
+
+`generate(config)` loads the model, plans the batches (`batches.batch_plan`), opens a writer per output
+(parents first), and for each batch draws and finishes every table (`batches.make_batch`,
+`batches.finish_batch`) and writes it: a failed write goes to the location's fail-safe path when one is set
+(`write_batch`), otherwise the run stops with `GenerationError`. A mapped run (one Airflow task per batch)
+has a prepare step (`if_exists`, empty tables, reference tables) and batches that first delete the rows an
+earlier attempt wrote (`delete_batch_rows`). The generation state is written to `generation_state_path`,
+and an unmapped run ends with the functional validation (`evaluation.run_validation`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import pandas as pd
+
+from .. import __version__
+from ..config import GenerationConfig
+from ..config.enums import IfExists
+from ..config.schema import IdColumn
+from ..core import multitable
+from ..core.batching import run_entropy, table_batch_seed
+from ..io.locations import (
+    fail_safe_path,
+    location_kind,
+    location_label,
+    location_path,
+    open_writer,
+    order_tables_for_write,
+    part_location,
+    prepare_parts,
+)
+from ..io.sources import DataSources
+from .batches import batch_plan, finish_batch, make_batch
+from .evaluation import run_validation
+from .model import Model, load_model
+
+log = logging.getLogger(__name__)
+
+
+class GenerationError(RuntimeError):
+    """A generation run that could not write every batch; `state` says which batches landed where."""
+
+    def __init__(self, message: str, state: Dict[str, Any]) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+def model_path(config: GenerationConfig) -> str:
+    path = location_path(config.model) if not isinstance(config.model, Path) else str(config.model)
+    if path is None:
+        raise ValueError("model: set the path of the model file (.hmf) to generate from")
+    return path
+
+
+def list_batches(config: GenerationConfig) -> List[int]:
+    """The batch indices of a generation run (its model's tables, magnitude and batch_magnitude); each can be
+    generated and written on its own with `generate(config, batch_indices=[i])`."""
+    model = load_model(model_path(config))
+    return list(range(batch_plan(model, model.graph(), config).n_batches))
+
+
+def generate(config: GenerationConfig, batch_indices: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+    """Generate every configured table in batches and write it; returns the generation state (a report).
+
+    Batch i holds the root-table rows of batch i and all their descendants, so it is referentially complete
+    on its own; tables are written parents first. The state lists every batch, where it went and why; it is
+    also written to `generation_state_path`. A batch that fails to write goes to the location's fail-safe
+    path when one is set; otherwise the run stops and raises `GenerationError` carrying the state.
+
+    `batch_indices` makes a *mapped* run (one Airflow task per batch, docs/airflow.md):
+    - `[]` is the prepare step: it applies each output's `if_exists` and creates the database tables with no
+      row, with the column types and keys an unmapped run gives them (parents first), writes the reference
+      tables (copied, not generated), and for a file or S3 output empties (replace) or checks (fail) the
+      whole output and its part folder;
+    - `[i, ...]` generates and appends only those batches. A database batch first deletes the target rows
+      holding its own keys (children before parents: keys are a function of the batch, so a retry makes
+      the same ones) and then writes, so a retry replaces its own rows; a file or S3 batch writes its own
+      part `<name>/part-00003.<ext>` (`io.locations.part_path`), replacing it.
+    The union of the prepare step and every batch is the rows of one unmapped run with the same
+    `random_state`. A mapped batch that cannot write raises (no fail-safe path: the task is retried), and
+    a mapped run does not validate (a batch is not the whole output): `validate` does.
+    """
+    started = time.time()
+    path = model_path(config)
+    model = load_model(path)
+    graph = model.graph()
+    entropy = run_entropy(config.random_state)
+    names = list(model.manifest["tables"])
+    for item in config.data_output:
+        if item.name not in model.manifest["tables"]:
+            raise ValueError(f"data_output: table '{item.name}' is not in the model (tables: {names})")
+    plan = batch_plan(model, graph, config)
+    mapped = batch_indices is not None
+    indices = list(range(plan.n_batches)) if batch_indices is None else [int(i) for i in batch_indices]
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"batch_indices: {indices} lists a batch more than once")
+    for index in indices:
+        if not 0 <= index < plan.n_batches:
+            raise ValueError(f"batch_indices: {index} is not a batch of this run (0..{plan.n_batches - 1})")
+    state: Dict[str, Any] = {
+        "run_id": uuid.uuid4().hex,
+        "package_version": __version__,
+        "model": path,
+        "synthesiser": model.manifest["synthesiser"],
+        "total_epsilon": model.total_epsilon,
+        "random_state": config.random_state,
+        "seed": entropy,
+        "magnitude": config.generate_params.magnitude,
+        "batch_magnitude": config.generate_params.batch_magnitude,
+        "n_batches": plan.n_batches,
+        "batch_indices": indices,
+        "mapped": "prepare" if mapped and not indices else mapped,
+        "tables": {},
+        "validation": None,
+    }
+    outputs = {item.name: item.location for item in config.data_output}
+    write_order = [name for name in order_tables_for_write(model.schema) if name in outputs]
+    failures: List[str] = []
+    with DataSources(config.data_sources) as sources, contextlib.ExitStack() as stack:
+
+        def opener(name: str, location: Any) -> Any:
+            return open_writer(
+                name,
+                location,
+                table_schema=model.schema.table(name),
+                data_schema=model.schema,
+                sources=sources,
+                table_locations=outputs,
+            )
+
+        writes: Dict[str, Callable[[int, pd.DataFrame], Any]] = {}
+        for name in write_order:
+            location = outputs[name]
+            if mapped and location_kind(location) != "sql":
+                writes[name] = _part_write(opener, name, location)
+            else:
+                if mapped and indices:  # the prepare step applied if_exists: batches append
+                    location = location.model_copy(update={"if_exists": IfExists.APPEND})
+                writer = stack.enter_context(opener(name, location))
+                writes[name] = lambda _index, frame, writer=writer: writer.write_batch(frame)
+            state["tables"][name] = {"rows": 0, "output": location_label(outputs[name]), "batches": [], "failure": None}
+        if mapped and not indices:
+            _prepare_outputs(config, model, graph, plan, entropy, outputs, write_order, writes, sources, state)
+        for index in indices:
+            frames = make_batch(model, graph, plan, index, lambda t, i=index: table_batch_seed(entropy, i, t))
+            frames = finish_batch(config, model, graph, frames)
+            tables = [name for name in write_order if name not in model.references or (index == 0 and not mapped)]
+            if mapped:
+                _delete_batch_rows(model, graph, outputs, tables, frames, sources)
+            for name in tables:
+                start_row = plan.offsets.get(name, [0] * plan.n_batches)[index]
+                location = outputs[name]
+                if mapped and location_kind(location) != "sql":
+                    location = part_location(location, index)
+                entry = _write_batch(writes[name], location, name, index, frames[name], start_row, not mapped)
+                table_state = state["tables"][name]
+                table_state["batches"].append(entry)
+                if entry["status"] == "written":
+                    table_state["rows"] += entry["rows"]
+                if entry["status"] == "failed":
+                    table_state["failure"] = entry["error"]
+                    failures.append(f"table '{name}': {entry['error']}")
+                    break
+            if failures:
+                break
+    if not failures and not mapped and config.validation is not None and config.validation.enable:
+        state["validation"] = run_validation(config, model)
+    state["seconds"] = round(time.time() - started, 3)
+    _write_state(config, state)
+    if failures:
+        written = {
+            name: [b["index"] for b in t["batches"] if b["status"] == "written"] for name, t in state["tables"].items()
+        }
+        raise GenerationError(f"generation failed: {'; '.join(failures)}; batches written: {written}", state)
+    return state
+
+
+def _part_write(opener: Callable[[str, Any], Any], name: str, location: Any) -> Callable[[int, pd.DataFrame], int]:
+    """For a mapped run's file or S3 output: write a batch as its own part (opened, written, closed)."""
+
+    def write(index: int, frame: pd.DataFrame) -> int:
+        with opener(name, part_location(location, index)) as writer:
+            return writer.write_batch(frame)
+
+    return write
+
+
+def _prepare_outputs(
+    config: GenerationConfig,
+    model: Model,
+    graph: multitable.ForeignKeyGraph,
+    plan: multitable.GenerationPlan,
+    entropy: int,
+    outputs: Dict[str, Any],
+    write_order: List[str],
+    writes: Dict[str, Callable[[int, pd.DataFrame], Any]],
+    sources: DataSources,
+    state: Dict[str, Any],
+) -> None:
+    """The prepare step of a mapped run (see `generate`): parents first, each database table created from
+    batch 0's columns with no row (the types an unmapped run's first batch gives it), each file or S3 output
+    emptied or checked per its `if_exists`; the reference tables written whole."""
+    frames = make_batch(model, graph, plan, 0, lambda t: table_batch_seed(entropy, 0, t))
+    frames = finish_batch(config, model, graph, frames)
+    for name in write_order:
+        location = outputs[name]
+        reference = name in model.references
+        if location_kind(location) != "sql":
+            prepare_parts(name, location, sources=sources)
+            if not reference:
+                continue
+        frame = frames[name] if reference else frames[name].iloc[:0]
+        rows = writes[name](0, frame)
+        state["tables"][name]["rows"] = int(rows or 0)
+
+
+def _batch_keys(model: Model, graph: multitable.ForeignKeyGraph, name: str, frame: pd.DataFrame) -> List[str]:
+    """The columns that identify a batch's rows of table `name` in the target: its primary key, else its id
+    columns, else the foreign key to its driving parent (whose rows are the batch's own)."""
+    table = model.schema.table(name)
+    keys = list(table.key_columns)
+    if not keys:
+        keys = [column.name for column in table.columns if isinstance(column, IdColumn)]
+    if not keys and graph.driving.get(name) is not None:
+        keys = list(graph.driving[name].child_columns)
+    return keys if keys and set(keys) <= set(frame.columns) else []
+
+
+def _delete_batch_rows(
+    model: Model,
+    graph: multitable.ForeignKeyGraph,
+    outputs: Dict[str, Any],
+    tables: List[str],
+    frames: Dict[str, pd.DataFrame],
+    sources: DataSources,
+) -> None:
+    """Before a mapped batch is written to a database: delete the rows an earlier attempt of the same batch
+    wrote (those holding its keys), children before parents so that foreign keys do not block it."""
+    from ..io.sql import delete_rows_by_key  # SQLAlchemy only when a database is written
+
+    for name in reversed(tables):
+        location = outputs[name]
+        if location_kind(location) != "sql":
+            continue
+        keys = _batch_keys(model, graph, name, frames[name])
+        if not keys:
+            log.warning("table '%s': no key column identifies a batch's rows; a retried batch may repeat rows", name)
+            continue
+        engine = sources.engine(location.source_id)
+        deleted = delete_rows_by_key(engine, location.table_name, location.schema_name, keys, frames[name])
+        if deleted:
+            log.info("table '%s': deleted %s rows of an earlier attempt of this batch", name, deleted)
+
+
+def _state_path(config: GenerationConfig, state: Dict[str, Any]) -> Optional[Path]:
+    """`generation_state_path`; a mapped run's prepare step and batches each write their own beside it
+    (`<stem>.prepare.json`, `<stem>.batch-00003.json`), so no task overwrites another's state."""
+    if config.generation_state_path is None:
+        return None
+    path = Path(location_path(config.generation_state_path))
+    if state.get("mapped") == "prepare":
+        return path.with_name(f"{path.stem}.prepare{path.suffix}")
+    if state.get("mapped"):
+        batches = "-".join(f"{index:05d}" for index in state["batch_indices"])
+        return path.with_name(f"{path.stem}.batch-{batches}{path.suffix}")
+    return path
+
+
+def _write_state(config: GenerationConfig, state: Dict[str, Any]) -> None:
+    path = _state_path(config, state)
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _write_fail_safe(directory: str, table: str, batch_index: int, frame: pd.DataFrame) -> str:
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in table)
+    path = Path(directory) / f"{safe_name}.batch-{batch_index:05d}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def _write_batch(
+    write: Callable[[int, pd.DataFrame], Any],
+    location: Any,
+    table: str,
+    index: int,
+    frame: pd.DataFrame,
+    start_row: int,
+    use_fail_safe: bool = True,
+) -> Dict[str, Any]:
+    """Write batch `index` of `table` through `write(index, frame)`; its state entry (written, fail_safe or
+    failed, and where). Without `use_fail_safe` (a mapped batch: Airflow retries it) a failure is failed."""
+    started = time.perf_counter()
+    entry: Dict[str, Any] = {"index": index, "start_row": start_row, "rows": len(frame)}
+    try:
+        write(index, frame)
+        entry.update(status="written", destination=location_label(location))
+    except Exception as error:  # noqa: BLE001 - any write failure goes to the fail-safe path
+        entry["error"] = f"{type(error).__name__}: {error}"
+        fail_safe = fail_safe_path(location) if use_fail_safe else None
+        if fail_safe is None:
+            entry["status"] = "failed"
+        else:
+            entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table, index, frame))
+    entry["seconds"] = round(time.perf_counter() - started, 4)
+    return entry
