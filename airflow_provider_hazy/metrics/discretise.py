@@ -64,7 +64,8 @@ def datetime_seconds(series: pd.Series, datetime_format: Optional[str] = None) -
     else:
         values = pd.to_datetime(series, errors="coerce", format=datetime_format or "ISO8601", utc=True)
         values = values.dt.tz_convert(None)
-    seconds = (values - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
+    # the epoch at second resolution: a nanosecond one would coerce the column to ns, which ends in 2262
+    seconds = (values - pd.Timestamp(0).as_unit("s")) / pd.Timedelta(seconds=1)
     return seconds.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
