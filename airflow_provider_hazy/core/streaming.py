@@ -47,7 +47,13 @@ from .binning import (
     skewness,
     uniform_edges,
 )
-from .category_encoder import CategoryEncoder, _as_category_values, _json_value, category_value_type
+from .category_encoder import (
+    CategoryEncoder,
+    _as_category_values,
+    _json_value,
+    category_value_type,
+    warn_if_identifier_like,
+)
 from .column_encoders import BoolEncoder, NumericEncoder, bin_spec, bool_values, numeric_values, where
 from .datetime_encoders import (
     DEFAULT_FORMATS,
@@ -64,7 +70,7 @@ from .datetime_encoders import (
     _is_text as _is_datetime_text,
 )
 from .datetime_text import detect_format
-from .domains import BinSpec, _cell_edges, _cells_range, _nonempty_bins, empty_domain, fit_nulls
+from .domains import BinSpec, _cell_edges, _cells_range, _nonempty_bins, empty_domain, fit_nulls, frequent_categories
 from .dp_preprocessing import (
     MAX_FINE_CELLS,
     PrivateColumn,
@@ -596,16 +602,17 @@ class _Column:
         counts = stats.typed_counts()
         null_count = stats.n_rows - int(counts.sum())
         max_cat = self.column.max_cat or self.params.max_cat
+        warn_if_identifier_like(self.table, self.column.name, counts, max_cat)
         if private is None:
             has_null = null_count > 0
-            ranked = counts
+            ranked = frequent_categories(counts)
             other_if_merged = True
         else:
             ranked, has_null = private_category_domain(counts, null_count, private)
             other_if_merged = False
         order = sorted(zip(ranked.to_numpy().tolist(), ranked.index.tolist()), key=lambda item: (-item[0], item[1]))
         kept = sorted(value for _, value in order[:max_cat])
-        other = len(order) > max_cat if other_if_merged else True
+        other = len(counts) > len(kept) if other_if_merged else True
         categories = [_json_value(value, value_type) for value in kept]
         if not categories and not other:
             has_null = True

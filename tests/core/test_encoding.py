@@ -11,6 +11,7 @@ import pytest
 
 from airflow_provider_hazy.config.model_parameters import PrivBayesConfig
 from airflow_provider_hazy.config.schema import TabularTable
+from airflow_provider_hazy.core.domains import MIN_CATEGORY_COUNT
 from airflow_provider_hazy.core.encoding import TableEncoding, fit_table_encoding, prepare_frame
 from airflow_provider_hazy.core.noise import ReproducibleNoise
 from airflow_provider_hazy.core.privacy import BudgetLedger
@@ -108,7 +109,7 @@ def test_prepare_frame_leaves_non_strings_of_a_mixed_column_alone():
 
 def test_categories_and_nulls_survive_a_round_trip():
     table = make_table({"name": "segment", "type": "category"})
-    df = pd.DataFrame({"segment": ["a", "b", None, "c", "a", None]})
+    df = pd.DataFrame({"segment": ["a", "b", None, "c", "a", None] * MIN_CATEGORY_COUNT})
     encoding, codes, decoded, _ = round_trip(df, table)
     assert encoding.null_codes == [0]
     assert decoded["segment"].tolist()[:2] == ["a", "b"]
