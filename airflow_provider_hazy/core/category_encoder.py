@@ -20,7 +20,7 @@ from ..config.model_parameters import ProcessingParams
 from ..config.schema import CategoryColumn
 from .column_encoders import ColumnEncoder
 from .domains import MIN_CATEGORY_COUNT, fit_categories
-from .dp_preprocessing import PrivateColumn
+from .dp_preprocessing import PrivateColumn, private_value_type
 
 OTHER_LABEL = "other"
 log = logging.getLogger(__name__)
@@ -190,7 +190,10 @@ def fit_category_encoder(
     private: Optional[PrivateColumn],
     table: str,
 ) -> CategoryEncoder:
-    value_type = category_value_type(series)
+    if private is None:
+        value_type = category_value_type(series)
+    else:  # read through a charged mechanism, never off the values (one row could flip it)
+        value_type = private_value_type(series.dropna().value_counts(sort=False), private)
     values = _as_category_values(series, value_type)
     present = values.dropna()
     max_cat = column.max_cat or params.max_cat

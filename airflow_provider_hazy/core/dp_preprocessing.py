@@ -20,6 +20,9 @@ charges it to the ledger; everything derived from the noisy counts is post-proce
 - frequent values (`single_threshold`): Laplace on the exact-match counts of candidate values inside the
   private range (every integer of a short integer range, else the round numbers / days of the grid;
   sensitivity 2), kept above max(single_threshold * n, the occupancy threshold).
+- category value type (`private_value_type`): Laplace on the number of rows whose value is a boolean, a
+  whole number, another number or text (sensitivity 2); the narrowest type that no occupied class contradicts
+  (text > number > bool, float > int), so one replaced row cannot flip the stored type.
 - category domain: Laplace on the count of every observed category and of nulls (sensitivity 2), keeping a
   category when its noisy count exceeds 1 + (2 / epsilon) ln(1 / delta). With no public domain this is
   (epsilon, delta)-DP with delta = `CATEGORY_DELTA` per column: a category held by a single row is released
@@ -197,6 +200,34 @@ def private_frequent_values(
     )
     noisy, scale = private.laplace(counts, 2.0, f"exact counts of {len(candidates)} candidate values")
     return candidates[noisy > max(min_count, occupancy_threshold(len(candidates), scale))]
+
+
+VALUE_CLASSES = ("bool", "int", "float", "str")
+
+
+def value_class_counts(counts: pd.Series) -> np.ndarray:
+    """Rows per value class (bool, whole number, other number, text) from a column's counts per distinct
+    value: the classes are read off the distinct values, never row by row."""
+    values = pd.Series(counts.index.to_numpy(dtype=object))
+    weights = counts.to_numpy(dtype=np.int64)
+    is_bool = values.map(lambda value: isinstance(value, (bool, np.bool_))).to_numpy(dtype=bool)
+    numbers = pd.to_numeric(values.where(~is_bool), errors="coerce").to_numpy(dtype=np.float64)
+    is_number = ~is_bool & np.isfinite(numbers) & ~values.map(lambda value: isinstance(value, str)).to_numpy(bool)
+    whole = is_number & (numbers == np.round(numbers))
+    classes = np.select([is_bool, whole, is_number], [0, 1, 2], default=3)
+    return np.bincount(classes, weights=weights, minlength=4).astype(np.int64)
+
+
+def private_value_type(counts: pd.Series, private: PrivateColumn) -> str:
+    """A category column's value type from noisy class counts (`value_class_counts`): 'str' when text is
+    present (or booleans mixed with numbers), else 'bool', 'float' or 'int' (also for an empty column)."""
+    noisy, scale = private.laplace(value_class_counts(counts), 2.0, "value type (rows per value class)")
+    present = dict(zip(VALUE_CLASSES, noisy > occupancy_threshold(len(VALUE_CLASSES), scale)))
+    if present["str"] or (present["bool"] and (present["int"] or present["float"])):
+        return "str"
+    if present["bool"]:
+        return "bool"
+    return "float" if present["float"] else "int"
 
 
 def private_category_domain(

@@ -111,7 +111,9 @@ def _private_steps(column, params: ProcessingParams) -> int:
         return numeric_private_steps(column, params)
     if column.type in ("datetime", "date"):
         return datetime_private_steps(column, params)
-    return 1  # category: one noisy histogram (with the null count); bool: the null count
+    if column.type == "category":
+        return 2  # the value type (noisy class counts), then one noisy histogram (with the null count)
+    return 1  # bool: the null count
 
 
 def _fit_encoder(series: pd.Series, column, params: ProcessingParams, private, table: str) -> Encoder:

@@ -57,6 +57,7 @@ from .category_encoder import (
 from .column_encoders import BoolEncoder, NumericEncoder, bin_spec, bool_values, numeric_values, where
 from .datetime_encoders import (
     DEFAULT_FORMATS,
+    PRIVATE_UNIT,
     UNITS_PER_DAY,
     DatetimeEncoder,
     DatetimeSource,
@@ -82,6 +83,7 @@ from .dp_preprocessing import (
     occupancy_threshold,
     occupied_cells,
     private_category_domain,
+    private_value_type,
     quantile_cells,
     split_budget,
 )
@@ -241,11 +243,12 @@ class CategoryStats:
             return "int"  # a column with no values at all (as `category_value_type` says of it)
         return "str"
 
-    def typed_counts(self) -> pd.Series:
-        """Counts keyed by the values in the categories' type, in sorted order (unconvertible: dropped)."""
+    def typed_counts(self, value_type: Optional[str] = None) -> pd.Series:
+        """Counts keyed by the values in the categories' type (`value_type`, else the type seen), in sorted
+        order (unconvertible: dropped)."""
         if self.counts is None:
             return pd.Series([], dtype=np.int64)
-        values = _as_category_values(pd.Series(self.counts.index.to_numpy(dtype=object)), self.value_type)
+        values = _as_category_values(pd.Series(self.counts.index.to_numpy(dtype=object)), value_type or self.value_type)
         typed = pd.Series(self.counts.to_numpy(dtype=np.int64), index=pd.Index(values))
         typed = typed[typed.index.notna()]
         return typed.groupby(level=0, sort=True).sum().astype(np.int64)
@@ -254,11 +257,15 @@ class CategoryStats:
 class DatetimeStats:
     """Storage and resolution of a date/datetime column and summaries of its instants in nanoseconds."""
 
-    def __init__(self, column, params: ProcessingParams, where_: str, fraction: Optional[float]) -> None:
+    def __init__(
+        self, column, params: ProcessingParams, where_: str, fraction: Optional[float], private: bool = False
+    ) -> None:
         self.column, self.params, self.where = column, params, where_
+        self.private = private
         self.storage: Optional[str] = None
         self.tz: Optional[str] = None
-        self.format: Optional[str] = column.format
+        # private: the declared format or the default one, never one detected from the values
+        self.format: Optional[str] = column.format or (DEFAULT_FORMATS[column.type] if private else None)
         self.pending: List[pd.Series] = []
         self.pending_present = 0
         self.all_seconds, self.all_micros = True, True
@@ -327,6 +334,8 @@ class DatetimeStats:
             unit = "D"
         elif storage == "text":
             unit = "us" if "%f" in fmt else "s"
+        elif self.private:
+            unit = PRIVATE_UNIT  # a fixed resolution, not read from the values (`detect_source`)
         else:
             unit = "s" if self.all_seconds else ("us" if self.all_micros else "ns")
         return DatetimeSource(storage, unit, fmt if storage == "text" else None, self.tz)
@@ -544,7 +553,7 @@ class _Column:
         if kind == "category":
             self.stats: Any = CategoryStats()
         elif kind in ("datetime", "date"):
-            self.stats = DatetimeStats(column, params, self.where, fraction)
+            self.stats = DatetimeStats(column, params, self.where, fraction, private=private)
         else:
             self.stats = ValueStats(fraction)
 
@@ -598,8 +607,12 @@ class _Column:
 
     def _fit_category(self, private: Optional[PrivateColumn]) -> CategoryEncoder:
         stats: CategoryStats = self.stats
-        value_type = stats.value_type
-        counts = stats.typed_counts()
+        if private is None:
+            value_type = stats.value_type
+        else:  # through a charged mechanism, as `fit_category_encoder`
+            raw = stats.counts if stats.counts is not None else pd.Series([], dtype=np.int64)
+            value_type = private_value_type(raw, private)
+        counts = stats.typed_counts(value_type)
         null_count = stats.n_rows - int(counts.sum())
         max_cat = self.column.max_cat or self.params.max_cat
         warn_if_identifier_like(self.table, self.column.name, counts, max_cat)
