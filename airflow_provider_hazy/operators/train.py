@@ -28,6 +28,7 @@ class HazyTrainOperator(HazyBaseOperator):
         summary = api.inspect_model(path)
         epsilon = summary["privacy"]["total_epsilon"]
         self.log.info("model %s trained, total epsilon %s", path, epsilon)
+        self.log.info("%s", summary["guarantee"])
         return {
             "model": str(path),
             "epsilon": epsilon,

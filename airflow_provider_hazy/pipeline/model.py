@@ -28,7 +28,7 @@ from ..core import multitable, privbayes
 from ..core.encoding import TableEncoding
 from ..core.privacy import BudgetLedger
 from ..model_file import read_manifest, read_model, write_model
-from . import evaluation_file
+from . import evaluation_file, guarantee
 
 
 @dataclass
@@ -152,6 +152,7 @@ def build_manifest(
             "processing_private": processing_private,
             "neighbouring": "bounded: databases differ in one row of one table; row counts are public",
             "budget_rule": MULTI_TABLE_BUDGET_RULE,
+            **guarantee.privacy_record(ledger),
             "ledger": ledger.to_dict(),
         },
         "training_config": config.sanitize().model_dump(mode="json"),
@@ -256,6 +257,7 @@ def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
         "title": manifest.get("title", ""),
         "created_at": manifest.get("created_at"),
         "privacy": manifest["privacy"],
+        "guarantee": guarantee.guarantee_line(manifest),
         "multi_table": manifest.get("multi_table", {}),
         "tables": {
             name: {
