@@ -208,6 +208,9 @@ def validation_metadata(encoding: TableEncoding) -> Dict[str, Any]:
             entry["nullable"] = False
         if column.name in encoding.max_string_lengths:
             entry["max_length"] = int(encoding.max_string_lengths[column.name])
+            other_label = getattr(encoders.get(column.name), "other_label", None)
+            if other_label is not None:  # rare values merged into the other-bucket come back as its label
+                entry["max_length"] = max(entry["max_length"], len(other_label))
         if entry:
             columns[column.name] = entry
     return {"columns": columns}
