@@ -19,7 +19,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from pydantic import ValidationError
 
@@ -56,21 +56,36 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_schema_infer(args: argparse.Namespace) -> int:
     from .schema_infer import infer_schema_from_database, infer_schema_from_files_with_notes, schema_to_yaml
+    from .sequence_proposals import with_proposals
 
     url = _database_url(args.files)
+    proposals = []
     if url is not None:  # never printed: it may hold a password
         schema, notes = infer_schema_from_database(url, schema_name=args.db_schema)
+        proposals = _sequential_proposals(url, schema, args.db_schema)
     else:
         schema, notes = infer_schema_from_files_with_notes(args.files)
-    for note in notes:
+    for note in notes + [proposal.note() for proposal in proposals]:
         print(note, file=sys.stderr)
-    text = schema_to_yaml(schema)
+    text = with_proposals(schema_to_yaml(schema), proposals)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}: {len(schema.tables)} table(s)")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _sequential_proposals(url: str, schema: Any, schema_name: Optional[str]) -> list:
+    """Tables of the inferred schema that look like histories (`sequence_proposals`), for the user to confirm."""
+    from .io.sql import engine_from_url
+    from .sequence_proposals import proposals_from_database
+
+    engine = engine_from_url(url)
+    try:
+        return proposals_from_database(engine, schema, schema_name)
+    finally:
+        engine.dispose()
 
 
 def _database_url(arguments: Sequence[str]) -> Optional[str]:

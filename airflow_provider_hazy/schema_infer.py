@@ -706,9 +706,9 @@ def _database_id(name: str, present: pd.Series, kind: str, column_type: object) 
 def _column_of_type(name: str, column_type: object, dialect: object) -> Column:
     """A column typed from its database type only (a table without rows)."""
 
-    from .io.sql import _column_kind
+    from .io.sql import column_kind
 
-    kind = _column_kind(column_type, dialect)
+    kind = column_kind(column_type, dialect)
     by_kind = {
         "int": IntegerColumn,
         "float": FloatColumn,

@@ -34,7 +34,7 @@ from airflow_provider_hazy.operators import (
     HazyValidateOperator,
     list_generation_batches_task,
 )
-from airflow_provider_hazy.operators._common import config_outlets
+from airflow_provider_hazy.operators.configs import config_outlets
 from airflow_provider_hazy.sample_data.defaults import (
     SOURCE_CONN_ID,
     TARGET_CONN_ID,

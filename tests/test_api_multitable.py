@@ -217,11 +217,11 @@ def test_random_adjacency_spends_nothing_on_degrees(source, tmp_path):
     assert len(frames["accounts"]) == pytest.approx(len(tables["accounts"]), rel=0.1)
 
 
-def test_sequential_tables_are_refused_with_their_name(source, tmp_path):
+def test_a_sequential_table_without_an_owner_key_is_refused_with_its_name(source, tmp_path):
     directory, _, paths = source
     config = training_config(paths, tmp_path / "x.hmf")
-    config["data_schema"]["tables"][4].update(type="sequential", sequence_id="grade")
-    with pytest.raises(NotImplementedError, match="table 'employees'"):
+    config["data_schema"]["tables"][4].update(type="sequential", sequence_id="grade", sort_by=["employee_id"])
+    with pytest.raises(ValueError, match="sequential table 'employees', sequence_id 'grade': must be a foreign_key"):
         api.fit(config)
 
 

@@ -149,3 +149,32 @@ def test_no_import_cycles_inside_the_package():
 def test_the_cycle_finder_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert sorted(map(sorted, strongly_connected(graph))) == [["a", "b", "c"], ["d"]]
+
+
+SOURCES = sorted(
+    path
+    for folder in ("airflow_provider_hazy", "tests", "dags", "bench")
+    for path in (ROOT.parent / folder).rglob("*.py")
+)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda path: str(path.relative_to(ROOT.parent)))
+def test_no_private_name_is_imported_from_another_module(path):
+    private = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            modules = (node.module or "").split(".")
+            names = [alias.name for alias in node.names]
+            private += [f"{node.module}.{name}" for name in names if name.startswith("_") and not name.startswith("__")]
+            private += [node.module for part in modules if part.startswith("_") and not part.startswith("__")]
+    assert not private, f"{path.name} imports private names {private}: make them public where they are shared"
+
+
+def test_the_facade_is_thin_and_modules_stay_small():
+    assert len((ROOT / "api.py").read_text(encoding="utf-8").splitlines()) < 200
+    long = {
+        _module_name(path): n
+        for path in MODULES.values()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 800
+    }
+    assert long == {}, f"modules over 800 lines (split along a seam, or say in the docstring why not): {long}"

@@ -146,6 +146,8 @@ Column = Annotated[
 ]
 
 KEY_COLUMN_TYPES = (IdColumn, ForeignKeyColumn)
+SORT_BY_TYPES = (DatetimeColumn, DateColumn, IntegerColumn, FloatColumn)
+"""Column types a sequential table may order its rows by (generated as non-negative gaps from the previous row)."""
 
 
 class BaseTable(HazyBaseModel):
@@ -236,6 +238,28 @@ class SequentialTable(BaseTable):
             raise ValueError(f"sequential table '{self.name}': sequence_id is required")
         self._require_columns([self.sequence_id], "sequence_id")
         self._require_columns(self.sort_by, "sort_by")
+        where = f"sequential table '{self.name}'"
+        if not isinstance(self.column(self.sequence_id), ForeignKeyColumn):
+            raise ValueError(
+                f"{where}, sequence_id '{self.sequence_id}': must be a foreign_key column to the owner table "
+                f"(it is '{self.column(self.sequence_id).type}'; a sequence id without an owner table is not "
+                "supported)"
+            )
+        if not self.sort_by:
+            raise ValueError(f"{where}, sort_by: name at least one column that orders the rows of a sequence")
+        if len(set(self.sort_by)) != len(self.sort_by):
+            raise ValueError(f"{where}, sort_by: a column is listed twice")
+        for name in self.sort_by:
+            column = self.column(name)
+            orderable = isinstance(column, SORT_BY_TYPES) or (
+                isinstance(column, IdColumn) and column.format == IdFormat.NUMERICAL
+            )
+            if name == self.sequence_id or not orderable:
+                reason = " (it is the sequence_id)" if name == self.sequence_id else ""
+                raise ValueError(
+                    f"{where}, sort_by column '{name}': must be a datetime, date, integer or float column (or a "
+                    f"numerical id), not '{column.type}'{reason}"
+                )
         return self
 
 
@@ -281,6 +305,14 @@ class DataSchema(HazyBaseModel):
                     raise ValueError(
                         f"{where}: foreign key to '{fk.ref_table}.{fk.ref_column}', which is not a "
                         f"primary key column of '{fk.ref_table}'"
+                    )
+        for table in self.tables:
+            if isinstance(table, SequentialTable):
+                owner = table.column(table.sequence_id)
+                if owner.ref_table == table.name or isinstance(tables[owner.ref_table], ReferenceTable):
+                    raise ValueError(
+                        f"sequential table '{table.name}', sequence_id '{owner.name}': its owner table "
+                        f"'{owner.ref_table}' must be another, modelled (not reference) table"
                     )
         cycle = find_foreign_key_cycle(self.parents_by_table())
         if cycle:

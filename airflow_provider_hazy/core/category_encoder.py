@@ -58,7 +58,7 @@ def category_value_type(series: pd.Series) -> str:
     return "str"
 
 
-def _as_category_values(series: pd.Series, value_type: str) -> pd.Series:
+def as_category_values(series: pd.Series, value_type: str) -> pd.Series:
     """The column in the categories' type (text categories compare as text); unconvertible values -> NaN."""
     if value_type == "str":
         if isinstance(series.dtype, pd.StringDtype):
@@ -71,7 +71,8 @@ def _as_category_values(series: pd.Series, value_type: str) -> pd.Series:
     return pd.to_numeric(series, errors="coerce")
 
 
-def _json_value(value: Any, value_type: str) -> Any:
+def category_json_value(value: Any, value_type: str) -> Any:
+    """A category as a JSON value of the categories' type (str, int, float or bool)."""
     if value_type == "str":
         return str(value)
     if value_type == "int":
@@ -129,7 +130,7 @@ class CategoryEncoder(ColumnEncoder):
         return int(self.has_null) if self.categories else 0
 
     def encode(self, series: pd.Series) -> np.ndarray:
-        values = _as_category_values(series, self.value_type)
+        values = as_category_values(series, self.value_type)
         row_codes, uniques = pd.factorize(values)
         found = self._index.get_indexer(uniques)
         mapped = np.where(found >= 0, found + int(self.has_null), self._fallback_code())
@@ -194,12 +195,12 @@ def fit_category_encoder(
         value_type = category_value_type(series)
     else:  # read through a charged mechanism, never off the values (one row could flip it)
         value_type = private_value_type(series.dropna().value_counts(sort=False), private)
-    values = _as_category_values(series, value_type)
+    values = as_category_values(series, value_type)
     present = values.dropna()
     max_cat = column.max_cat or params.max_cat
     warn_if_identifier_like(table, column.name, present.value_counts(sort=False), max_cat)
     kept, other, has_null = fit_categories(present, len(series) - len(present), max_cat, private)
-    categories = [_json_value(value, value_type) for value in kept]
+    categories = [category_json_value(value, value_type) for value in kept]
     if not categories and not other:
         has_null = True  # a column with no values at all still needs one code
     return CategoryEncoder(table, column.name, categories, value_type, other, has_null)

@@ -50,7 +50,8 @@ class DatetimeSource:
         return cls(data["storage"], data["unit"], data.get("format"), data.get("tz"))
 
 
-def _is_text(series: pd.Series) -> bool:
+def is_datetime_text(series: pd.Series) -> bool:
+    """Whether a datetime column arrives as text (parsed with a detected or declared format)."""
     if isinstance(series.dtype, pd.StringDtype):
         return True
     if series.dtype != object:
@@ -64,7 +65,7 @@ def to_datetime64(series: pd.Series, fmt: Optional[str], where_: str) -> np.ndar
         return series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     if pd.api.types.is_datetime64_dtype(series.dtype):
         return series.to_numpy()
-    if _is_text(series):
+    if is_datetime_text(series):
         fmt = fmt or detect_format(series)
         if fmt is None:
             raise ValueError(f"{where_}: could not detect the date format of the text values; set the column's format")
@@ -102,7 +103,7 @@ def detect_source(
     (text, datetime64, date objects) and the time zone come from the column's type as the source declares it.
     """
     tz = str(series.dtype.tz) if isinstance(series.dtype, pd.DatetimeTZDtype) else None
-    if _is_text(series):
+    if is_datetime_text(series):
         detected = None if private or series.isna().all() else detect_format(series)
         fmt = column.format or detected or (DEFAULT_FORMATS[column.type] if private or series.isna().all() else None)
         if fmt is None:
@@ -302,7 +303,8 @@ class SplitDatetimeEncoder:
         )
 
 
-def _split_specs(params: ProcessingParams, unit: str) -> Tuple[BinSpec, BinSpec]:
+def split_specs(params: ProcessingParams, unit: str) -> Tuple[BinSpec, BinSpec]:
+    """The bin specs of a datetime split into days and time of day (the time of day's range is public)."""
     per_day = UNITS_PER_DAY[unit]
     return datetime_spec(params, 1.0), datetime_spec(params, per_day, public_range=(0.0, per_day - 1.0))
 
@@ -310,7 +312,7 @@ def _split_specs(params: ProcessingParams, unit: str) -> Tuple[BinSpec, BinSpec]
 def datetime_private_steps(column: Union[DateColumn, DatetimeColumn], params: ProcessingParams) -> int:
     """Mechanisms a private fit runs: the null count, then the bins (of both parts when split)."""
     if column.type == "datetime" and params.split_time:
-        date_spec, time_spec = _split_specs(params, "s")
+        date_spec, time_spec = split_specs(params, "s")
         return 1 + date_spec.private_steps + time_spec.private_steps
     return 1 + datetime_spec(params, 1.0).private_steps
 
@@ -333,7 +335,7 @@ def fit_datetime_encoder(
         spec = datetime_spec(params, UNITS_PER_DAY[source.unit])
         domain = fit_bins(present_epochs, n_rows, has_null, spec, private, n_present=n_present)
         return DatetimeEncoder(table, column.name, column.type, source, domain)
-    date_spec, time_spec = _split_specs(params, source.unit)
+    date_spec, time_spec = split_specs(params, source.unit)
     per_day = UNITS_PER_DAY[source.unit]
     days = np.floor(present_epochs / per_day)
     date_domain = fit_bins(days, n_rows, has_null, date_spec, private, n_present=n_present)

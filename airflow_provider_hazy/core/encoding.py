@@ -71,7 +71,8 @@ _TABLE_CLASSES = {"tabular": TabularTable, "reference": ReferenceTable, "sequent
 Encoder = Union[CategoryEncoder, BoolEncoder, NumericEncoder, DatetimeEncoder, SplitDatetimeEncoder]
 
 
-def _is_text(series: pd.Series) -> bool:
+def is_text(series: pd.Series) -> bool:
+    """Whether a column holds text (a string dtype, or object values pandas infers as strings)."""
     if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
         return True
     inferred = pd.api.types.infer_dtype(series, skipna=True) if series.dtype == object else ""
@@ -101,12 +102,13 @@ def prepare_frame(
             raise ValueError(f"{where(table.name, name)}: not in the data (columns found: {list(df.columns)})")
     frame = df.loc[:, names].reset_index(drop=True)
     for name in names:
-        if (strip_strings or empty_strings_as_null) and _is_text(frame[name]):
+        if (strip_strings or empty_strings_as_null) and is_text(frame[name]):
             frame[name] = _clean_text(frame[name], strip_strings, empty_strings_as_null)
     return frame
 
 
-def _private_steps(column, params: ProcessingParams) -> int:
+def private_steps(column, params: ProcessingParams) -> int:
+    """How many DP mechanisms fitting this column's encoder runs (each takes an equal share of its budget)."""
     if column.type in ("integer", "float"):
         return numeric_private_steps(column, params)
     if column.type in ("datetime", "date"):
@@ -339,7 +341,7 @@ def _non_private_metadata(df: pd.DataFrame, table: BaseTable) -> tuple:
             continue
         series = df[column.name]
         present = series.dropna()
-        if _is_text(series) and len(present):
+        if is_text(series) and len(present):
             lengths[column.name] = int(present.astype(str).str.len().max())
         if column.type not in NOT_UNIQUE_CHECKED_TYPES and len(present) > 1 and present.is_unique:
             unique.append(column.name)
@@ -371,7 +373,7 @@ def fit_table_encoding(
             raise ValueError(f"{where(table_name, column.name)}: not in the data")
         private_column = None
         if private:
-            steps = _private_steps(column, params)
+            steps = private_steps(column, params)
             private_column = PrivateColumn(table_name, column.name, share, steps, ledger)
         series = df[column.name].reset_index(drop=True)
         encoders.append(_fit_encoder(series, column, params, private_column, table_name))

@@ -1,5 +1,6 @@
-"""Multi-table synthesis: the foreign-key graph, the degree (child-count) model, cross-table conditioning,
-the budget split and the batch plan. NumPy only: no I/O (see docs/multitable.md for the privacy argument).
+"""Multi-table synthesis: the foreign-key graph, the degree (child-count) model, the budget split, key
+assignment and the batch plan. NumPy only: no I/O (see docs/multitable.md for the privacy argument). A child
+table's network conditioned on its parent's columns is `core/cross_table.py`.
 
 The graph
     Every foreign key of a `DataSchema` is a `Relation` (child table, child columns -> parent table, parent
@@ -32,14 +33,9 @@ import pandas as pd
 from ..config.schema import DataSchema, ReferenceTable, SequentialTable
 from . import privbayes
 from .batching import Batch, plan_batches, rows_for_magnitude
-from .noise import NoiseSource
 from .privacy import (
     COUNT_MECHANISM,
-    SELECTION_MECHANISM,
-    STRUCTURE_BUDGET_FRACTION,
     BudgetLedger,
-    exponential_mechanism,
-    mutual_information_sensitivity,
     noisy_counts,
 )
 
@@ -129,7 +125,12 @@ class ForeignKeyGraph:
         """The child's relations whose columns are not all in its primary key (a key is never null): each gets
         a noisy null rate. For the driving relation it is the share of child rows without a parent."""
         key = set(self.schema.table(child).key_columns)
-        return [relation for relation in self.relations_of(child) if not set(relation.child_columns) <= key]
+        sequence = self.driving[child] if isinstance(self.schema.table(child), SequentialTable) else None
+        return [
+            relation
+            for relation in self.relations_of(child)
+            if not set(relation.child_columns) <= key and relation != sequence  # a history's rows have an owner
+        ]
 
     def children(self, parent: str) -> List[Relation]:
         return [r for r in self.relations if r.parent == parent and not r.is_self]
@@ -178,7 +179,7 @@ def topological_order(schema: DataSchema) -> List[str]:
 def build_graph(schema: DataSchema, n_rows: Optional[Mapping[str, int]] = None) -> ForeignKeyGraph:
     """The foreign-key graph of `schema`; `n_rows` (public training row counts) picks driving parents.
 
-    Errors name the table and column: a sequential table, a composite self-reference, a reference table
+    Errors name the table and column: a composite self-reference, a reference table
     with a foreign key to a modelled table (allowed when `n_rows` gives it no rows: an empty copy references
     nothing, as with Northwind's empty `CustomerCustomerDemo`), a foreign key to part of a composite key.
     """
@@ -186,10 +187,6 @@ def build_graph(schema: DataSchema, n_rows: Optional[Mapping[str, int]] = None) 
     reference = [t.name for t in schema.tables if isinstance(t, ReferenceTable)]
     relations: List[Relation] = []
     for table in schema.tables:
-        if isinstance(table, SequentialTable):
-            raise NotImplementedError(
-                f"table '{table.name}': sequential tables are not supported by multi-table synthesis yet"
-            )
         for relation in _table_relations(schema, table):
             if relation.is_self and len(relation.child_columns) > 1:
                 raise NotImplementedError(
@@ -210,6 +207,10 @@ def build_graph(schema: DataSchema, n_rows: Optional[Mapping[str, int]] = None) 
         candidates = [r for r in relations if r.child == name and not r.is_self and r.parent not in reference]
         if name in reference or not candidates:
             driving[name] = None
+            continue
+        table = schema.table(name)
+        if isinstance(table, SequentialTable):  # the owner drives: the degree model is the length model
+            driving[name] = next(r for r in candidates if r.child_columns == (table.sequence_id,))
             continue
         driving[name] = max(candidates, key=lambda r: (n_rows.get(r.parent, 0), -position[r.parent]))
     return ForeignKeyGraph(schema, relations, order, driving, reference)
@@ -532,262 +533,6 @@ def noisy_null_rate(
     if not n_rows or noisy < NULL_COUNT_THRESHOLD * scale:
         return 0.0  # not clearly above the noise: no nulls (post-processing; avoids noise-made null columns)
     return float(min(noisy, n_rows) / n_rows)
-
-
-# Cross-table conditioning ---------------------------------------------------------------------------------
-
-
-def joined_parent_codes(
-    parent_codes: np.ndarray, parent_index: np.ndarray, ranks: np.ndarray, cap: int, sizes: Sequence[int]
-) -> np.ndarray:
-    """The parent columns joined onto each child row; a child without a parent, or ranked at or beyond the
-    cap among its parent's children, gets each column's extra "absent" code (its size), so the joined data
-    keeps all n child rows (n stays public) and one parent row reaches at most `cap` of them."""
-    joined = np.empty((len(parent_index), parent_codes.shape[1]), dtype=np.int64, order="F")
-    kept = (parent_index >= 0) & (ranks < cap)
-    for j, size in enumerate(sizes):
-        column = np.full(len(parent_index), size, dtype=np.int64)
-        column[kept] = parent_codes[parent_index[kept], j]
-        joined[:, j] = column
-    return joined
-
-
-def absent_hierarchy(maps: Sequence[np.ndarray]) -> List[np.ndarray]:
-    """A parent column's hierarchy with the "absent" code appended as a value of its own at every level."""
-    extended = []
-    for level_map in maps:
-        level_map = np.asarray(level_map, dtype=np.int64)
-        top = int(level_map.max()) + 1 if level_map.size else 0
-        extended.append(np.append(level_map, top))
-    return extended
-
-
-@dataclass(frozen=True)
-class ConditionedFit:
-    """A child network whose first `n_given` attributes (after the child's own d) are parent columns."""
-
-    model: privbayes.PrivBayesModel
-    n_child_columns: int
-    given_columns: Tuple[int, ...]
-
-
-def _step_cost(candidates: Sequence[privbayes.Node], given: set, scorer, group: int) -> float:
-    sensitivity = privbayes.step_sensitivity(candidates, scorer)
-    if any(set(node.parents) & given for node in candidates):
-        sensitivity *= group
-    return sensitivity
-
-
-def select_given_columns(
-    scorer: privbayes.MutualInformationScorer,
-    n_child: int,
-    candidates: Sequence[int],
-    k: int,
-    useful: privbayes.UsefulParentChoices,
-    epsilon_per_step: float,
-    group: int,
-    noise: NoiseSource,
-) -> Tuple[List[int], List[Dict[str, Any]]]:
-    """`k` parent columns by the exponential mechanism, each scored by its largest mutual information with a
-    child column (sensitivity: group size times Lemma 4.1 of PrivBayes, as a max of such scores)."""
-    chosen: List[int] = []
-    steps: List[Dict[str, Any]] = []
-    remaining = list(candidates)
-    sensitivity = group * mutual_information_sensitivity(scorer.n_rows, binary_child=False)
-    for _ in range(min(k, len(remaining))):
-        scores = []
-        for parent in remaining:
-            nodes = [
-                privbayes.Node(child, *useful.choices(scorer.domain_sizes[child], (parent,))[0])
-                for child in range(n_child)
-            ]
-            scores.append(float(scorer.scores(nodes).max()) if nodes else 0.0)
-        picked = remaining[exponential_mechanism(scores, sensitivity, epsilon_per_step, noise)]
-        steps.append({"candidates": len(remaining), "sensitivity": sensitivity, "picked": picked})
-        chosen.append(picked)
-        remaining.remove(picked)
-    return chosen, steps
-
-
-def fit_conditioned(
-    codes: np.ndarray,
-    domain_sizes: Sequence[int],
-    hierarchies: Sequence[Sequence[np.ndarray]],
-    given_codes: np.ndarray,
-    given_sizes: Sequence[int],
-    given_hierarchies: Sequence[Sequence[np.ndarray]],
-    *,
-    epsilon: float,
-    group: int,
-    max_given: int,
-    n_parents: int,
-    sample_parents: int,
-    network_sample_rows: Optional[int],
-    default_strategy: str,
-    rng: np.random.Generator,
-    ledger: BudgetLedger,
-    table: str,
-    parent_table: str,
-    structure_fraction: float = STRUCTURE_BUDGET_FRACTION,
-) -> ConditionedFit:
-    """PrivBayes for a child table whose attributes may take parent columns (given at generation) as parents.
-
-    The joined parent columns are placed first and never measured; when there are more than `max_given`,
-    that many are chosen by the exponential mechanism. Each of the d child columns is then placed by one
-    exponential-mechanism step (GreedyBayes, candidate parents among everything placed), and measured by one
-    Laplace count table. A score or table that involves a parent column has its sensitivity multiplied by
-    `group` (group privacy: a neighbouring change alters at most `group` joined rows); the others keep the
-    single-table sensitivities. beta * epsilon is shared by the selection and placement steps, the rest by
-    the d tables.
-    """
-    d = len(domain_sizes)
-    all_sizes = list(domain_sizes) + [int(s) + 1 for s in given_sizes]
-    all_maps = list(hierarchies) + [absent_hierarchy(maps) for maps in given_hierarchies]
-    joined = np.hstack([np.asarray(codes, dtype=np.int64), np.asarray(given_codes, dtype=np.int64)])
-    data = privbayes.check_inputs(joined, all_sizes, all_maps, table)
-    candidates_given = list(range(d, d + given_codes.shape[1]))
-    select_steps = max_given if len(candidates_given) > max_given else 0
-    n_steps = select_steps + d
-    structure_epsilon = structure_fraction * epsilon
-    step_epsilon = structure_epsilon / n_steps
-    table_epsilon = (epsilon - structure_epsilon) / d if d else 0.0
-    plain_scale = privbayes.COUNT_SENSITIVITY / table_epsilon if d else 0.0
-    useful_plain = privbayes.UsefulParentChoices(
-        data.hierarchies, privbayes.usefulness_max_cells(data.n_rows, plain_scale)
-    )
-    useful_given = privbayes.UsefulParentChoices(
-        data.hierarchies, privbayes.usefulness_max_cells(data.n_rows, plain_scale * group)
-    )
-    scorer = privbayes.MutualInformationScorer(
-        privbayes.rows_to_score(data.codes, network_sample_rows, rng), data.domain_sizes, data.hierarchies
-    )
-    given = candidates_given
-    if select_steps:
-        given, selection = select_given_columns(
-            scorer, d, candidates_given, max_given, useful_given, step_epsilon, group, ledger.noise
-        )
-        for index, step in enumerate(selection, start=1):
-            ledger.charge(
-                table=table,
-                purpose="cross_table_selection",
-                mechanism=SELECTION_MECHANISM,
-                epsilon=step_epsilon,
-                sensitivity=step["sensitivity"],
-                scale=None,
-                detail={
-                    "step": index,
-                    "parent_table": parent_table,
-                    "candidates": step["candidates"],
-                    "group_size": group,
-                    "score": "max mutual information with a child column (bits)",
-                },
-            )
-    given_set = set(given)
-    placed, unplaced = list(given), list(range(d))
-    nodes: List[privbayes.Node] = []
-    for step_index in range(1, d + 1):
-        parent_sets = privbayes.candidate_parent_sets(placed, n_parents, sample_parents, rng)
-        candidates: Dict[Any, privbayes.Node] = {}
-        for parent_set in parent_sets:
-            useful = useful_given if set(parent_set) & given_set else useful_plain
-            for child in unplaced:
-                for parents, levels in useful.choices(data.domain_sizes[child], parent_set):
-                    node = privbayes.Node(child, parents, levels)
-                    candidates.setdefault(node.key, node)
-        candidate_nodes = list(candidates.values())
-        sensitivity = _step_cost(candidate_nodes, given_set, scorer, group)
-        chosen = candidate_nodes[
-            exponential_mechanism(scorer.scores(candidate_nodes), sensitivity, step_epsilon, ledger.noise)
-        ]
-        ledger.charge(
-            table=table,
-            purpose="structure",
-            mechanism=SELECTION_MECHANISM,
-            epsilon=step_epsilon,
-            sensitivity=sensitivity,
-            scale=None,
-            detail={
-                "step": step_index + select_steps,
-                "steps": n_steps,
-                "candidates": len(candidate_nodes),
-                "rows_scored": scorer.n_rows,
-                "child": chosen.child,
-                "group_size": group,
-                "score": "mutual information (bits)",
-            },
-        )
-        nodes.append(chosen)
-        placed.append(chosen.child)
-        unplaced.remove(chosen.child)
-    conditionals = [
-        privbayes.Conditional(j, (), (), (), (), np.full((1, all_sizes[j]), 1.0 / all_sizes[j])) for j in given
-    ]
-    for node in nodes:
-        hierarchies_used = [data.hierarchies[p] for p in node.parents]
-        sizes = tuple(h.sizes[level] for h, level in zip(hierarchies_used, node.levels))
-        coarsenings = tuple(h.coarsenings[level] for h, level in zip(hierarchies_used, node.levels))
-        parent_codes = privbayes.parent_combination_codes(data.codes, node.parents, coarsenings, sizes)
-        counts = privbayes.joint_counts(
-            data.codes[:, node.child], parent_codes, math.prod(sizes), all_sizes[node.child]
-        )
-        involves_given = bool(set(node.parents) & given_set)
-        sensitivity = privbayes.COUNT_SENSITIVITY * (group if involves_given else 1)
-        scale = sensitivity / table_epsilon
-        probabilities = privbayes.conditional_distributions(
-            privbayes.noisy_counts(counts, scale, ledger.noise), default_strategy
-        )
-        conditionals.append(
-            privbayes.Conditional(node.child, node.parents, node.levels, sizes, coarsenings, probabilities)
-        )
-        ledger.charge(
-            table=table,
-            purpose="conditional",
-            mechanism=COUNT_MECHANISM,
-            epsilon=table_epsilon,
-            sensitivity=sensitivity,
-            scale=scale,
-            detail={
-                "child": node.child,
-                "parents": list(node.parents),
-                "parent_levels": list(node.levels),
-                "cells": int(counts.size),
-                "rows": data.n_rows,
-                "group_size": group if involves_given else 1,
-                "parent_table": parent_table if involves_given else None,
-            },
-        )
-    # unused candidate parent columns get placeholder marginals (no data) so the model covers every attribute
-    for j in candidates_given:
-        if j not in given_set:
-            conditionals.insert(
-                0, privbayes.Conditional(j, (), (), (), (), np.full((1, all_sizes[j]), 1.0 / all_sizes[j]))
-            )
-    model = privbayes.PrivBayesModel(tuple(all_sizes), tuple(conditionals))
-    return ConditionedFit(model, d, tuple(j - d for j in given))
-
-
-def sample_conditioned(
-    model: privbayes.PrivBayesModel, n_child_columns: int, given_codes: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """The child's d code columns for rows whose parent columns (`given_codes`, in the model's given order)
-    are fixed: ancestral sampling that skips the given attributes."""
-    n_rows = given_codes.shape[0]
-    codes = np.zeros((n_rows, len(model.domain_sizes)), dtype=np.int64, order="F")
-    if given_codes.shape[1]:
-        codes[:, n_child_columns : n_child_columns + given_codes.shape[1]] = given_codes
-    cumulative_tables = model._cumulative  # noqa: SLF001 - the cached inverse-CDF tables of the same model
-    for conditional, cumulative in zip(model.conditionals, cumulative_tables):
-        if conditional.child >= n_child_columns:
-            continue
-        child_size = model.domain_sizes[conditional.child]
-        if child_size == 1:
-            codes[:, conditional.child] = 0
-            continue
-        combination = privbayes.parent_combination_codes(
-            codes, conditional.parents, conditional.parent_coarsenings, conditional.parent_sizes
-        )
-        codes[:, conditional.child] = privbayes.draw_children(cumulative, combination, child_size, rng)
-    return np.asfortranarray(codes[:, :n_child_columns])
 
 
 # Key assignment at generation -----------------------------------------------------------------------------

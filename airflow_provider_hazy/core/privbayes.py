@@ -29,17 +29,28 @@ choices read only public sizes. Privacy: neighbouring datasets differ in one rep
 Codes: `codes[:, j]` holds values 0..domain_sizes[j]-1. A hierarchy for column j is a list of int arrays,
 each mapping the column's codes to a coarser code space, each level a coarsening of the one before; level 0
 is the identity (a leading identity map is accepted and ignored), level i the i-th map.
+
+Modules: this one fits (inputs, budget, counting, the three steps) and samples (`fit`, `sample`); the
+post-processing of the noisy tables is `core/count_postprocessing.py`, the fitted model and its storage
+`core/privbayes_model.py` (its names are re-exported here), the fit from chunks
+`core/privbayes_streaming.py`.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
+from .count_postprocessing import (
+    conditional_distributions,
+    marginal_estimates,
+    project_to_total,
+    tilt_to_marginal,
+)
 from .noise import NoiseSource
 from .privacy import (
     COUNT_MECHANISM,
@@ -51,8 +62,14 @@ from .privacy import (
     mutual_information_sensitivity,
 )
 from .privacy import noisy_counts as _noisy_counts
+from .privbayes_model import (
+    Conditional,
+    PrivBayesModel,
+    draw_children,
+    flat_cumulative,
+    parent_combination_codes,
+)
 
-MODEL_FORMAT = "privbayes/1"
 COUNT_SENSITIVITY = 2.0
 """L1 sensitivity of one joint count table when a row is replaced: one cell loses 1, another gains 1."""
 MAX_TABLE_CELLS = 1 << 22
@@ -63,8 +80,6 @@ CONSISTENCY_ROWS = 50_000
 """Rows drawn from the model while it is built (`consistent_conditionals`) to find the model's own
 distribution of each node's parent combinations. A fixed, public number: 50,000 rows put the sampling error
 of a 2-way marginal well below the noise of an epsilon-1 table and cost about 0.1 s for 15 columns."""
-CONSISTENCY_ITERATIONS = 10
-"""Iterative proportional fitting steps of `tilt_to_marginal` (the fit converges in a few)."""
 
 Key = tuple[int, tuple[int, ...], tuple[int, ...]]
 
@@ -131,7 +146,7 @@ def ordinal_hierarchy(n_codes: int, null_code: int | None = None) -> list[np.nda
     return coarsenings
 
 
-def _column_hierarchy(domain_size: int, maps: Sequence[np.ndarray] | None, where: str) -> Hierarchy:
+def column_hierarchy(domain_size: int, maps: Sequence[np.ndarray] | None, where: str) -> Hierarchy:
     coarsenings: list[np.ndarray | None] = [None]
     sizes = [domain_size]
     identity = np.arange(domain_size)
@@ -158,9 +173,7 @@ def check_inputs(
     code_matrix = np.asarray(codes)
     sizes = tuple(int(size) for size in domain_sizes)
     if code_matrix.ndim != 2 or code_matrix.shape[1] != len(sizes):
-        raise ValueError(
-            f"table '{table}': codes must have shape (n_rows, {len(sizes)}), not {code_matrix.shape}"
-        )
+        raise ValueError(f"table '{table}': codes must have shape (n_rows, {len(sizes)}), not {code_matrix.shape}")
     if code_matrix.size and not np.issubdtype(code_matrix.dtype, np.integer):
         raise ValueError(f"table '{table}': codes must be integers, not {code_matrix.dtype}")
     if any(size < 1 for size in sizes):
@@ -174,15 +187,13 @@ def check_inputs(
     if hierarchies is not None and len(hierarchies) != len(sizes):
         raise ValueError(f"table '{table}': {len(hierarchies)} hierarchies for {len(sizes)} columns")
     column_hierarchies = tuple(
-        _column_hierarchy(
-            size, None if hierarchies is None else hierarchies[j], f"table '{table}', column {j}"
-        )
+        column_hierarchy(size, None if hierarchies is None else hierarchies[j], f"table '{table}', column {j}")
         for j, size in enumerate(sizes)
     )
     return TrainingData(code_matrix, sizes, column_hierarchies)
 
 
-def _check_parameters(
+def check_parameters(
     epsilon: float,
     n_parents: int,
     sample_parents: int,
@@ -250,26 +261,7 @@ def split_budget(epsilon: float, n_columns: int, n_parents: int, structure_fract
 # Shared counting ------------------------------------------------------------------------------------------
 
 
-def parent_combination_codes(
-    codes: np.ndarray,
-    parents: Sequence[int],
-    coarsenings: Sequence[np.ndarray | None],
-    parent_sizes: Sequence[int],
-) -> np.ndarray:
-    """The mixed-radix (row-major, like `np.ravel_multi_index`) code of each row's coarsened parent values,
-    in 0..prod(parent_sizes)-1; all zeros for no parents. The one place this code is computed: scoring,
-    counting and sampling all call it."""
-    combined = np.zeros(codes.shape[0], dtype=np.int64)
-    for parent, coarsening, size in zip(parents, coarsenings, parent_sizes):
-        column = codes[:, parent]
-        combined *= size
-        combined += column if coarsening is None else coarsening[column]
-    return combined
-
-
-def joint_counts(
-    child_codes: np.ndarray, parent_codes: np.ndarray, n_combinations: int, child_size: int
-) -> np.ndarray:
+def joint_counts(child_codes: np.ndarray, parent_codes: np.ndarray, n_combinations: int, child_size: int) -> np.ndarray:
     """The (n_combinations, child_size) count table of (parent combination, child), empty cells included."""
     cells = parent_codes * child_size
     cells += child_codes
@@ -397,9 +389,7 @@ class MutualInformationScorer:
     needs one bincount of child * P + parent: I = H(X) + H(Pi) - H(X, Pi).
     """
 
-    def __init__(
-        self, codes: np.ndarray, domain_sizes: Sequence[int], hierarchies: Sequence[Hierarchy]
-    ) -> None:
+    def __init__(self, codes: np.ndarray, domain_sizes: Sequence[int], hierarchies: Sequence[Hierarchy]) -> None:
         self.codes = codes
         self.domain_sizes = tuple(domain_sizes)
         self.hierarchies = tuple(hierarchies)
@@ -433,9 +423,7 @@ class MutualInformationScorer:
         if n_combinations <= 1 or self.n_rows == 0:
             self.cache.update((node.key, 0.0) for node in nodes)
             return
-        coarsenings = [
-            self.hierarchies[p].coarsenings[level] for p, level in zip(first.parents, first.levels)
-        ]
+        coarsenings = [self.hierarchies[p].coarsenings[level] for p, level in zip(first.parents, first.levels)]
         parent_codes = parent_combination_codes(self.codes, first.parents, coarsenings, parent_sizes)
         parent_entropy = self.entropy(np.bincount(parent_codes, minlength=n_combinations))
         for node in nodes:
@@ -549,131 +537,47 @@ def learn_network(
     return learn_network_from_rows(scored, data.n_rows, data, budget, n_parents, sample_parents, rng, noise)
 
 
+def learn_network_from_rows(
+    scored_codes: np.ndarray,
+    n_rows: int,
+    data: TrainingData,
+    budget: BudgetSplit,
+    n_parents: int,
+    sample_parents: int,
+    rng: np.random.Generator,
+    noise: NoiseSource,
+) -> LearnedNetwork:
+    """GreedyBayes (as `learn_network`) on rows already sampled; `n_rows` is the table's row count, which
+    sets the usefulness bound. The first attribute is drawn uniformly at random (it reads no data and
+    spends no budget); each further step is one exponential-mechanism choice."""
+    n_columns = data.n_columns
+    if budget.n_structure_steps == 0:
+        return LearnedNetwork(tuple(Node(j) for j in range(n_columns)), ())
+    scorer = MutualInformationScorer(scored_codes, data.domain_sizes, data.hierarchies)
+    first = int(rng.integers(n_columns))
+    nodes, steps = [Node(first)], []
+    placed, unplaced = [first], [j for j in range(n_columns) if j != first]
+    useful_parents = UsefulParentChoices(data.hierarchies, usefulness_max_cells(n_rows, budget.laplace_scale))
+    for _ in range(budget.n_structure_steps):
+        parent_sets = candidate_parent_sets(placed, n_parents, sample_parents, rng)
+        candidates = step_candidates(unplaced, parent_sets, useful_parents, data.domain_sizes)
+        sensitivity = step_sensitivity(candidates, scorer)
+        chosen = exponential_mechanism(scorer.scores(candidates), sensitivity, budget.structure_step_epsilon, noise)
+        selected = candidates[chosen]
+        steps.append(StructureStep(selected, len(candidates), sensitivity, scorer.n_rows))
+        nodes.append(selected)
+        placed.append(selected.child)
+        unplaced.remove(selected.child)
+    return LearnedNetwork(tuple(nodes), tuple(steps))
+
+
 # Step 2: measure the conditionals -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class Conditional:
-    """P(child | coarsened parents): `probabilities[parent_combination, child_code]`, rows summing to 1.
-
-    The parent combination is `parent_combination_codes` of the parents at `parent_levels`;
-    `parent_coarsenings[i]` maps parent i's codes to that level (None at level 0, the identity).
-    """
-
-    child: int
-    parents: tuple[int, ...]
-    parent_levels: tuple[int, ...]
-    parent_sizes: tuple[int, ...]
-    parent_coarsenings: tuple[np.ndarray | None, ...]
-    probabilities: np.ndarray
-
-    @property
-    def n_cells(self) -> int:
-        return int(self.probabilities.size)
 
 
 def noisy_counts(counts: np.ndarray, laplace_scale: float, noise: NoiseSource) -> np.ndarray:
     """The (discrete) Laplace mechanism on a count table: independent noise of `laplace_scale` on every
     cell, drawn by `noise` (fresh OS entropy unless a test asked for reproducible noise)."""
     return _noisy_counts(counts, laplace_scale, noise)
-
-
-def conditional_distributions(
-    noisy: np.ndarray, default_strategy: str, marginal: np.ndarray | None = None
-) -> np.ndarray:
-    """Noisy joint counts (parent combination x child) -> P(child | parents) by post-processing: clip at 0,
-    normalise each row. A row with no mass left gets the uniform distribution ("uniform") or the child's
-    marginal ("marginal"): `marginal` when given (the estimate of `marginal_estimates`), else the column
-    sums of the same noisy table (no further budget either way)."""
-    n_combinations, child_size = noisy.shape
-    clipped = np.maximum(noisy, 0.0)
-    mass = clipped.sum(axis=1, keepdims=True)
-    fallback = np.full(child_size, 1.0 / child_size)
-    if default_strategy == "marginal":
-        if marginal is None:
-            marginal = np.maximum(noisy.sum(axis=0), 0.0)
-        if marginal.sum() > 0:
-            fallback = marginal / marginal.sum()
-    has_mass = mass > 0
-    probabilities = np.where(has_mass, clipped / np.where(has_mass, mass, 1.0), fallback[None, :])
-    return np.ascontiguousarray(probabilities, dtype=np.float64)
-
-
-def project_to_total(noisy: np.ndarray, total: float) -> np.ndarray:
-    """The closest table (in L2) to `noisy` with cells >= 0 summing to `total`: subtract one shift from every
-    cell and clip at 0 ("norm-sub"; the Euclidean projection onto the scaled simplex). Post-processing: n is
-    public. Unlike clipping alone it removes the mass that positive noise puts into empty cells, which would
-    otherwise flatten every conditional. A table of zeros comes back for `total` <= 0."""
-    flat = np.asarray(noisy, dtype=np.float64).ravel()
-    if total <= 0 or flat.size == 0:
-        return np.zeros(np.shape(noisy))
-    descending = np.sort(flat)[::-1]
-    shifts = (np.cumsum(descending) - total) / np.arange(1, flat.size + 1)
-    kept = np.flatnonzero(descending > shifts)
-    shift = shifts[kept[-1]] if kept.size else descending[0] - total
-    return np.maximum(np.asarray(noisy, dtype=np.float64) - shift, 0.0)
-
-
-def marginal_estimates(
-    nodes: Sequence[Node],
-    noisy_tables: Sequence[np.ndarray],
-    parent_sizes: Sequence[tuple[int, ...]],
-    n_columns: int,
-    n_rows: int,
-) -> list[np.ndarray | None]:
-    """Each column's distribution estimated from every noisy table that holds it at full resolution: as the
-    child (column sums) and as a level-0 parent (sums over the other axes). A sum over m cells has noise
-    variance m * 2 b^2 (every table has the same scale b), so the sums are averaged with weights 1 / m,
-    projected to n (`project_to_total`) and normalised. Post-processing of the noisy tables only; None for a
-    column no table holds in full (none: every column is the child of one table) or with n = 0."""
-    sums: list[list[tuple[np.ndarray, int]]] = [[] for _ in range(n_columns)]
-    for node, noisy, sizes in zip(nodes, noisy_tables, parent_sizes):
-        sums[node.child].append((noisy.sum(axis=0), noisy.shape[0]))
-        cube = noisy.reshape(sizes + (noisy.shape[1],))
-        for axis, (parent, level) in enumerate(zip(node.parents, node.levels)):
-            if level == 0:
-                others = tuple(a for a in range(cube.ndim) if a != axis)
-                sums[parent].append((cube.sum(axis=others), noisy.size // sizes[axis]))
-    estimates: list[np.ndarray | None] = []
-    for column_sums in sums:
-        if not column_sums or n_rows <= 0:
-            estimates.append(None)
-            continue
-        weights = np.array([1.0 / n_cells for _, n_cells in column_sums])
-        combined = sum(w * s for w, (s, _) in zip(weights / weights.sum(), column_sums))
-        estimates.append(project_to_total(combined, n_rows) / n_rows)
-    return estimates
-
-
-def tilt_to_marginal(
-    probabilities: np.ndarray,
-    parent_distribution: np.ndarray,
-    target: np.ndarray,
-    fixed_rows: np.ndarray | None = None,
-    iterations: int = CONSISTENCY_ITERATIONS,
-) -> np.ndarray:
-    """P(child | parents) with each child value's column scaled by one factor and rows renormalised, so that
-    sum over parent combinations of parent_distribution * P(child | parents) approaches `target` (iterative
-    proportional fitting with the parents' distribution held fixed). Rows in `fixed_rows` (the parent
-    combinations filled by the default strategy) are left as they are; a row the factors would empty keeps
-    `target`. Post-processing: all three inputs come from noisy tables and the model itself."""
-    tilted_rows = np.ones(probabilities.shape[0], dtype=bool) if fixed_rows is None else ~fixed_rows
-    tilted = probabilities[tilted_rows]
-    fixed_part = parent_distribution[~tilted_rows] @ probabilities[~tilted_rows]
-    weights = parent_distribution[tilted_rows]
-    factors = np.ones(probabilities.shape[1])
-    for _ in range(iterations):
-        implied = fixed_part + weights @ _normalised_rows(tilted * factors, target)
-        factors *= np.divide(target, implied, out=np.ones_like(target), where=implied > 0)
-    result = probabilities.copy()
-    result[tilted_rows] = _normalised_rows(tilted * factors, target)
-    return result
-
-
-def _normalised_rows(table: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    mass = table.sum(axis=1, keepdims=True)
-    has_mass = mass > 0
-    return np.where(has_mass, table / np.where(has_mass, mass, 1.0), fallback[None, :])
 
 
 def consistent_conditionals(
@@ -715,9 +619,7 @@ def consistent_conditionals(
             probabilities = np.ascontiguousarray(
                 tilt_to_marginal(probabilities, parent_distribution, target, empty_rows)
             )
-            simulated[:, node.child] = draw_children(
-                _flat_cumulative(probabilities), parent_codes, child_size, rng
-            )
+            simulated[:, node.child] = draw_children(flat_cumulative(probabilities), parent_codes, child_size, rng)
         conditionals.append(Conditional(node.child, node.parents, node.levels, sizes, coarsenings, probabilities))
     return tuple(conditionals)
 
@@ -760,7 +662,8 @@ def conditionals_from_counts(
     noise: NoiseSource,
 ) -> tuple[Conditional, ...]:
     """Laplace noise (`noise`) on every cell of each node's exact count table (in network order), then
-    `consistent_conditionals` (post-processing): the one measurement step of `fit` and `fit_from_chunks`."""
+    `consistent_conditionals` (post-processing): the one measurement step of `fit` and of
+    `privbayes_streaming.fit_from_chunks`."""
     noisy_tables = [noisy_counts(counts, budget.laplace_scale, noise) for counts in count_tables]
     levels = [node_parent_levels(data, node) for node in network.nodes]
     return consistent_conditionals(
@@ -834,138 +737,6 @@ def record_ledger(
         )
 
 
-# The model ------------------------------------------------------------------------------------------------
-
-
-def _flat_cumulative(probabilities: np.ndarray) -> np.ndarray:
-    """The cumulative rows of a conditional, row r offset by r and flattened: increasing, so one
-    searchsorted finds the child of every row (`draw_children`)."""
-    n_combinations = probabilities.shape[0]
-    cumulative = np.minimum(np.cumsum(probabilities, axis=1), 1.0)
-    cumulative[:, -1] = 1.0
-    cumulative += np.arange(n_combinations, dtype=np.float64)[:, None]
-    return cumulative.ravel()
-
-
-@dataclass(frozen=True, eq=False)
-class PrivBayesModel:
-    """A fitted PrivBayes network: the domains and one conditional per attribute, in network order.
-
-    Stored as JSON (`to_json`) plus plain float64/int64 arrays (`to_arrays`); `from_parts` rebuilds it.
-    """
-
-    domain_sizes: tuple[int, ...]
-    conditionals: tuple[Conditional, ...]
-    _cumulative: tuple[np.ndarray, ...] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        for conditional in self.conditionals:
-            conditional.probabilities.setflags(write=False)
-        object.__setattr__(
-            self, "_cumulative", tuple(_flat_cumulative(c.probabilities) for c in self.conditionals)
-        )
-
-    @property
-    def order(self) -> tuple[int, ...]:
-        """The attributes in network (sampling) order."""
-        return tuple(conditional.child for conditional in self.conditionals)
-
-    def network_edges(self) -> list[tuple[int, list[int]]]:
-        """(child, [parents]) for every attribute, in network order."""
-        return [(conditional.child, list(conditional.parents)) for conditional in self.conditionals]
-
-    def to_json(self) -> dict[str, Any]:
-        """The network as plain JSON: the domains and, per attribute, its parents, levels and coarse sizes."""
-        return {
-            "format": MODEL_FORMAT,
-            "domain_sizes": list(self.domain_sizes),
-            "network": [
-                {
-                    "child": c.child,
-                    "parents": list(c.parents),
-                    "parent_levels": list(c.parent_levels),
-                    "parent_sizes": list(c.parent_sizes),
-                }
-                for c in self.conditionals
-            ],
-        }
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """The conditional probability tables ("probabilities.<child>", float64) and the parent
-        coarsenings they use ("coarsening.<column>.<level>", int64)."""
-        arrays: dict[str, np.ndarray] = {}
-        for c in self.conditionals:
-            arrays[f"probabilities.{c.child}"] = np.asarray(c.probabilities, dtype=np.float64)
-            for parent, level, coarsening in zip(c.parents, c.parent_levels, c.parent_coarsenings):
-                if coarsening is not None:
-                    arrays[f"coarsening.{parent}.{level}"] = np.asarray(coarsening, dtype=np.int64)
-        return arrays
-
-    @classmethod
-    def from_parts(cls, json_dict: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> PrivBayesModel:
-        """The model written by `to_json` and `to_arrays`, checked so that a damaged or foreign file fails
-        here with a clear error rather than while sampling."""
-        if json_dict.get("format") != MODEL_FORMAT:
-            raise ValueError(f"PrivBayes model: format {json_dict.get('format')!r} is not {MODEL_FORMAT!r}")
-        domain_sizes = tuple(int(size) for size in json_dict["domain_sizes"])
-        placed: set[int] = set()
-        conditionals = []
-        for entry in json_dict["network"]:
-            child = int(entry["child"])
-            parents = tuple(int(p) for p in entry["parents"])
-            levels = tuple(int(level) for level in entry["parent_levels"])
-            sizes = tuple(int(size) for size in entry["parent_sizes"])
-            where = f"PrivBayes model, attribute {child}"
-            if not 0 <= child < len(domain_sizes) or child in placed or not set(parents) <= placed:
-                raise ValueError(f"{where}: not a network order (each attribute once, after its parents)")
-            if not len(parents) == len(levels) == len(sizes):
-                raise ValueError(f"{where}: parents, parent_levels and parent_sizes differ in length")
-            coarsenings = tuple(
-                _stored_coarsening(arrays, parent, level, domain_sizes[parent], size, where)
-                for parent, level, size in zip(parents, levels, sizes)
-            )
-            probabilities = np.asarray(arrays.get(f"probabilities.{child}"))
-            shape = (math.prod(sizes), domain_sizes[child])
-            if probabilities.dtype != np.float64 or probabilities.shape != shape:
-                raise ValueError(f"{where}: probabilities must be float64 of shape {shape}")
-            if not (np.all(np.isfinite(probabilities)) and np.all(probabilities >= 0)):
-                raise ValueError(f"{where}: probabilities must be finite and >= 0")
-            conditionals.append(Conditional(child, parents, levels, sizes, coarsenings, probabilities.copy()))
-            placed.add(child)
-        if len(placed) != len(domain_sizes):
-            raise ValueError("PrivBayes model: the network does not cover every attribute")
-        return cls(domain_sizes, tuple(conditionals))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PrivBayesModel):
-            return NotImplemented
-        mine, theirs = self.to_arrays(), other.to_arrays()
-        return (
-            self.to_json() == other.to_json()
-            and mine.keys() == theirs.keys()
-            and all(np.array_equal(mine[name], theirs[name]) for name in mine)
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-def _stored_coarsening(
-    arrays: Mapping[str, np.ndarray], parent: int, level: int, domain_size: int, size: int, where: str
-) -> np.ndarray | None:
-    if level == 0:
-        if size != domain_size:
-            raise ValueError(f"{where}: parent {parent} at level 0 must have its full domain {domain_size}")
-        return None
-    coarsening = np.asarray(arrays.get(f"coarsening.{parent}.{level}"))
-    if (
-        coarsening.shape != (domain_size,)
-        or not np.issubdtype(coarsening.dtype, np.integer)
-        or (domain_size and (coarsening.min() < 0 or coarsening.max() >= size))
-    ):
-        raise ValueError(f"{where}: coarsening of parent {parent} at level {level} is missing or malformed")
-    return coarsening.astype(np.int64)
-
-
 # Public API -----------------------------------------------------------------------------------------------
 
 
@@ -994,7 +765,7 @@ def fit(
     `hierarchies[j]` are column j's generalisations (see the module docstring); `default_strategy`
     ("uniform" or "marginal") fills parent combinations left with no noisy mass.
     """
-    _check_parameters(
+    check_parameters(
         epsilon, n_parents, sample_parents, network_sample_rows, default_strategy, structure_fraction, table
     )
     data = check_inputs(codes, domain_sizes, hierarchies, table)
@@ -1005,25 +776,13 @@ def fit(
     return PrivBayesModel(data.domain_sizes, conditionals)
 
 
-def draw_children(
-    flat_cumulative: np.ndarray, parent_codes: np.ndarray, child_size: int, rng: np.random.Generator
-) -> np.ndarray:
-    """One child code per row from its parent combination's row of the conditional: inverse CDF, all rows in
-    one searchsorted over the offset cumulative table (row r's values lie in (r, r + 1])."""
-    targets = rng.random(parent_codes.shape[0])
-    targets += parent_codes
-    children = np.searchsorted(flat_cumulative, targets, side="right")
-    children -= parent_codes * child_size
-    return np.clip(children, 0, child_size - 1, out=children)
-
-
 def sample(model: PrivBayesModel, n_rows: int, rng: np.random.Generator) -> np.ndarray:
     """`n_rows` synthetic rows of codes (n_rows x d, int64, column-contiguous), drawn ancestrally in network
     order."""
     if n_rows < 0:
         raise ValueError(f"n_rows must be >= 0, got {n_rows}")
     codes = np.empty((n_rows, len(model.domain_sizes)), dtype=np.int64, order="F")
-    for conditional, flat_cumulative in zip(model.conditionals, model._cumulative):
+    for conditional, cumulative_table in zip(model.conditionals, model.cumulative):
         child_size = model.domain_sizes[conditional.child]
         if child_size == 1:
             codes[:, conditional.child] = 0
@@ -1031,137 +790,5 @@ def sample(model: PrivBayesModel, n_rows: int, rng: np.random.Generator) -> np.n
         parent_codes = parent_combination_codes(
             codes, conditional.parents, conditional.parent_coarsenings, conditional.parent_sizes
         )
-        codes[:, conditional.child] = draw_children(flat_cumulative, parent_codes, child_size, rng)
+        codes[:, conditional.child] = draw_children(cumulative_table, parent_codes, child_size, rng)
     return codes
-
-
-# Streaming: the same model from a table read in chunks ----------------------------------------------------
-
-
-def sample_row_indices(n_rows: int, network_sample_rows: int | None, rng: np.random.Generator) -> np.ndarray | None:
-    """The sorted global indices of the rows the structure search scores, or None for all rows: the same
-    draw as `rows_to_score`, made from the row count alone (known after a first pass)."""
-    if network_sample_rows is None or network_sample_rows >= n_rows:
-        return None
-    return np.sort(rng.choice(n_rows, size=network_sample_rows, replace=False))
-
-
-def gather_rows(code_chunks: Any, n_rows: int, n_columns: int, indices: np.ndarray | None) -> np.ndarray:
-    """The rows at global `indices` (all rows when None) of the code chunks, in order, in one preallocated
-    column-major matrix: memory holds the sample and one chunk, never the table."""
-    size = n_rows if indices is None else len(indices)
-    gathered = np.empty((size, n_columns), dtype=np.int64, order="F")
-    start, filled = 0, 0
-    for chunk in code_chunks():
-        chunk = np.asarray(chunk)
-        stop = start + chunk.shape[0]
-        if indices is None:
-            picked = chunk
-        else:
-            lo, hi = np.searchsorted(indices, [start, stop])
-            picked = chunk[indices[lo:hi] - start]
-        gathered[filled : filled + picked.shape[0]] = picked
-        filled += picked.shape[0]
-        start = stop
-    if start != n_rows or filled != size:
-        raise RuntimeError(f"the table changed between passes: {start} rows read, {n_rows} counted first")
-    return gathered
-
-
-def learn_network_from_rows(
-    scored_codes: np.ndarray,
-    n_rows: int,
-    data: TrainingData,
-    budget: BudgetSplit,
-    n_parents: int,
-    sample_parents: int,
-    rng: np.random.Generator,
-    noise: NoiseSource,
-) -> LearnedNetwork:
-    """GreedyBayes (as `learn_network`) on rows already sampled; `n_rows` is the table's row count, which
-    sets the usefulness bound. The first attribute is drawn uniformly at random (it reads no data and
-    spends no budget); each further step is one exponential-mechanism choice."""
-    n_columns = data.n_columns
-    if budget.n_structure_steps == 0:
-        return LearnedNetwork(tuple(Node(j) for j in range(n_columns)), ())
-    scorer = MutualInformationScorer(scored_codes, data.domain_sizes, data.hierarchies)
-    first = int(rng.integers(n_columns))
-    nodes, steps = [Node(first)], []
-    placed, unplaced = [first], [j for j in range(n_columns) if j != first]
-    useful_parents = UsefulParentChoices(data.hierarchies, usefulness_max_cells(n_rows, budget.laplace_scale))
-    for _ in range(budget.n_structure_steps):
-        parent_sets = candidate_parent_sets(placed, n_parents, sample_parents, rng)
-        candidates = step_candidates(unplaced, parent_sets, useful_parents, data.domain_sizes)
-        sensitivity = step_sensitivity(candidates, scorer)
-        chosen = exponential_mechanism(scorer.scores(candidates), sensitivity, budget.structure_step_epsilon, noise)
-        selected = candidates[chosen]
-        steps.append(StructureStep(selected, len(candidates), sensitivity, scorer.n_rows))
-        nodes.append(selected)
-        placed.append(selected.child)
-        unplaced.remove(selected.child)
-    return LearnedNetwork(tuple(nodes), tuple(steps))
-
-
-def summed_joint_counts(
-    code_chunks: Any, data: TrainingData, network: LearnedNetwork, n_rows: int | None = None
-) -> list[np.ndarray]:
-    """Every node's exact (parent combination x child) count table, summed over the code chunks. Counts are
-    additive, so this equals the table of the whole matrix; no noise is added here. With `n_rows`, a pass
-    that reads another number of rows is an error."""
-    plans = [(node, *node_parent_levels(data, node)) for node in network.nodes]
-    totals = [
-        np.zeros((math.prod(sizes), data.domain_sizes[node.child]), dtype=np.int64) for node, sizes, _ in plans
-    ]
-    seen = 0
-    for chunk in code_chunks():
-        chunk = np.asfortranarray(chunk, dtype=np.int64)
-        seen += chunk.shape[0]
-        for total, (node, parent_sizes, coarsenings) in zip(totals, plans):
-            parent_codes = parent_combination_codes(chunk, node.parents, coarsenings, parent_sizes)
-            total += joint_counts(chunk[:, node.child], parent_codes, total.shape[0], total.shape[1])
-    if n_rows is not None and seen != n_rows:
-        raise RuntimeError(f"the table changed between passes: {seen} rows read, {n_rows} counted first")
-    return totals
-
-
-def fit_from_chunks(
-    code_chunks: Any,
-    n_rows: int,
-    domain_sizes: Sequence[int],
-    *,
-    epsilon: float,
-    n_parents: int = 3,
-    sample_parents: int = 25,
-    network_sample_rows: int | None = None,
-    default_strategy: str = "uniform",
-    hierarchies: Sequence[Sequence[np.ndarray] | None] | None = None,
-    rng: np.random.Generator,
-    ledger: BudgetLedger,
-    table: str = "table",
-    structure_fraction: float = STRUCTURE_BUDGET_FRACTION,
-) -> PrivBayesModel:
-    """`fit` on a table read in chunks: `code_chunks()` starts a fresh pass over the (n_rows x d) codes.
-
-    One pass gathers the `network_sample_rows` rows drawn (from the row count, before reading) for the
-    structure search; another sums every count table over the chunks, and only then is the Laplace noise
-    added. Given the same codes and `rng` state the model and ledger are those of `fit` on the whole
-    matrix, whatever the chunk sizes. Memory: one chunk, the sampled rows and the count tables.
-    """
-    _check_parameters(
-        epsilon, n_parents, sample_parents, network_sample_rows, default_strategy, structure_fraction, table
-    )
-    sizes = tuple(int(size) for size in domain_sizes)
-    data = check_inputs(np.empty((0, len(sizes)), dtype=np.int64), sizes, hierarchies, table)
-    budget = split_budget(epsilon, data.n_columns, n_parents, structure_fraction)
-    if budget.n_structure_steps:
-        indices = sample_row_indices(n_rows, network_sample_rows, rng)
-        scored = gather_rows(code_chunks, n_rows, data.n_columns, indices)
-        scored = check_inputs(scored, sizes, hierarchies, table).codes
-    else:
-        scored = data.codes
-    network = learn_network_from_rows(scored, n_rows, data, budget, n_parents, sample_parents, rng, ledger.noise)
-    del scored
-    totals = summed_joint_counts(code_chunks, data, network, n_rows)
-    conditionals = conditionals_from_counts(data, network, totals, n_rows, budget, default_strategy, rng, ledger.noise)
-    record_ledger(ledger, table, budget, network, conditionals, n_rows)
-    return PrivBayesModel(data.domain_sizes, conditionals)

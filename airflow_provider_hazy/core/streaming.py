@@ -15,12 +15,16 @@ The encoders are then fit from the summaries:
   (quantile edges by rank, frequent values, skewness and empty bins from the exact counts);
 - a column with more (a continuous measure) is binned from its minimum and maximum, and, when the
   binning needs more (quantile edges, skewness, `single_threshold`, `drop_empty_bins`), from one more
-  pass: an exact histogram over `FINE_CELLS` equal cells between them (quantile edges and skewness are
-  then interpolated within a cell) and the exact counts of the candidate frequent values. Empty bins
+  pass: an exact histogram over `domains.FINE_CELLS` equal cells between them (quantile edges and skewness
+  are then interpolated within a cell) and the exact counts of the candidate frequent values. Empty bins
   are the bins overlapping no occupied cell.
-- with `processing_epsilon`, every statistic is the DP release of `dp_preprocessing` (the same mechanisms,
-  cells and charges as `domains._fit_bins_private`), its exact counts taken from the distinct counts or
-  from another pass. Noise is added once, to the counts of the whole table.
+- with `processing_epsilon`, every statistic is the DP release of `dp_preprocessing`, its exact counts
+  taken from the distinct counts or from another pass. Noise is added once, to the counts of the whole
+  table.
+
+The numeric and datetime bins are `domains.numeric_domain`, the one numeric domain fit (also used in
+memory by `domains.fit_bins`): each count it asks for becomes a request here (`_bins`). Past
+`DISTINCT_CAP` the histogram's quantile edges are approximate; docs/streaming.md gives the precision.
 
 Each further pass is a list of requests (histograms, exact counts) answered together, column by
 column; the random draws happen in the same order whatever the chunking.
@@ -38,19 +42,10 @@ import pandas as pd
 
 from ..config.model_parameters import ProcessingParams
 from ..config.schema import BaseTable
-from .binning import (
-    QUANTILE,
-    BinnedDomain,
-    bins_from_edges,
-    choose_strategy,
-    quantile_edges_from_histogram,
-    skewness,
-    uniform_edges,
-)
 from .category_encoder import (
     CategoryEncoder,
-    _as_category_values,
-    _json_value,
+    as_category_values,
+    category_json_value,
     category_value_type,
     warn_if_identifier_like,
 )
@@ -62,29 +57,18 @@ from .datetime_encoders import (
     DatetimeEncoder,
     DatetimeSource,
     SplitDatetimeEncoder,
-    _split_specs,
     datetime_spec,
+    is_datetime_text,
+    split_specs,
     to_datetime64,
     to_epochs,
 )
-from .datetime_encoders import (
-    _is_text as _is_datetime_text,
-)
 from .datetime_text import detect_format
-from .domains import BinSpec, _cell_edges, _cells_range, _nonempty_bins, empty_domain, fit_nulls, frequent_categories
+from .domains import BinSpec, ValueSummary, count_sorted, fit_nulls, frequent_categories, numeric_domain
 from .dp_preprocessing import (
-    MAX_FINE_CELLS,
     PrivateColumn,
-    day_grid,
-    decade_edges,
-    fine_cell_count,
-    magnitude_edges,
-    number_grid,
-    occupancy_threshold,
-    occupied_cells,
     private_category_domain,
     private_value_type,
-    quantile_cells,
     split_budget,
 )
 from .encoding import (
@@ -92,15 +76,13 @@ from .encoding import (
     NOT_UNIQUE_CHECKED_TYPES,
     Encoder,
     TableEncoding,
-    _is_text,
-    _private_steps,
+    is_text,
+    private_steps,
 )
 from .privacy import BudgetLedger
 
 DISTINCT_CAP = 1 << 16
 """Most distinct values a numeric or datetime column keeps exact counts of (about 1 MB per column)."""
-FINE_CELLS = 1024
-"""Cells of the exact histogram that bins a column with more than `DISTINCT_CAP` distinct values."""
 UNIQUE_CAP = 250_000
 """Most values per column whose hashes are kept to decide whether it is unique (2 MB); a unique key
 column of a larger table should be declared as an `id` column."""
@@ -244,11 +226,10 @@ class CategoryStats:
         return "str"
 
     def typed_counts(self, value_type: Optional[str] = None) -> pd.Series:
-        """Counts keyed by the values in the categories' type (`value_type`, else the type seen), in sorted
-        order (unconvertible: dropped)."""
+        """Counts keyed by the values in the categories' type, in sorted order (unconvertible: dropped)."""
         if self.counts is None:
             return pd.Series([], dtype=np.int64)
-        values = _as_category_values(pd.Series(self.counts.index.to_numpy(dtype=object)), value_type or self.value_type)
+        values = as_category_values(pd.Series(self.counts.index.to_numpy(dtype=object)), value_type or self.value_type)
         typed = pd.Series(self.counts.to_numpy(dtype=np.int64), index=pd.Index(values))
         typed = typed[typed.index.notna()]
         return typed.groupby(level=0, sort=True).sum().astype(np.int64)
@@ -260,8 +241,8 @@ class DatetimeStats:
     def __init__(
         self, column, params: ProcessingParams, where_: str, fraction: Optional[float], private: bool = False
     ) -> None:
-        self.column, self.params, self.where = column, params, where_
         self.private = private
+        self.column, self.params, self.where = column, params, where_
         self.storage: Optional[str] = None
         self.tz: Optional[str] = None
         # private: the declared format or the default one, never one detected from the values
@@ -281,7 +262,7 @@ class DatetimeStats:
                 self.n_rows += len(series)
                 self.n_null += len(series)
                 return
-            if _is_datetime_text(series):
+            if is_datetime_text(series):
                 self.storage = "text"
             else:
                 inferred = pd.api.types.infer_dtype(series, skipna=True) if series.dtype == object else ""
@@ -356,26 +337,12 @@ class Request:
     answer: Optional[np.ndarray] = None
 
 
-def _answer_sorted(request: Request, sorted_values: np.ndarray, weights: Optional[np.ndarray]) -> np.ndarray:
-    cumulative = None if weights is None else np.concatenate([[0], np.cumsum(weights)])
-
-    def rank(points: np.ndarray, side: str) -> np.ndarray:
-        found = np.searchsorted(sorted_values, points, side=side)
-        return found if cumulative is None else cumulative[found]
-
-    total = len(sorted_values) if cumulative is None else int(cumulative[-1])
-    if request.kind == "cells":
-        inner = rank(request.points[1:-1], "left")
-        return np.diff(np.concatenate([[0], inner, [total]])).astype(np.int64)
-    return (rank(request.points, "right") - rank(request.points, "left")).astype(np.int64)
-
-
 def _answer_requests(requests: List[Request], chunks: Chunks) -> None:
     """Answer from the exact distinct counts where a column has them, else in one pass over the table."""
     remaining = []
     for request in requests:
         if request.stats.distinct is not None:
-            request.answer = _answer_sorted(request, *request.stats.distinct)
+            request.answer = count_sorted(request, *request.stats.distinct)
         else:
             request.answer = np.zeros(len(request.points) - (1 if request.kind == "cells" else 0), dtype=np.int64)
             remaining.append(request)
@@ -383,7 +350,7 @@ def _answer_requests(requests: List[Request], chunks: Chunks) -> None:
         return
     for chunk in chunks():
         for request in remaining:
-            request.answer += _answer_sorted(request, np.sort(request.values_of(chunk)), None)
+            request.answer += count_sorted(request, np.sort(request.values_of(chunk)))
 
 
 # Bins from summaries ----------------------------------------------------------------------------------------
@@ -391,150 +358,28 @@ def _answer_requests(requests: List[Request], chunks: Chunks) -> None:
 Fit = Generator[Request, None, Any]
 
 
-def _weighted_quantile_edges(uniques: np.ndarray, counts: np.ndarray, low: float, high: float, n_bins: int):
-    """`binning.quantile_edges_from_sorted` on the sorted values these distinct counts stand for."""
-    total = int(counts.sum())
-    if total == 0:
-        return uniform_edges(low, high, n_bins)
-    cumulative = np.cumsum(counts)
-    position = np.linspace(0.0, 1.0, n_bins + 1) * (total - 1)
-    below = np.floor(position).astype(np.int64)
-    above = np.minimum(below + 1, total - 1)
-    fraction = position - below
-    at_below = uniques[np.searchsorted(cumulative, below, side="right")]
-    at_above = uniques[np.searchsorted(cumulative, above, side="right")]
-    edges = at_below + fraction * (at_above - at_below)
-    edges[0], edges[-1] = low, high
-    return edges
-
-
-def _overlapping_bins(domain: BinnedDomain, cell_edges: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Bins that overlap at least one occupied cell."""
-    keep = np.zeros(domain.n_bins, dtype=bool)
-    occupied = np.flatnonzero(cells > 0)
-    if len(occupied):
-        starts, stops = cell_edges[occupied], cell_edges[occupied + 1]
-        first = np.maximum(np.searchsorted(domain.upper, starts, side="right"), 0)
-        last = np.searchsorted(domain.lower, stops, side="left") - 1
-        last[occupied == len(cells) - 1] = domain.n_bins - 1  # the last cell holds the maximum
-        for a, b in zip(first.tolist(), last.tolist()):
-            keep[a : b + 1] = True
-    return keep | domain.point
-
-
-def _fit_bins(stats: ValueStats, n_rows: int, has_null: bool, spec: BinSpec, values_of) -> Fit:
-    """Non-private bins of a column part from its summary (see the module docstring)."""
-    if stats.n_present == 0:
-        return empty_domain(spec.integer, spec.column_strategy or spec.default_strategy)
-    low, high = float(stats.low), float(stats.high)
-    threshold = None if spec.single_threshold is None else spec.single_threshold * n_rows
-    wants_skew = spec.skew_threshold is not None and spec.column_strategy is None
-    if stats.distinct is not None:
-        uniques, counts = stats.distinct
-        uniques = uniques.astype(np.float64)
-        point_mask = counts > threshold if threshold is not None else np.zeros(len(uniques), dtype=bool)
-        points = uniques[point_mask]
-        skew = skewness(uniques, counts.astype(np.float64)) if wants_skew else 0.0
-        strategy = choose_strategy(spec.column_strategy, spec.default_strategy, spec.skew_threshold, skew)
-        if strategy == QUANTILE:
-            edges = _weighted_quantile_edges(uniques[~point_mask], counts[~point_mask], low, high, spec.n_bins)
-        else:
-            edges = uniform_edges(low, high, spec.n_bins)
-        domain = bins_from_edges(edges, points, integer=spec.integer, has_null=has_null, strategy=strategy)
-        if spec.drop_empty_bins:
-            domain = domain.keep(np.bincount(domain.bin_of(uniques), minlength=domain.n_bins) > 0)
-        return domain
-    may_be_quantile = spec.column_strategy == QUANTILE or (
-        spec.column_strategy is None and spec.default_strategy == QUANTILE
+def _bins(stats: ValueStats, n_rows: int, has_null: bool, null_count: int, spec: BinSpec, private, values_of) -> Fit:
+    """`domains.numeric_domain` on the column part's summary, each count query it asks answered as a
+    request (from the exact distinct counts, or in a further pass over the table)."""
+    n_present = float(n_rows) if private is None else n_rows - null_count
+    present = stats.n_present > 0
+    summary = ValueSummary(
+        stats.n_present,
+        float(stats.low) if present else 0.0,
+        float(stats.high) if present else 0.0,
+        stats.distinct,
+        np.array(sorted(stats.candidates), dtype=np.float64),
     )
-    cells = None
-    cell_edges = _cell_edges(low, high, spec.integer, FINE_CELLS)
-    if may_be_quantile or wants_skew or spec.drop_empty_bins:
-        request = Request("cells", cell_edges, stats, values_of)
-        yield request
-        cells = request.answer
-    points = np.empty(0)
-    if threshold is not None and stats.candidates:
-        candidates = np.array(sorted(stats.candidates), dtype=np.float64)
-        request = Request("exact", candidates, stats, values_of)
-        yield request
-        points = candidates[request.answer > threshold]
-    skew = 0.0
-    if cells is not None and wants_skew:
-        skew = skewness((cell_edges[:-1] + cell_edges[1:]) / 2.0, cells.astype(np.float64))
-    strategy = choose_strategy(spec.column_strategy, spec.default_strategy, spec.skew_threshold, skew)
-    if strategy == QUANTILE:
-        edges = quantile_edges_from_histogram(cell_edges, cells.astype(np.float64), spec.n_bins)
-        edges[0], edges[-1] = low, high
-    else:
-        edges = uniform_edges(low, high, spec.n_bins)
-    domain = bins_from_edges(edges, points, integer=spec.integer, has_null=has_null, strategy=strategy)
-    if spec.drop_empty_bins:
-        domain = domain.keep(_overlapping_bins(domain, cell_edges, cells))
-    return domain
-
-
-def _noisy_cells(request: Request, private: PrivateColumn, what: str) -> Tuple[np.ndarray, float]:
-    return private.laplace(request.answer, 2.0, f"{what} histogram of {len(request.answer)} cells")
-
-
-def _fit_bins_private(
-    stats: ValueStats, n_rows: int, n_present: float, has_null: bool, spec: BinSpec, private, values_of
-) -> Fit:
-    """`domains._fit_bins_private` with every count an exact count of the whole table (a request)."""
-    cell_edges, noisy_cells, cell_scale = None, None, 0.0
-    if spec.public_range is not None:
-        low, high = spec.public_range
-        if spec.needs_histogram:
-            cell_edges = _cell_edges(low, high, spec.integer, fine_cell_count(n_present, private.next_epsilon))
-            request = Request("cells", cell_edges, stats, values_of)
+    fit = numeric_domain(summary, n_rows, n_present, has_null, spec, private)
+    try:
+        query = next(fit)
+        while True:
+            request = Request(query.kind, query.points, stats, values_of)
             yield request
-            noisy_cells, cell_scale = _noisy_cells(request, private, "fine")
-    else:
-        coarse_edges = magnitude_edges() if spec.grid == "number" else decade_edges(spec.per_day)
-        request = Request("cells", coarse_edges, stats, values_of)
-        yield request
-        noisy_coarse, coarse_scale = _noisy_cells(request, private, "magnitude")
-        low, high = _cells_range(coarse_edges, *occupied_cells(noisy_coarse, coarse_scale), spec.integer)
-        cell_edges = _cell_edges(low, high, spec.integer, fine_cell_count(n_present, private.next_epsilon))
-        request = Request("cells", cell_edges, stats, values_of)
-        yield request
-        noisy_cells, cell_scale = _noisy_cells(request, private, "fine")
-        first, last = quantile_cells(noisy_cells)
-        low, high = _cells_range(cell_edges, first, last, spec.integer)
-        cell_edges, noisy_cells = cell_edges[first : last + 2], noisy_cells[first : last + 1]
-    skew = 0.0
-    if noisy_cells is not None and spec.skew_threshold is not None:
-        midpoints = (cell_edges[:-1] + cell_edges[1:]) / 2.0
-        skew = skewness(midpoints, np.clip(noisy_cells, 0.0, None))
-    strategy = choose_strategy(spec.column_strategy, spec.default_strategy, spec.skew_threshold, skew)
-    if strategy == QUANTILE and noisy_cells is not None:
-        edges = quantile_edges_from_histogram(cell_edges, noisy_cells, spec.n_bins)
-        edges[0], edges[-1] = low, high
-    else:
-        edges = uniform_edges(low, high, spec.n_bins)
-    points = np.empty(0)
-    if spec.single_threshold is not None:
-        if spec.integer and high - low + 1 <= MAX_FINE_CELLS:
-            candidates = np.arange(low, high + 1.0)
-        else:
-            grid = number_grid(spec.integer) if spec.grid == "number" else day_grid(spec.per_day)
-            candidates = grid[(grid >= low) & (grid <= high)]
-        request = Request("exact", candidates, stats, values_of)
-        yield request
-        noisy, scale = private.laplace(request.answer, 2.0, f"exact counts of {len(candidates)} candidate values")
-        points = candidates[noisy > max(spec.single_threshold * n_rows, occupancy_threshold(len(candidates), scale))]
-    domain = bins_from_edges(edges, points, integer=spec.integer, has_null=has_null, strategy=strategy)
-    if spec.drop_empty_bins and noisy_cells is not None:
-        domain = domain.keep(_nonempty_bins(domain, cell_edges, noisy_cells, cell_scale))
-    return domain
-
-
-def _bins(stats, n_rows, has_null, null_count, spec, private, values_of) -> Fit:
-    if private is None:
-        return (yield from _fit_bins(stats, n_rows, has_null, spec, values_of))
-    n_present = n_rows - null_count
-    return (yield from _fit_bins_private(stats, n_rows, n_present, has_null, spec, private, values_of))
+            query.answer = request.answer
+            query = fit.send(query)
+    except StopIteration as done:
+        return done.value
 
 
 # Column fitters ---------------------------------------------------------------------------------------------
@@ -626,7 +471,7 @@ class _Column:
         order = sorted(zip(ranked.to_numpy().tolist(), ranked.index.tolist()), key=lambda item: (-item[0], item[1]))
         kept = sorted(value for _, value in order[:max_cat])
         other = len(counts) > len(kept) if other_if_merged else True
-        categories = [_json_value(value, value_type) for value in kept]
+        categories = [category_json_value(value, value_type) for value in kept]
         if not categories and not other:
             has_null = True
         return CategoryEncoder(self.table, self.column.name, categories, value_type, other, has_null)
@@ -649,7 +494,7 @@ class _Column:
             epochs = stats.epochs.converted(lambda ns: np.floor_divide(ns, factor))
             domain = yield from _bins(epochs, n_rows, has_null, null_count, spec, private, epochs_of)
             return DatetimeEncoder(self.table, column.name, column.type, source, domain)
-        date_spec, time_spec = _split_specs(params, source.unit)
+        date_spec, time_spec = split_specs(params, source.unit)
         days = stats.days.converted(lambda d: d)
         times = stats.times.converted(lambda ns: np.floor_divide(ns, factor))
 
@@ -734,7 +579,7 @@ def fit_table_encoding_from_chunks(
             _update_metadata(chunk, table, lengths, uniques)
     shares = split_budget(processing_epsilon, len(modelled)) if private and modelled else [None] * len(modelled)
     private_columns = [
-        PrivateColumn(table_name, column.name, share, _private_steps(column, params), ledger) if private else None
+        PrivateColumn(table_name, column.name, share, private_steps(column, params), ledger) if private else None
         for column, share in zip(modelled, shares)
     ]
     encoders: List[Encoder] = _run_fitters([fitter.fit(p) for fitter, p in zip(columns, private_columns)], chunks)
@@ -764,7 +609,7 @@ def _update_metadata(
             continue
         series = chunk[column.name]
         present = series.dropna()
-        if _is_text(series) and len(present):
+        if is_text(series) and len(present):
             longest = int(present.astype(str).str.len().max())
             lengths[column.name] = max(lengths.get(column.name, 0), longest)
         if column.name in uniques:

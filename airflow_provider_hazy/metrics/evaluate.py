@@ -10,6 +10,8 @@ columns (drawn from Faker, independent of everything by design), and utility and
 Result: a dict keyed by `metric_type` value, each entry the metric's result (`metric_type`, overall
 `score`, `tables` with the details, `params`). Predictive utility and the privacy metrics need held-out
 rows: without `holdout` they are `{"metric_type": ..., "score": None, "skipped": "needs train_test_split"}`.
+When the schema has sequential tables and any metric is configured, `sequence_similarity` is added
+(`metrics/sequences.py`: lengths, gaps, lag-1 autocorrelation, transitions).
 A metric type listed more than once (say, predictive utility for two targets) is keyed
 `<metric_type>[<position in config.metrics>]` from its second occurrence on.
 """
@@ -23,8 +25,8 @@ import pandas as pd
 
 from ..config.enums import MetricType
 from ..config.evaluation import EvaluationConfig, MetricParams
-from ..config.schema import DataSchema
-from . import privacy_metrics, similarity, utility
+from ..config.schema import DataSchema, SequentialTable
+from . import privacy_metrics, sequences, similarity, utility
 from .results import NEEDS_HOLDOUT, skipped_result
 
 Frames = Dict[str, pd.DataFrame]
@@ -85,4 +87,7 @@ def evaluate(
         if key in results:
             key = f"{key}[{position}]"
         results[key] = run_metric(params, schema, real, synthetic, holdout, rng, privacy_cache)
+    if config.metrics and any(isinstance(table, SequentialTable) for table in schema.tables):
+        # sequential tables are also scored as histories (not a configurable metric type of the reference)
+        results[sequences.METRIC] = sequences.sequence_similarity(schema, real, synthetic)
     return results

@@ -8,7 +8,7 @@ from typing import Any, Iterator, Optional, Sequence, Type
 from airflow.sdk import BaseOperator
 
 from ..io.sources import use_resolver
-from ._common import ConfigT, OperatorConfig, apply_connections, connection_resolver, load_config
+from .configs import ConfigT, OperatorConfig, apply_connections, connection_resolver, load_config
 
 
 class HazyBaseOperator(BaseOperator):

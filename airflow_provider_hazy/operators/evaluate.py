@@ -18,8 +18,8 @@ from ..config.base import read_config_file
 from ..io.locations import location_path
 from ..metrics.results import metric_results
 from ..pipeline.evaluation_file import read_detail
-from ._common import load_config
 from .base import HazyBaseOperator
+from .configs import load_config
 
 
 def _kind(config: Any) -> type:

@@ -21,8 +21,8 @@ from airflow.sdk import task
 
 from .. import api
 from ..config import GenerationConfig
-from ._common import OperatorConfig, config_outlets, load_config
 from .base import HazyBaseOperator
+from .configs import OperatorConfig, config_outlets, load_config
 
 
 def list_generation_batches(config: OperatorConfig) -> List[int]:

@@ -6,8 +6,8 @@ from typing import Any, Dict
 
 from .. import api
 from ..config import TrainingConfig
-from ._common import config_outlets
 from .base import HazyBaseOperator
+from .configs import config_outlets
 
 
 class HazyTrainOperator(HazyBaseOperator):

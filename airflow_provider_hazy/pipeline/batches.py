@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..config import GenerationConfig, TrainingConfig
 from ..config.schema import BaseTable, IdColumn
-from ..core import multitable
+from ..core import multitable, sequence_frames
 from ..core.batching import Batch
 from ..core.postprocess import apply_post_generation, drop_unique_violations, limit_string_lengths
 from .model import Model, TableModel, table_order
@@ -101,6 +101,12 @@ def make_batch(
         parent_rows: Optional[np.ndarray] = None
         if relation is None:
             table_codes = table.sample_codes(plan.root_batches[name][index].n_rows, rng)
+        elif table.sequence is not None:  # owners' whole histories (core/sequential.py)
+            assert table.degree is not None
+            parent_codes = codes[relation.parent]
+            frame, table_codes, parent_rows = sequence_frames.generate_for_owners(
+                table.sequence, table.degree.degrees(parent_codes, rng), parent_codes, plan.offsets[name][index], rng
+            )
         else:
             parent_codes = codes[relation.parent]
             assert table.degree is not None
@@ -120,7 +126,8 @@ def make_batch(
                     absent[None, :],
                 )
             table_codes = table.sample_codes(len(parent_rows), rng, given)
-        frame = table.encoding.generate(table_codes, plan.offsets[name][index], rng)
+        if table.sequence is None:
+            frame = table.encoding.generate(table_codes, plan.offsets[name][index], rng)
         if relation is not None:
             _assign_keys(frame, frames[relation.parent], relation, parent_rows)
         key_columns = set(table.encoding.table.key_columns)

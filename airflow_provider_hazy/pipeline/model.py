@@ -24,7 +24,7 @@ from .. import __version__
 from ..config import TrainingConfig
 from ..config.enums import AdjacencyType
 from ..config.schema import BaseTable, DataSchema
-from ..core import multitable, privbayes
+from ..core import cross_table, multitable, privbayes, sequence_frames
 from ..core.encoding import TableEncoding
 from ..core.privacy import BudgetLedger
 from ..model_file import read_manifest, read_model, write_model
@@ -63,13 +63,15 @@ class TableModel:
     cross_table: Optional[CrossTable] = None
     degree: Optional[multitable.DegreeModel] = None
     null_rates: Dict[str, float] = field(default_factory=dict)
+    sequence: Optional[sequence_frames.SequentialFit] = None
+    """A sequential table's histories model (its length model is `degree`; `network` is the first-row one)."""
 
     def sample_codes(self, n_rows: int, rng: np.random.Generator, given: Optional[np.ndarray] = None) -> np.ndarray:
         """Codes of `n_rows` rows; with `given` (the joined parent columns), drawn conditionally on them."""
         if self.cross_table is None:
             return privbayes.sample(self.network, n_rows, rng)
         assert given is not None, f"table '{self.name}': its network needs its parent's columns"
-        return multitable.sample_conditioned(self.network, self.cross_table.n_child_columns, given, rng)
+        return cross_table.sample_conditioned(self.network, self.cross_table.n_child_columns, given, rng)
 
     def sample(self, n_rows: int, start_row: int, rng: np.random.Generator) -> pd.DataFrame:
         """`n_rows` synthetic rows whose generated keys start at global row `start_row` (a table on its own)."""
@@ -203,12 +205,16 @@ def _table_entry(
         "n_rows": table.n_rows,
         "epsilon": ledger.total_for_table(table.name),
         "columns": table.encoding.describe(),
-        "network_edges": _named_edges(table),
+        "network_edges": [] if table.sequence is not None else _named_edges(table),
         "encoding": table.encoding.to_json(),
         "network": table.network.to_json(),
     }
     if table.cross_table is not None:
         entry["cross_table"] = table.cross_table.to_json()
+    if table.sequence is not None and table.cross_table is not None:
+        entry["sequence"] = sequence_frames.fitted_to_json(table.sequence)
+        owner = table.cross_table
+        entry["network_edges"] = sequence_frames.named_edges(table.sequence, owner.parent, owner.parent_column_names)
     if table.degree is not None:
         entry["degree"] = table.degree.to_json()
     if table.null_rates:
@@ -290,6 +296,9 @@ def _model_arrays(model: Model) -> Dict[str, np.ndarray]:
             arrays[f"t{index}.encoding.{key}"] = array
         for key, array in table.network.to_arrays().items():
             arrays[f"t{index}.network.{key}"] = array
+        if table.sequence is not None:
+            for key, array in sequence_frames.fitted_arrays(table.sequence).items():
+                arrays[f"t{index}.sequence.{key}"] = array
         if table.degree is not None and table.degree.adjacency != "random":
             for key, array in table.degree.arrays().items():
                 arrays[f"t{index}.degree.{key}"] = array
@@ -331,10 +340,17 @@ def load_model(path: Union[str, Path]) -> Model:
         prefix = f"t{index}."
         cross = entry.get("cross_table")
         degree = entry.get("degree")
+        encoding = TableEncoding.from_parts(entry["encoding"], _prefixed(arrays, prefix + "encoding."))
+        sequence = entry.get("sequence")
         tables[name] = TableModel(
             name=name,
             n_rows=int(entry["n_rows"]),
-            encoding=TableEncoding.from_parts(entry["encoding"], _prefixed(arrays, prefix + "encoding.")),
+            sequence=None
+            if sequence is None
+            else sequence_frames.fitted_from_parts(
+                sequence, _prefixed(arrays, prefix + "sequence."), encoding, int(entry["n_rows"])
+            ),
+            encoding=encoding,
             network=privbayes.PrivBayesModel.from_parts(entry["network"], _prefixed(arrays, prefix + "network.")),
             cross_table=None
             if cross is None

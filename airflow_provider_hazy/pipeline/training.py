@@ -3,7 +3,7 @@
 `fit(config)` reads the source tables (`sources.read_source_frames`, or streamed chunks for a table with no
 foreign-key relation), subsets and splits them (`sources.subset_source_frames`), splits the budget
 (`core.multitable.split_model_budget`) and fits every modelled table parents first: a table on its own
-from passes over its chunks (`core.streaming`, `core.privbayes.fit_from_chunks`); a child conditioned on
+from passes over its chunks (`core.streaming`, `core.privbayes_streaming.fit_from_chunks`); a child conditioned on
 its driving parent's columns with its degree model and its foreign keys' null rates (`core.multitable`).
 All mechanisms charge one `BudgetLedger`. The manifest (`model.build_manifest`) then gets a small
 synthetic sample (`batches.one_batch`) and the evaluation and validation metadata
@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..config import TrainingConfig
 from ..config.schema import BaseTable, DataSchema, ReferenceTable, SequentialTable
-from ..core import multitable, privbayes
+from ..core import cross_table, multitable, privbayes, privbayes_streaming, sequence_frames
 from ..core.batching import rows_for_magnitude
 from ..core.encoding import fit_table_encoding
 from ..core.noise import noise_for_training
@@ -44,13 +44,9 @@ AUTO_SAMPLE_ROWS = 25
 
 
 def _modelled_tables(config: TrainingConfig) -> List[BaseTable]:
-    """The tables a network is learned for (reference tables are copied; sequential ones are not supported)."""
+    """The tables a network is learned for (reference tables are copied)."""
     tables = []
     for table in config.data_schema.tables:
-        if isinstance(table, SequentialTable):
-            raise NotImplementedError(
-                f"table '{table.name}': sequential tables are not supported yet; tabular and reference tables are"
-            )
         if not isinstance(table, ReferenceTable):
             tables.append(table)
     return tables
@@ -104,11 +100,11 @@ def _fit_table(
     if parent and parent_columns and parent.max_given > 0 and settings["n_parents"] > 0 and codes.shape[1]:
         ranks = multitable.child_ranks(parent.parent_index)
         parent_sizes = [parent.parent.encoding.domain_sizes[j] for j in parent_columns]
-        given = multitable.joined_parent_codes(
+        given = cross_table.joined_parent_codes(
             parent.parent_codes[:, parent_columns], parent.parent_index, ranks, parent.cap, parent_sizes
         )
         parent_maps = parent.parent.encoding.hierarchies()
-        conditioned = multitable.fit_conditioned(
+        conditioned = cross_table.fit_conditioned(
             codes,
             encoding.domain_sizes,
             encoding.hierarchies(),
@@ -149,6 +145,47 @@ def _fit_table(
     return model
 
 
+def _fit_sequential(
+    config: TrainingConfig,
+    table: SequentialTable,
+    frame: pd.DataFrame,
+    epsilon: float,
+    processing_epsilon: Optional[float],
+    rng: np.random.Generator,
+    ledger: BudgetLedger,
+    parent: Optional[ParentContext],
+) -> TableModel:
+    """A sequential table: its histories' networks (`core.sequence_frames`, `core.sequential`) and its length
+    model, the degree model of the owner's foreign key conditioned on the owner columns the networks use."""
+    assert parent is not None, f"table '{table.name}': a sequential table is generated with its owner"
+    owner = parent.parent.encoding
+    params = config.model_parameters.sequential
+    fitted = sequence_frames.fit_sequential_table(
+        frame,
+        table,
+        config.model_parameters.generator,
+        parent.parent_index,
+        parent.parent_codes,
+        owner.domain_sizes,
+        owner.hierarchies(),
+        epsilon=epsilon,
+        processing_epsilon=processing_epsilon,
+        cap=parent.cap,
+        window_size=params.window_size,
+        n_predict=params.n_predict,
+        max_owner_columns=parent.max_given,
+        settings=_generator_settings(config.model_parameters.generator),
+        rng=rng,
+        ledger=ledger,
+        owner_table=parent.relation.parent,
+    )
+    owners = list(fitted.model.owner_columns)
+    cross = CrossTable(parent.relation.parent, [], owners, fitted.model.n_table_columns, owner.modelled_columns)
+    model = TableModel(table.name, len(frame), fitted.encoding, fitted.model.first, cross_table=cross, sequence=fitted)
+    model.degree = _fit_degree(parent, len(frame), cross, rng, ledger)
+    return model
+
+
 def _fit_table_streaming(
     config: TrainingConfig,
     table: BaseTable,
@@ -165,7 +202,7 @@ def _fit_table_streaming(
     encoding, n_rows = fit_table_encoding_from_chunks(
         chunks, table, generator, processing_epsilon=processing_epsilon, rng=rng, ledger=ledger, table_name=table.name
     )
-    network = privbayes.fit_from_chunks(
+    network = privbayes_streaming.fit_from_chunks(
         lambda: (encoding.encode(frame) for frame in chunks()),
         n_rows,
         encoding.domain_sizes,
@@ -298,7 +335,8 @@ def fit(config: TrainingConfig, *, chunk_rows: Optional[int] = None) -> Model:
             null_rates = _fit_null_rates(graph, table, frame, budget, rng, ledger, parent)
             if parent is not None:
                 parent.orphan_rate = null_rates.get(parent.relation.name, 0.0)
-            model = _fit_table(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
+            fit_one = _fit_sequential if isinstance(table, SequentialTable) else _fit_table
+            model = fit_one(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
             model.null_rates = null_rates
             fitted[name] = model
             if graph.children(name):

@@ -27,6 +27,9 @@ MEANINGS = {
     "column against a child column across a foreign-key join.",
     "degree_distribution_similarity": "Whether each parent row has as many child rows as in the real data: "
     "1 - total variation distance between the degree distributions.",
+    "sequence_similarity": "Sequential tables as histories: rows per owner (length), time between consecutive "
+    "rows (gap, 10 quantile bins of the real gaps), lag-1 autocorrelation of numeric columns, and the transition "
+    "matrix of category columns (1 - mean TVD of its rows). 1: histories behave like the real ones.",
     "predictive_utility": "A model trained on synthetic rows and tested on held-out real rows, as a ratio to "
     "the same model trained on real rows (macro F1 for categories, R\u00b2 for numbers). "
     "1: as useful as the real data.",
@@ -154,6 +157,49 @@ def _cross_figure(table: str, fk: str, entry: Dict[str, Any]) -> str:
     return _figure(chart, "NMI per (parent column | child column) pair")
 
 
+def _sequences(entry: Dict[str, Any]) -> str:
+    out = []
+    for table, details in entry.get("tables", {}).items():
+        out.append(f"<h3>table {escape(table)}: {_score_text(details.get('score'))}</h3>")
+        if details.get("skipped"):
+            out.append(f"<p class='skipped'>{escape(str(details['skipped']))}</p>")
+            continue
+        figures = []
+        length = details.get("length", {})
+        if length.get("bins"):
+            title = f"rows per owner: {_score_text(length.get('score'))}"
+            chart = svg.paired_bars(length["bins"], length["real"], length["synthetic"], title, width=520)
+            figures.append(_figure(chart))
+        gap = details.get("gap", {})
+        if gap.get("bins"):
+            title = f"gap of {gap['column']} ({gap.get('unit')}): {_score_text(gap.get('score'))}"
+            chart = svg.paired_bars(gap["bins"], gap["real"], gap["synthetic"], title, width=520)
+            figures.append(_figure(chart, "10 quantile bins of the real gaps"))
+        for column, item in details.get("transitions", {}).get("columns", {}).items():
+            if item.get("states"):
+                for side in ("real", "synthetic"):
+                    title = f"{column}: P(next | value), {side} ({_score_text(item.get('score'))})"
+                    figures.append(_figure(svg.heatmap(item[side], item["states"], title)))
+        out.append(f"<div class='grid'>{''.join(figures)}</div>")
+        columns = details.get("autocorrelation", {}).get("columns", {})
+        if columns:
+            rows = "".join(
+                f"<tr><td>{escape(name)}</td><td>{_number_text(item.get('real'))}</td>"
+                f"<td>{_number_text(item.get('synthetic'))}</td><td>{_score_text(item.get('score'))}</td></tr>"
+                for name, item in columns.items()
+            )
+            out.append(
+                "<table><tr><th>column</th><th>lag-1 autocorrelation, real</th><th>synthetic</th><th>score</th></tr>"
+                + rows
+                + "</table>"
+            )
+    return "".join(out)
+
+
+def _number_text(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _utility(entry: Dict[str, Any]) -> str:
     rows = []
     for table, details in entry.get("tables", {}).items():
@@ -212,6 +258,7 @@ def render_report(evaluation: Dict[str, Any], title: str = "Synthetic data evalu
             "Cross-table mutual information",
             lambda entry: _foreign_keys(entry, _cross_figure),
         ),
+        "sequence_similarity": ("Sequences", _sequences),
         "predictive_utility": ("Predictive utility", _utility),
     }
     for key, entry in results.items():

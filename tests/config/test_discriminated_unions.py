@@ -180,14 +180,27 @@ def test_an_unknown_column_type_is_rejected_naming_type():
 TABLES = [
     ({"type": "tabular"}, TabularTable),
     ({"type": "reference"}, ReferenceTable),
-    ({"type": "sequential", "sequence_id": "key"}, SequentialTable),
+    (
+        {
+            "type": "sequential",
+            "sequence_id": "owner",
+            "sort_by": ["at"],
+            "columns": [
+                {"name": "key", "type": "id"},
+                {"name": "owner", "type": "foreign_key", "ref_table": "owners", "ref_column": "id"},
+                {"name": "at", "type": "datetime"},
+            ],
+        },
+        SequentialTable,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("fields", "cls"), TABLES, ids=[cls.__name__ for _, cls in TABLES])
 def test_table_type_selects_the_table_class(fields, cls):
     table = {"name": "t", "columns": [{"name": "key", "type": "id"}], **fields}
-    schema = DataSchema.model_validate({"tables": [table]})
+    owners = {"name": "owners", "columns": [{"name": "id", "type": "id"}]}
+    schema = DataSchema.model_validate({"tables": [owners, table]})
     assert type(schema.table("t")) is cls
 
 

@@ -234,6 +234,63 @@ def test_a_sequential_table_with_sequence_id_and_sort_by_is_accepted():
     assert schema(accounts, events).table("events").sort_by == ["at"]
 
 
+ACCOUNTS = table("accounts", id_column("account_id"), column("segment", "category"))
+
+
+def events_table(**fields) -> dict:
+    columns = fields.pop(
+        "columns",
+        [
+            id_column("event_id"),
+            fk_column("account_id", "accounts.account_id"),
+            column("at", "datetime"),
+            column("kind", "category"),
+        ],
+    )
+    return table("events", *columns, **{"type": "sequential", "sequence_id": "account_id", "sort_by": ["at"], **fields})
+
+
+def test_a_sequence_id_that_is_not_a_foreign_key_is_rejected_naming_table_and_column():
+    with rejected_naming("sequential table 'events', sequence_id 'kind': must be a foreign_key column"):
+        schema(ACCOUNTS, events_table(sequence_id="kind"))
+
+
+def test_a_sequential_table_without_sort_by_is_rejected():
+    with rejected_naming("sequential table 'events', sort_by: name at least one column"):
+        schema(ACCOUNTS, events_table(sort_by=[]))
+
+
+@pytest.mark.parametrize("name", ["kind", "account_id"])
+def test_a_sort_by_column_that_cannot_order_rows_is_rejected_naming_it(name):
+    with rejected_naming(f"sequential table 'events', sort_by column '{name}': must be a datetime, date, integer"):
+        schema(ACCOUNTS, events_table(sort_by=["at", name]))
+
+
+def test_a_sort_by_column_listed_twice_is_rejected():
+    with rejected_naming("sequential table 'events', sort_by: a column is listed twice"):
+        schema(ACCOUNTS, events_table(sort_by=["at", "at"]))
+
+
+def test_a_numerical_id_may_break_ties_in_sort_by():
+    assert schema(ACCOUNTS, events_table(sort_by=["at", "event_id"])).table("events").sort_by == ["at", "event_id"]
+
+
+def test_a_pattern_id_may_not_order_rows():
+    columns = [
+        id_column("event_id", format="uuid"),
+        fk_column("account_id", "accounts.account_id"),
+        column("at", "date"),
+    ]
+    with rejected_naming("sort_by column 'event_id': must be a datetime, date, integer or float column"):
+        schema(ACCOUNTS, events_table(columns=columns, sort_by=["at", "event_id"]))
+
+
+def test_a_sequence_owned_by_a_reference_table_is_rejected():
+    reference = {**ACCOUNTS, "type": "reference"}
+    with rejected_naming("sequential table 'events', sequence_id 'account_id': its owner table 'accounts' must be"):
+        schema(reference, events_table())
+
+
 # Derived and generated columns
 
 

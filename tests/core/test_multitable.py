@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from airflow_provider_hazy.config.schema import DataSchema
-from airflow_provider_hazy.core import multitable, privbayes
+from airflow_provider_hazy.core import cross_table, multitable, privbayes
 from airflow_provider_hazy.core.noise import ReproducibleNoise
 from airflow_provider_hazy.core.privacy import STRUCTURE_BUDGET_FRACTION, BudgetLedger
 
@@ -119,7 +119,7 @@ def test_composite_parent_keys_are_matched_as_tuples():
 def test_joined_parent_codes_mark_rows_beyond_the_cap_absent():
     parent_codes = np.array([[0], [1]])
     index = np.array([0, 0, 0, 1, -1])
-    joined = multitable.joined_parent_codes(parent_codes, index, multitable.child_ranks(index), 2, [2])
+    joined = cross_table.joined_parent_codes(parent_codes, index, multitable.child_ranks(index), 2, [2])
     assert joined[:, 0].tolist() == [0, 0, 2, 1, 2]
 
 
@@ -149,7 +149,7 @@ def test_conditioned_network_scales_sensitivity_for_parent_columns_only():
     follows = np.where(rng.random(n) < 0.9, given[:, 0], rng.integers(3, size=n))
     codes = np.column_stack([follows, rng.integers(4, size=n)])
     ledger = BudgetLedger()
-    fit = multitable.fit_conditioned(
+    fit = cross_table.fit_conditioned(
         codes,
         [3, 4],
         [[np.arange(3)], [np.arange(4)]],
@@ -176,7 +176,7 @@ def test_conditioned_network_scales_sensitivity_for_parent_columns_only():
     table_epsilon = 50.0 * (1 - STRUCTURE_BUDGET_FRACTION) / 2
     for entry in conditionals:
         assert entry.scale == pytest.approx(entry.sensitivity / table_epsilon)
-    sampled = multitable.sample_conditioned(fit.model, 2, np.array([[0]] * 500 + [[2]] * 500), rng)
+    sampled = cross_table.sample_conditioned(fit.model, 2, np.array([[0]] * 500 + [[2]] * 500), rng)
     assert np.mean(sampled[:500, 0] == 0) > 0.8 and np.mean(sampled[500:, 0] == 2) > 0.8
 
 

@@ -178,7 +178,7 @@ def test_an_infinite_or_non_positive_epsilon_is_refused():
 
 
 def test_parents_are_coarsened_one_level_at_a_time_widest_first():
-    hierarchies = [privbayes._column_hierarchy(16, privbayes.ordinal_hierarchy(16), "c") for _ in range(2)]
+    hierarchies = [privbayes.column_hierarchy(16, privbayes.ordinal_hierarchy(16), "c") for _ in range(2)]
     # 4 * 16 * 16 = 1024 cells; the bound 4 * 8 * 8 = 256 needs each parent one level coarser.
     assert privbayes.fit_parent_levels(4, (0, 1), hierarchies, 256) == ((0, 1), (1, 1))
     assert privbayes.fit_parent_levels(4, (0, 1), hierarchies, 128) == ((0, 1), (2, 1))
@@ -186,8 +186,8 @@ def test_parents_are_coarsened_one_level_at_a_time_widest_first():
 
 
 def test_parents_are_dropped_when_even_the_coarsest_levels_do_not_fit():
-    categorical = privbayes._column_hierarchy(30, None, "c")
-    ordinal = privbayes._column_hierarchy(16, privbayes.ordinal_hierarchy(16), "c")
+    categorical = privbayes.column_hierarchy(30, None, "c")
+    ordinal = privbayes.column_hierarchy(16, privbayes.ordinal_hierarchy(16), "c")
     hierarchies = [categorical, ordinal]
     # The categorical parent cannot be coarsened: it goes, and the ordinal one fits coarsened to 4 values.
     assert privbayes.fit_parent_levels(10, (0, 1), hierarchies, 45) == ((1,), (2,))
@@ -281,7 +281,7 @@ def test_a_deterministic_dependency_is_reproduced():
 
 def test_mutual_information_of_a_copied_column_is_its_entropy():
     codes = np.asfortranarray(np.repeat(np.array([[0, 0], [1, 1], [2, 2], [3, 3]]), 25, axis=0))
-    hierarchies = [privbayes._column_hierarchy(4, None, "c")] * 2
+    hierarchies = [privbayes.column_hierarchy(4, None, "c")] * 2
     scorer = privbayes.MutualInformationScorer(codes, [4, 4], hierarchies)
     assert scorer.scores([privbayes.Node(1, (0,), (0,))])[0] == pytest.approx(2.0)
 
@@ -296,7 +296,7 @@ def test_no_candidate_is_scored_twice(monkeypatch):
 
     monkeypatch.setattr(privbayes, "joint_counts", counting)
     codes = np.asfortranarray(random_codes(500, [3, 4, 5]))
-    hierarchies = [privbayes._column_hierarchy(size, None, "c") for size in (3, 4, 5)]
+    hierarchies = [privbayes.column_hierarchy(size, None, "c") for size in (3, 4, 5)]
     scorer = privbayes.MutualInformationScorer(codes, [3, 4, 5], hierarchies)
     candidates = [privbayes.Node(1, (0,), (0,)), privbayes.Node(2, (0,), (0,))]
     first = scorer.scores(candidates)

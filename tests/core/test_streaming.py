@@ -18,6 +18,7 @@ from airflow_provider_hazy.core import privbayes, streaming
 from airflow_provider_hazy.core.encoding import fit_table_encoding, prepare_frame
 from airflow_provider_hazy.core.noise import ReproducibleNoise
 from airflow_provider_hazy.core.privacy import BudgetLedger
+from airflow_provider_hazy.core.privbayes_streaming import fit_from_chunks
 from airflow_provider_hazy.core.streaming import fit_table_encoding_from_chunks
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -133,7 +134,7 @@ def test_fit_from_chunks_equals_fit_on_the_whole_matrix():
     for size in (500, 1777):
         ledger = _ledger()
         chunks = lambda size=size: (codes[i : i + size] for i in range(0, n, size))  # noqa: E731
-        model = privbayes.fit_from_chunks(chunks, n, sizes, rng=np.random.default_rng(9), ledger=ledger, **options)
+        model = fit_from_chunks(chunks, n, sizes, rng=np.random.default_rng(9), ledger=ledger, **options)
         assert model == expected
         assert ledger.to_dict() == expected_ledger.to_dict()
 
@@ -146,7 +147,7 @@ def test_a_table_that_changes_between_passes_is_an_error():
         return iter([codes[: next(passes)]])
 
     with pytest.raises(RuntimeError, match="changed between passes"):
-        privbayes.fit_from_chunks(chunks, 100, [2, 2], epsilon=1.0, rng=np.random.default_rng(0), ledger=_ledger())
+        fit_from_chunks(chunks, 100, [2, 2], epsilon=1.0, rng=np.random.default_rng(0), ledger=_ledger())
 
 
 def _generated_chunks(n_chunks: int, chunk_rows: int):
@@ -192,7 +193,7 @@ def _peak_training_memory(n_chunks: int, chunk_rows: int) -> int:
         encoding, n_rows = fit_table_encoding_from_chunks(
             chunks, table, params, processing_epsilon=None, rng=rng, ledger=ledger
         )
-        privbayes.fit_from_chunks(
+        fit_from_chunks(
             lambda: (encoding.encode(frame) for frame in chunks()),
             n_rows,
             encoding.domain_sizes,

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from airflow_provider_hazy import sample_data
 from airflow_provider_hazy.config import GenerationConfig, SecretDataSourceIO, TrainingConfig
 from airflow_provider_hazy.operators import HazyGenerateOperator, HazySubsetOperator, HazyTrainOperator
-from airflow_provider_hazy.operators._common import apply_connections
+from airflow_provider_hazy.operators.configs import apply_connections
 
 
 def test_jinja_renders_ds_into_a_path_and_params_into_a_nested_number(tmp_path):
