@@ -182,10 +182,17 @@ def describe_model(info: dict) -> list:
         for column in table["columns"]:
             details = ", ".join(f"{k}={v}" for k, v in column.items() if k not in ("name", "type"))
             lines.append(f"  column {column['name']} ({column['type']}){': ' + details if details else ''}")
+        sequence = table.get("sequence")
+        if sequence:
+            lines.append(
+                f"  sequential: window_size {sequence['window_size']}, n_predict {sequence['n_predict']}, length cap "
+                f"{sequence['length_cap']}; lag features {', '.join(sequence['lag_features'])}"
+            )
         lines.append("  network:")
         for edge in table["network"]:
             parents = ", ".join(edge["parents"]) or "(no parents)"
-            lines.append(f"    {edge['child']} <- {parents}")
+            network = f"[{edge['network']}] " if "network" in edge else ""
+            lines.append(f"    {network}{edge['child']} <- {parents}")
     lines.extend(describe_evaluation(info.get("evaluation")))
     return lines
 

@@ -224,3 +224,60 @@ def test_processing_epsilon_is_charged_as_a_group(source, tmp_path):
         if e["table"] == "events" and "group_size" in e["detail"] and e["detail"].get("unit")
     ]
     assert processing and math.fsum(e["epsilon"] for e in processing) == pytest.approx(5.0)
+
+
+def test_hazy_inspect_shows_the_sequence_settings_and_both_networks(model_path, capsys):
+    from airflow_provider_hazy.cli import main
+
+    assert main(["inspect", str(model_path)]) == 0
+    out = capsys.readouterr().out
+    assert "sequential: window_size 20, n_predict 1, length cap" in out
+    assert "[first_row] " in out and "[step] at:gap <- " in out
+
+
+def _variant(kind: str):
+    """(events frame, schema, generator settings) of a sort-by variant."""
+    owners, events = event_histories(400, seed=2)
+    schema, generator = event_schema(), {}
+    table = schema["tables"][1]
+    if kind == "date":
+        events["at"] = pd.to_datetime(events["at"]).dt.date
+        table["columns"][2]["type"] = "date"
+    elif kind == "integer":
+        ordered = events.sort_values(["owner_id", "at"], kind="mergesort")
+        events["seq"] = ordered.groupby("owner_id").cumcount().reindex(events.index) * 3 + 1
+        table["columns"].append({"name": "seq", "type": "integer"})
+        table["sort_by"] = ["seq"]
+    elif kind == "split_time":
+        generator = {"split_time": True}
+        table["sort_by"] = ["at", "event_id"]
+    elif kind == "nulls":
+        events.loc[events.sample(frac=0.05, random_state=0).index, "at"] = None
+    return owners, events, schema, generator
+
+
+@pytest.mark.parametrize("kind", ["date", "integer", "split_time", "nulls"])
+def test_sort_by_variants_generate_ordered_histories(kind, tmp_path):
+    owners, events, schema, generator = _variant(kind)
+    paths = {"owners": tmp_path / "owners.csv", "events": tmp_path / "events.csv"}
+    owners.to_csv(paths["owners"], index=False)
+    events.to_csv(paths["events"], index=False)
+    config = {
+        "data_schema": schema,
+        "data_input": [{"name": name, "location": str(path)} for name, path in paths.items()],
+        "model_output": str(tmp_path / "m.hmf"),
+        "random_state": 1,
+        "evaluation": None,
+        "model_parameters": {"generator": generator},
+    }
+    frames = generate(api.train(config), tmp_path / "out")
+    events = frames["events"]
+    column = "seq" if kind == "integer" else "at"
+    present = events.dropna(subset=[column])
+    assert present.groupby("owner_id")[column].apply(lambda values: values.is_monotonic_increasing).all()
+    if kind == "integer":
+        assert pd.api.types.is_integer_dtype(events["seq"]) and (events["seq"] >= 1).all()
+    if kind == "nulls":
+        assert 0.02 < events["at"].isna().mean() < 0.08
+    else:
+        assert events[column].notna().all()

@@ -303,6 +303,7 @@ def history_frame(
         if _unit_integer(encoder):
             gaps = np.round(gaps)
         column_values = sequential.cumulative_values(first, gaps, histories.position)
+        column_values[later & np.isnan(gaps)] = np.nan  # a null gap is a null value (the next rows go on)
         if isinstance(encoder, (DatetimeEncoder, SplitDatetimeEncoder)):
             column_values = within_range(column_values, histories.position, _low(encoder), _high(encoder))
             datetimes = from_epochs(column_values, encoder.source.unit)
@@ -349,6 +350,18 @@ def named_edges(fitted: SequentialFit, owner_table: str, owner_names: Sequence[s
             if child < n_child:
                 edges.append({"network": network, "child": names[child], "parents": [names[p] for p in parents]})
     return edges
+
+
+def summary(data: Dict[str, Any]) -> Dict[str, Any]:
+    """What `hazy inspect` shows of a sequential table's model (from its manifest entry)."""
+    model = data["model"]
+    return {
+        "window_size": model["window_size"],
+        "n_predict": model["n_predict"],
+        "length_cap": model["cap"],
+        "step_columns": list(model["step_names"]),
+        "lag_features": list(model["lag_features"]),
+    }
 
 
 def fitted_to_json(fitted: SequentialFit) -> Dict[str, Any]:

@@ -273,6 +273,7 @@ def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
                 "columns": entry["columns"],
                 "network": entry["network_edges"],
                 **({"degree": entry["degree"]} if "degree" in entry else {}),
+                **({"sequence": sequence_frames.summary(entry["sequence"])} if "sequence" in entry else {}),
                 **({"copied": True} if entry.get("copied") else {}),
             }
             for name, entry in manifest["tables"].items()
