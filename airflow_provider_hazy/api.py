@@ -74,10 +74,21 @@ def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
     return _inspect_model(path)
 
 
+def _generation_config(config: ConfigLike) -> GenerationConfig:
+    """The generation config; one naming a registry `generator` gets the local path of the model it
+    addresses (the active version's, fetched and cached by SHA-256: docs/registry.md)."""
+    config = _as_config(config, GenerationConfig)
+    if config.generator is None:
+        return config
+    from .registry.resolve import resolve_model_file
+
+    return config.model_copy(update={"model": str(resolve_model_file(config.generator)), "generator": None})
+
+
 def list_batches(config: ConfigLike) -> List[int]:
     """The batch indices of a generation run (its model's tables, magnitude and batch_magnitude); each can be
     generated and written on its own with `generate(config, batch_indices=[i])`."""
-    return generation.list_batches(_as_config(config, GenerationConfig))
+    return generation.list_batches(_generation_config(config))
 
 
 def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) -> Dict[str, Any]:
@@ -89,7 +100,7 @@ def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) 
     prepare step; `[i, ...]` generates and appends those batches, replacing an earlier attempt's rows):
     `pipeline.generation.generate` and docs/airflow.md say how.
     """
-    return generation.generate(_as_config(config, GenerationConfig), batch_indices)
+    return generation.generate(_generation_config(config), batch_indices)
 
 
 def evaluate(config: Union[EvaluateConfig, Dict[str, Any], str, Path]) -> Dict[str, Any]:
@@ -101,7 +112,7 @@ def evaluate(config: Union[EvaluateConfig, Dict[str, Any], str, Path]) -> Dict[s
 def validate(config: ConfigLike) -> Dict[str, Any]:
     """`hazy validate`: functional validation of what a generation config wrote, against its model; the
     report (also written beside `generation_state_path`, when set)."""
-    config = _as_config(config, GenerationConfig)
+    config = _generation_config(config)
     return evaluation.write_validation_report(config, load_model(generation.model_path(config)))
 
 

@@ -10,6 +10,7 @@
     hazy evaluate CONFIG                          score a real/synthetic pair (an EvaluateConfig)
     hazy validate CONFIG                          validate what a generation config wrote (exit 1 on a failure)
     hazy report MODEL_OR_EVALUATION -o FILE       the evaluation as one self-contained HTML page
+    hazy registry create|list|show|versions|upload|activate|draft|download   the generator registry
 """
 
 from __future__ import annotations
@@ -305,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("source", help="a model file (.hmf) or evaluation JSON (hazy evaluate, hazy inspect --json)")
     report.add_argument("-o", "--output", required=True, help="the HTML file to write")
     report.set_defaults(handler=_cmd_report)
+
+    from .registry.cli import add_registry_parser
+
+    add_registry_parser(commands)
     return parser
 
 

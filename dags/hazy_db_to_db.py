@@ -1,9 +1,11 @@
 """hazy_db_to_db: every night, refresh a differentially private synthetic copy of a database.
 
 Steps: `subset` the source tables (through the Airflow connection `hazy_sample_source`) -> `train` a
-PrivBayes model (epsilon from the `epsilon` param) -> `evaluate` it against the source -> `prepare_target`
-(drops and re-creates the target tables) and `list_batches` -> `generate`, one mapped task per batch
-(retried batches replace their own rows) -> `validate` what landed in `hazy_sample_target`.
+PrivBayes model (epsilon from the `epsilon` param), registered as a new version of the registry generator
+`sample_bank` and activated when its histogram similarity reaches 0.5 (docs/registry.md) -> `evaluate` it
+against the source -> `prepare_target` (drops and re-creates the target tables) and `list_batches` ->
+`generate`, one mapped task per batch (retried batches replace their own rows) -> `validate` what landed
+in `hazy_sample_target`.
 
 By default it runs on the bundled sample bank (SQLite, built on first parse) into
 `$AIRFLOW_HOME/hazy_sample/synthetic_bank.sqlite`: no server needed. To run it on your own databases:
@@ -36,6 +38,8 @@ from airflow_provider_hazy.operators import (
 )
 from airflow_provider_hazy.operators.configs import config_outlets
 from airflow_provider_hazy.sample_data.defaults import (
+    SAMPLE_ACTIVATE_WHEN,
+    SAMPLE_GENERATOR,
     SOURCE_CONN_ID,
     TARGET_CONN_ID,
     ensure_sample_connections,
@@ -67,7 +71,12 @@ def hazy_db_to_db():
     subset = HazySubsetOperator(
         task_id="subset", config=TRAINING, source_conn_id=SOURCE_CONN_ID, output_dir=f"{RUN_DIR}/subset"
     )
-    train = HazyTrainOperator(task_id="train", config=subset.output["training_config"])
+    train = HazyTrainOperator(
+        task_id="train",
+        config=subset.output["training_config"],
+        register_as=SAMPLE_GENERATOR,
+        activate_when=SAMPLE_ACTIVATE_WHEN,
+    )
     evaluate = HazyEvaluateOperator(
         task_id="evaluate", config=subset.output["training_config"], report_path=f"{RUN_DIR}/evaluation.json"
     )

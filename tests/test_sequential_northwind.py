@@ -133,3 +133,44 @@ def test_schema_infer_proposes_orders_as_histories_of_customers(tmp_path, capsys
     text = (tmp_path / "schema.yaml").read_text(encoding="utf-8")
     assert "  # sequence_id: CustomerID\n  # sort_by: [OrderDate]\n" in text
     assert "proposed" not in text.split("- name: Order Details", 1)[1].split("- name:", 1)[0]
+
+
+def test_the_whole_database_trains_with_orders_confirmed_as_sequential(tmp_path, monkeypatch, capsys):
+    """`hazy schema infer` -> the proposal confirmed -> every table trained and generated: Orders sits in the
+    middle of the foreign-key graph (Customers, Employees, Shippers above; Order Details below) and every key
+    resolves."""
+    import yaml
+    from multitable_data import dangling_keys, normalise_keys
+
+    from airflow_provider_hazy.cli import main
+
+    path = northwind_path()
+    monkeypatch.setenv("HAZY_CONN_NORTHWIND", f"sqlite:///{path}")
+    assert main(["schema", "infer", f"sqlite:///{path}", "-o", str(tmp_path / "schema.yaml")]) == 0
+    schema = yaml.safe_load((tmp_path / "schema.yaml").read_text(encoding="utf-8"))
+    orders = next(table for table in schema["tables"] if table["name"] == "Orders")
+    orders.update(type="sequential", sequence_id="CustomerID", sort_by=["OrderDate"])
+    names = [table["name"] for table in schema["tables"]]
+    model = api.train(
+        {
+            "data_schema": schema,
+            "data_sources": [{"id": "northwind"}],
+            "data_input": [{"name": n, "location": {"source_id": "northwind", "table_name": n}} for n in names],
+            "model_output": str(tmp_path / "northwind.hmf"),
+            "random_state": 0,
+            "evaluation": None,
+        }
+    )
+    outputs = {name: str(tmp_path / "out" / f"{name}.csv") for name in names}
+    api.generate(
+        {
+            "model": str(model),
+            "data_output": [{"name": name, "location": location} for name, location in outputs.items()],
+            "random_state": 1,
+        }
+    )
+    frames = {name: normalise_keys(pd.read_csv(location)) for name, location in outputs.items()}
+    assert set(dangling_keys(frames, schema).values()) == {0}
+    generated = frames["Orders"].assign(OrderDate=lambda f: pd.to_datetime(f["OrderDate"]))
+    assert generated.groupby("CustomerID")["OrderDate"].apply(lambda dates: dates.is_monotonic_increasing).all()
+    assert len(frames["Order Details"]) > 0

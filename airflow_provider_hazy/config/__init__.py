@@ -42,7 +42,7 @@ from .evaluation import (
     PredictiveUtilityParams,
     PresenceDisclosureParams,
 )
-from .generation import GenerationConfig, ValidationConfig
+from .generation import GenerationConfig, GeneratorReference, ValidationConfig
 from .model_parameters import (
     IndependentConfig,
     ModelParameters,
@@ -86,6 +86,7 @@ __all__ = [
     "DatabaseSubsettingParams",
     "EvaluateConfig",
     "GenerationConfig",
+    "GeneratorReference",
     "TrainingConfig",
     "ValidationConfig",
     "AdjacencyType",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Dict, List, Optional, Union
 
 from pydantic import Field, model_validator
 
@@ -26,6 +26,17 @@ class ValidationConfig(VersionedHazyBaseModel):
     enable: bool = True
 
 
+class GeneratorReference(VersionedHazyBaseModel):
+    """A model in the generator registry: the generator's active version (or `version`), the model with this
+    synthesiser and epsilon, else the most private one whose stored scores meet `min_scores`."""
+
+    name: str = Field(min_length=1)
+    synthesiser: Optional[str] = None
+    epsilon: Optional[float] = Field(default=None, gt=0)
+    min_scores: Dict[str, float] = Field(default_factory=dict)
+    version: Optional[int] = Field(default=None, ge=1)
+
+
 class GenerationConfig(VersionedHazyBaseModel):
     """Main generation config used to initiate a generation job."""
 
@@ -37,9 +48,14 @@ class GenerationConfig(VersionedHazyBaseModel):
     generate_params: GenSampleParams = Field(default_factory=GenSampleParams)
     validation: Optional[ValidationConfig] = Field(default_factory=ValidationConfig)
     generation_state_path: Optional[Union[PathWriteTableConfig, str]] = None
+    # Ours, after the reference fields: a registry generator (name or reference) instead of `model`, whose
+    # active model is generated from (docs/registry.md).
+    generator: Optional[Union[str, GeneratorReference]] = None
 
     @model_validator(mode="after")
     def _outputs_consistent(self) -> GenerationConfig:
+        if self.model is not None and self.generator is not None:
+            raise ValueError("model and generator: set one (a model file, or a registry generator), not both")
         names = [item.name for item in self.data_output]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:

@@ -87,6 +87,29 @@ def gap_table(
     return TabularTable(name=table.name, columns=gap_columns)
 
 
+class GroupCharges:
+    """A view of `ledger` for mechanisms run at epsilon / `group` on rows of which one history may hold
+    `group`: each charge is recorded as group privacy (epsilon and sensitivity times the group, a delta
+    times group e^epsilon). Everything else (the noise source, say) is the ledger's own."""
+
+    def __init__(self, ledger: BudgetLedger, group: int) -> None:
+        self._ledger = ledger
+        self._group = int(group)
+
+    def charge(self, *, epsilon: float, sensitivity: float, detail: Any = None, delta: float = 0.0, **fields: Any):
+        group = self._group
+        if isinstance(detail, str):
+            detail = {"description": detail}
+        detail = dict(detail or {}, group_size=group, unit="one owner's history (group privacy)")
+        extra = {"delta": float(delta) * group * math.exp(float(epsilon) * group)} if delta else {}
+        return self._ledger.charge(
+            epsilon=float(epsilon) * group, sensitivity=float(sensitivity) * group, detail=detail, **fields, **extra
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+
 def fit_grouped_encoding(
     frame: pd.DataFrame,
     table: Any,
@@ -100,36 +123,21 @@ def fit_grouped_encoding(
 ) -> TableEncoding:
     """`fit_table_encoding` whose DP preprocessing protects a group of `group` rows (one history): each
     mechanism runs at processing_epsilon / group for one row, which is processing_epsilon for the group
-    (group privacy), and is charged as such (a delta, where a mechanism has one, becomes group e^epsilon
-    delta). Without processing_epsilon nothing is charged."""
+    (group privacy), and is charged as such through `GroupCharges`. Without processing_epsilon nothing is
+    charged."""
     if processing_epsilon is None:
         return fit_table_encoding(
             frame, table, params, processing_epsilon=None, rng=rng, ledger=ledger, table_name=table_name
         )
-    scratch = BudgetLedger()
-    encoding = fit_table_encoding(
+    return fit_table_encoding(
         frame,
         table,
         params,
         processing_epsilon=processing_epsilon / group,
         rng=rng,
-        ledger=scratch,
+        ledger=GroupCharges(ledger, group),  # type: ignore[arg-type]
         table_name=table_name,
     )
-    for entry in scratch.entries:
-        detail = dict(entry.detail, group_size=group, unit="one owner's history (group privacy)")
-        if isinstance(detail.get("delta"), (int, float)):
-            detail["delta"] = float(detail["delta"]) * group * math.exp(entry.epsilon * group)
-        ledger.charge(
-            table=entry.table,
-            purpose=entry.purpose,
-            mechanism=entry.mechanism,
-            epsilon=entry.epsilon * group,
-            sensitivity=entry.sensitivity * group,
-            scale=entry.scale,
-            detail=detail,
-        )
-    return encoding
 
 
 @dataclass

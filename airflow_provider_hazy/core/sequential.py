@@ -68,6 +68,9 @@ step network is charged a group size of L - 1, the first-row network 1, so the s
 
 
 MIN_GAP_BINS = 8
+GAP_WEIGHT = 3.0
+"""A gap's count table gets this many times the budget of another step column's table: the gap carries the
+timing of a history and must be conditioned on the rows remaining to keep histories inside their period."""
 GAP_PARENT_VALUES = 2
 """The gap table leaves room for a parent of this many values (the rows remaining, coarsened as needed)."""
 
@@ -76,7 +79,8 @@ def gap_bins(n_bins: int, n_rows: int, cap: int, epsilon: float, n_step_columns:
     """Bins of a gap column: at most `n_bins`, and few enough that the gap's count table can condition it on
     the rows remaining in its history and stay theta-useful (`privbayes.usefulness_max_cells` at the step
     network's noise scale), but at least MIN_GAP_BINS. Reads only public sizes and settings."""
-    table_epsilon = (1 - FIRST_ROW_SHARE) * epsilon * (1 - STRUCTURE_BUDGET_FRACTION) / max(n_step_columns, 1)
+    weights = [1.0] * (n_step_columns - 1) + [GAP_WEIGHT]
+    table_epsilon = (1 - FIRST_ROW_SHARE) * epsilon * (1 - STRUCTURE_BUDGET_FRACTION) * GAP_WEIGHT / sum(weights)
     scale = privbayes.COUNT_SENSITIVITY * max(cap - 1, 1) / table_epsilon
     max_cells = privbayes.usefulness_max_cells(n_rows, scale)
     return int(max(MIN_GAP_BINS, min(n_bins, max_cells // GAP_PARENT_VALUES)))
@@ -266,6 +270,7 @@ def fit_given_network(
     n_rows_public: int,
     preferred: Optional[Mapping[int, Sequence[Tuple[int, ...]]]] = None,
     required: Optional[Mapping[int, int]] = None,
+    weights: Optional[Sequence[float]] = None,
     n_parents: int,
     sample_parents: int,
     network_sample_rows: Optional[int],
@@ -279,7 +284,8 @@ def fit_given_network(
     first and never measured; every score and count table has its sensitivity multiplied by `group` (group
     privacy: a neighbouring change alters at most `group` rows). beta * epsilon is shared by the structure
     steps (d, or d - 1 when nothing is given: the first column is then drawn at random, for free), the rest by
-    the d Laplace count tables, each projected to the public row count and normalised (post-processing).
+    the d Laplace count tables (equally, or in proportion to `weights`), each projected to the public row
+    count and normalised (post-processing).
     `preferred[child]` lists parent sets offered to that child at every step besides the `sample_parents`
     random ones (their members not yet placed are left out); `required[child]` is a given column every
     candidate of that child includes (when one fits the usefulness bound). Returns a model over all d + g
@@ -295,9 +301,13 @@ def fit_given_network(
     n_steps = (d - 1 if free_first else d) if search else 0
     structure_epsilon = STRUCTURE_BUDGET_FRACTION * epsilon if n_steps else 0.0
     step_epsilon = structure_epsilon / n_steps if n_steps else 0.0
-    table_epsilon = (epsilon - structure_epsilon) / d if d else 0.0
-    scale = privbayes.COUNT_SENSITIVITY * group / table_epsilon if d else 0.0
-    useful = privbayes.UsefulParentChoices(data.hierarchies, privbayes.usefulness_max_cells(n_rows_public, scale))
+    shares = np.asarray(weights if weights is not None else [1.0] * d, dtype=np.float64)
+    table_epsilons = (epsilon - structure_epsilon) * shares / shares.sum() if d else np.zeros(0)
+    scales = privbayes.COUNT_SENSITIVITY * group / table_epsilons if d else np.zeros(0)
+    useful_by_scale: Dict[float, privbayes.UsefulParentChoices] = {}
+    for value in set(scales.tolist()):
+        max_cells = privbayes.usefulness_max_cells(n_rows_public, value)
+        useful_by_scale[value] = privbayes.UsefulParentChoices(data.hierarchies, max_cells)
     nodes: List[privbayes.Node] = []
     placed, unplaced = list(given), list(range(d))
     if free_first:
@@ -322,7 +332,9 @@ def fit_given_network(
             child_nodes = [
                 privbayes.Node(child, parents, levels)
                 for parent_set in sets
-                for parents, levels in useful.choices(data.domain_sizes[child], parent_set)
+                for parents, levels in useful_by_scale[float(scales[child])].choices(
+                    data.domain_sizes[child], parent_set
+                )
             ]
             if must is not None and any(must in node.parents for node in child_nodes):
                 child_nodes = [node for node in child_nodes if must in node.parents]
@@ -364,6 +376,7 @@ def fit_given_network(
         counts = privbayes.joint_counts(
             data.codes[:, node.child], parent_codes, math.prod(sizes), all_sizes[node.child]
         )
+        scale = float(scales[node.child])
         noisy = privbayes.noisy_counts(counts, scale, ledger.noise)
         probabilities = privbayes.conditional_distributions(
             privbayes.project_to_total(noisy, n_rows_public), default_strategy
@@ -375,7 +388,7 @@ def fit_given_network(
             table=table,
             purpose="conditional",
             mechanism=COUNT_MECHANISM,
-            epsilon=table_epsilon,
+            epsilon=float(table_epsilons[node.child]),
             sensitivity=privbayes.COUNT_SENSITIVITY * group,
             scale=scale,
             detail={
@@ -625,6 +638,7 @@ def fit_sequences(
         n_rows_public=n_later,
         preferred=layout.preferred_parents(len(owner_columns)),
         required={j: layout.n_step + len(owner_columns) + len(layout.feature_sizes) for j in gap_steps},
+        weights=[GAP_WEIGHT if j in gap_steps else 1.0 for j in range(layout.n_step)],
         network="step",
         **settings,
     )

@@ -21,35 +21,56 @@ from airflow.sdk import task
 
 from .. import api
 from ..config import GenerationConfig
+from ..io.sources import use_resolver
 from .base import HazyBaseOperator
-from .configs import OperatorConfig, config_outlets, load_config
+from .configs import OperatorConfig, config_outlets, connection_resolver, load_config
 
 
-def list_generation_batches(config: OperatorConfig) -> List[int]:
+def list_generation_batches(config: OperatorConfig, generator: Optional[str] = None) -> List[int]:
     """The batch indices of a generation config and its model (`batch_magnitude` of `magnitude`)."""
-    return api.list_batches(load_config(config, GenerationConfig))
+    loaded = _with_generator(load_config(config, GenerationConfig), generator)
+    with use_resolver(connection_resolver({})):  # a registry generator resolves through Airflow connections
+        return api.list_batches(loaded)
+
+
+def _with_generator(config: GenerationConfig, generator: Optional[str]) -> GenerationConfig:
+    """The config generating from the registry generator `generator` (its active model) when one is given."""
+    if not generator:
+        return config
+    return GenerationConfig.model_validate({**config.model_dump(mode="python"), "model": None, "generator": generator})
 
 
 @task(task_id="list_batches")
-def list_generation_batches_task(config: OperatorConfig) -> List[int]:
+def list_generation_batches_task(config: OperatorConfig, generator: Optional[str] = None) -> List[int]:
     """`list_generation_batches` as a task, for `.expand(batch_index=...)`."""
-    return list_generation_batches(config)
+    return list_generation_batches(config, generator)
 
 
 class HazyGenerateOperator(HazyBaseOperator):
     """Run `api.generate(config)`: every batch, one `batch_index`, or (`prepare=True`) only `if_exists`.
 
+    :param generator: a registry generator name: generate from its active version's most private model
+        (instead of the config's `model`; see docs/registry.md).
+
     XCom: `{"model", "rows": {table: rows written}, "batches": [indices]}`. Outlets: the output tables.
     """
 
-    template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "batch_index")
+    template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "batch_index", "generator")
 
-    def __init__(self, *, batch_index: Optional[int] = None, prepare: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        batch_index: Optional[int] = None,
+        prepare: bool = False,
+        generator: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
         if "outlets" not in kwargs and not prepare:
             kwargs["outlets"] = config_outlets(kwargs.get("config"), GenerationConfig, kwargs.get("target_conn_id"))
         super().__init__(**kwargs)
         self.batch_index = batch_index
         self.prepare = prepare
+        self.generator = generator
 
     def _batch_indices(self) -> Optional[List[int]]:
         if self.prepare:
@@ -57,7 +78,7 @@ class HazyGenerateOperator(HazyBaseOperator):
         return None if self.batch_index is None else [int(self.batch_index)]
 
     def execute(self, context: Any) -> Dict[str, Any]:
-        config = self.load(GenerationConfig)
+        config = _with_generator(self.load(GenerationConfig), self.generator)
         indices = self._batch_indices()
         with self.connections():
             state = api.generate(config) if indices is None else api.generate(config, batch_indices=indices)

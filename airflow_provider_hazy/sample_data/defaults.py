@@ -18,6 +18,10 @@ from .build import default_directory, sample_database
 SOURCE_CONN_ID = "hazy_sample_source"
 TARGET_CONN_ID = "hazy_sample_target"
 TARGET_FILE = "synthetic_bank.sqlite"
+# The registry generator `hazy_db_to_db` registers its model under, and `hazy_generate_from_registry` reads.
+SAMPLE_GENERATOR = "sample_bank"
+# `hazy_db_to_db` activates its new version when the model's stored scores reach these.
+SAMPLE_ACTIVATE_WHEN = {"histogram_similarity": 0.5}
 
 
 def work_directory() -> Path:

@@ -101,6 +101,7 @@ def test_generation_config_fields_are_the_reference_fields_in_reference_order():
         "generate_params",
         "validation",
         "generation_state_path",
+        "generator",  # ours, after the reference fields: a registry generator instead of `model`
     ]
 
 

@@ -198,9 +198,13 @@ def test_the_ledger_charges_the_table_share_with_history_group_sizes(process):
     group = model.cap - 1
     step_tables = [e for e in step if e.purpose == "conditional"]
     assert len(step_tables) == model.layout.n_step
-    table_epsilon = 2.0 * (1 - sequential.FIRST_ROW_SHARE) * (1 - STRUCTURE_BUDGET_FRACTION) / model.layout.n_step
+    # the gap's table gets GAP_WEIGHT shares of the conditionals' budget, every other step column one
+    unit = 2.0 * (1 - sequential.FIRST_ROW_SHARE) * (1 - STRUCTURE_BUDGET_FRACTION) / (model.layout.n_step + 2)
+    gap = model.layout.n_step - 1
     for entry in step_tables:
+        table_epsilon = unit * (sequential.GAP_WEIGHT if entry.detail["child"] == gap else 1.0)
         assert entry.detail["group_size"] == group
+        assert entry.epsilon == pytest.approx(table_epsilon)
         assert entry.sensitivity == pytest.approx(2.0 * group)
         assert entry.scale == pytest.approx(2.0 * group / table_epsilon)
     n_rows = len(sequence)
@@ -264,3 +268,16 @@ def test_owners_without_modelled_columns_and_empty_batches(process):
     assert len(h.sequence) == lengths[:50].sum()
     empty = sequential.sample_histories(model, np.zeros(0, dtype=np.int64), np.zeros((0, 0)), np.random.default_rng(0))
     assert empty.table_codes.shape == (0, 3)
+
+
+def test_group_charges_record_group_privacy_on_the_ledger():
+    from airflow_provider_hazy.core.sequence_frames import GroupCharges
+
+    ledger = BudgetLedger()
+    view = GroupCharges(ledger, 10)
+    view.charge(table="t", purpose="p", mechanism="laplace", epsilon=0.1, sensitivity=1.0, scale=10.0, detail="x")
+    [entry] = ledger.entries
+    assert entry.epsilon == pytest.approx(1.0) and entry.sensitivity == pytest.approx(10.0)
+    assert entry.scale == pytest.approx(10.0)  # the mechanism's own noise, unchanged
+    assert entry.detail == {"description": "x", "group_size": 10, "unit": "one owner's history (group privacy)"}
+    assert view.total_epsilon == ledger.total_epsilon  # everything else is the ledger's own

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-EXAMPLE_DAGS = ["hazy_db_to_db", "hazy_ui_trigger", "hazy_s3_to_s3"]
+EXAMPLE_DAGS = ["hazy_db_to_db", "hazy_ui_trigger", "hazy_s3_to_s3", "hazy_generate_from_registry"]
 
 
 def test_dag_folder_imports_without_errors(dagbag):

@@ -1,0 +1,1 @@
+"""Airflow plugins of the provider: the generator registry's pages on the api-server (`registry_plugin`)."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the registry's tables (run by `registry.database.open_engine`, upgrade on open)."""
