@@ -180,6 +180,8 @@ def describe_model(info: dict) -> list:
                 f"  degree model ({degree['adjacency']}): children per {relation['parent']} row, "
                 f"cap {degree['cap']}, mean {degree['ratio']:.4g}"
             )
+        for secondary in table.get("secondary_degrees", []):
+            lines.append(f"  degree histogram (secondary): {secondary['relation']}, degrees up to {secondary['cap']}")
         for column in table["columns"]:
             details = ", ".join(f"{k}={v}" for k, v in column.items() if k not in ("name", "type"))
             lines.append(f"  column {column['name']} ({column['type']}){': ' + details if details else ''}")

@@ -14,7 +14,15 @@ from airflow_provider_hazy.io.sql import engine_from_url
 
 POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("HAZY_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-NORTHWIND = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "northwind.sqlite"
+# ../shared/data next to the checkout (a git worktree may sit one folder deeper: the nearest one up counts)
+NORTHWIND = next(
+    (
+        folder / "shared" / "data" / "northwind.sqlite"
+        for folder in Path(__file__).resolve().parents[1].parents
+        if (folder / "shared" / "data" / "northwind.sqlite").exists()
+    ),
+    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "northwind.sqlite",
+)
 
 
 def service_unavailable(reason: str) -> None:

@@ -21,7 +21,7 @@ from multitable_data import (
 )
 
 from airflow_provider_hazy import api
-from airflow_provider_hazy.core import multitable
+from airflow_provider_hazy.core import degrees, multitable
 from airflow_provider_hazy.core.privacy import STRUCTURE_BUDGET_FRACTION
 
 TABLES = ["regions", "customers", "accounts", "products", "employees", "transactions", "refunds"]
@@ -172,8 +172,15 @@ def test_budget_is_split_by_the_documented_rule(model_path):
         assert math.fsum(e["epsilon"] for e in entries if e["table"] == name) == pytest.approx(share), name
     degree = [e for e in entries if e["purpose"] == "degree_preserving"]
     assert sorted(e["table"] for e in degree) == ["accounts", "refunds", "transactions"]
+    # each degree model: its cap by the exponential mechanism (degrees.CAP_BUDGET_FRACTION of its share,
+    # sensitivity 1), the histogram by Laplace (the rest)
+    caps = {e["detail"]["relation"]: e for e in entries if e["purpose"] == "degree_cap"}
     for entry in degree:
-        assert entry["epsilon"] == pytest.approx(multitable.DEGREE_WEIGHT * unit)
+        cap = caps[entry["detail"]["relation"]]
+        assert cap["epsilon"] == pytest.approx(degrees.CAP_BUDGET_FRACTION * multitable.DEGREE_WEIGHT * unit)
+        assert (cap["mechanism"], cap["sensitivity"]) == ("exponential", 1.0)
+        assert cap["detail"]["cap"] == entry["detail"]["cap"]
+        assert entry["epsilon"] + cap["epsilon"] == pytest.approx(multitable.DEGREE_WEIGHT * unit)
         assert entry["sensitivity"] == multitable.DEGREE_SENSITIVITY
         assert entry["scale"] == pytest.approx(multitable.DEGREE_SENSITIVITY / entry["epsilon"])
     # a null rate (2% of the table's share) per foreign key outside the primary key: customers.region_id,
@@ -188,8 +195,10 @@ def test_budget_is_split_by_the_documented_rule(model_path):
 def test_cross_table_tables_carry_the_group_sensitivity(model_path):
     info = api.inspect_model(model_path)
     entries = [e for e in info["privacy"]["ledger"]["entries"] if e["table"] == "accounts"]
-    cap = info["tables"]["accounts"]["degree"]["cap"]
-    group = multitable.group_size(cap)
+    # the rows a parent reaches through the join are capped by the public default cap, whatever the degree
+    # model's (private) cap
+    tables = info["tables"]
+    group = multitable.group_size(multitable.degree_cap(tables["accounts"]["n_rows"], tables["customers"]["n_rows"]))
     conditionals = [e for e in entries if e["purpose"] == "conditional"]
     crossed = [e for e in conditionals if e["detail"]["parent_table"] == "customers"]
     assert crossed, "balance_band should take the customer's age band as a parent"
@@ -245,7 +254,9 @@ def test_hazy_inspect_shows_each_tables_share_and_degree_model(model_path, capsy
     info = api.inspect_model(model_path)
     assert f"table 'accounts': {info['tables']['accounts']['n_rows']} training rows, epsilon 200" in out
     assert "table 'regions': 5 training rows, epsilon 0 (reference: copied as it is, public)" in out
-    assert "degree model (degree_preserving): children per customers row, cap 10" in out
+    cap = info["tables"]["accounts"]["degree"]["cap"]
+    assert f"degree model (degree_preserving): children per customers row, cap {cap}" in out
+    assert "degree histogram (secondary): transactions(handled_by) -> employees(employee_id)" in out
 
 
 def test_same_random_state_gives_the_same_model_bytes(source, tmp_path, reproducible_noise):

@@ -32,6 +32,7 @@ import pandas as pd
 
 from ..config.model_parameters import ProcessingParams
 from ..config.schema import NumericColumn
+from .bin_rules import distinct_points, point_share, skew_threshold
 from .binning import BinnedDomain
 from .domains import BinSpec, fit_bins, fit_nulls
 from .dp_preprocessing import PrivateColumn
@@ -205,15 +206,17 @@ def numeric_values(series: pd.Series, where_: str, integer: bool) -> np.ndarray:
 
 
 def bin_spec(column: NumericColumn, params: ProcessingParams, integer: bool) -> BinSpec:
-    """The binning of an integer or float column: the column's overrides, else the generator's settings."""
+    """The binning of an integer or float column: the column's overrides, else the generator's settings, with
+    the engine's rules (`bin_rules`) for the settings left at None."""
     return BinSpec(
         n_bins=column.n_bins or params.n_bins,
         default_strategy=params.bin_strategy_default.value,
         column_strategy=column.bin_strategy.value if column.bin_strategy is not None else None,
-        skew_threshold=params.skew_threshold,
-        single_threshold=params.single_threshold,
+        skew_threshold=skew_threshold(params),
+        single_threshold=point_share(params, column.n_bins or params.n_bins),
         drop_empty_bins=params.drop_empty_bins,
         integer=integer,
+        distinct_points=distinct_points(params),
     )
 
 

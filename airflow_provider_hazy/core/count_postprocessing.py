@@ -74,26 +74,30 @@ def marginal_estimates(
     parent_sizes: Sequence[tuple[int, ...]],
     n_columns: int,
     n_rows: int,
+    scales: Sequence[float] | None = None,
 ) -> list[np.ndarray | None]:
     """Each column's distribution estimated from every noisy table that holds it at full resolution: as the
     child (column sums) and as a level-0 parent (sums over the other axes). A sum over m cells has noise
     variance m * 2 b^2 (every table has the same scale b), so the sums are averaged with weights 1 / m,
     projected to n (`project_to_total`) and normalised. Post-processing of the noisy tables only; None for a
-    column no table holds in full (none: every column is the child of one table) or with n = 0."""
-    sums: list[list[tuple[np.ndarray, int]]] = [[] for _ in range(n_columns)]
-    for node, noisy, sizes in zip(nodes, noisy_tables, parent_sizes):
-        sums[node.child].append((noisy.sum(axis=0), noisy.shape[0]))
+    column no table holds in full (none: every column is the child of one table) or with n = 0. With
+    `scales` (each table's Laplace scale, when they differ: a child table's tables with a parent column), a
+    sum's variance is m * 2 scale^2 instead."""
+    sums: list[list[tuple[np.ndarray, float]]] = [[] for _ in range(n_columns)]
+    table_scales = [1.0] * len(nodes) if scales is None else list(scales)
+    for node, noisy, sizes, scale in zip(nodes, noisy_tables, parent_sizes, table_scales):
+        sums[node.child].append((noisy.sum(axis=0), noisy.shape[0] * scale**2))
         cube = noisy.reshape(sizes + (noisy.shape[1],))
         for axis, (parent, level) in enumerate(zip(node.parents, node.levels)):
             if level == 0:
                 others = tuple(a for a in range(cube.ndim) if a != axis)
-                sums[parent].append((cube.sum(axis=others), noisy.size // sizes[axis]))
+                sums[parent].append((cube.sum(axis=others), noisy.size // sizes[axis] * scale**2))
     estimates: list[np.ndarray | None] = []
     for column_sums in sums:
         if not column_sums or n_rows <= 0:
             estimates.append(None)
             continue
-        weights = np.array([1.0 / n_cells for _, n_cells in column_sums])
+        weights = np.array([1.0 / variance for _, variance in column_sums])
         combined = sum(w * s for w, (s, _) in zip(weights / weights.sum(), column_sums))
         estimates.append(project_to_total(combined, n_rows) / n_rows)
     return estimates

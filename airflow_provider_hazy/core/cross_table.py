@@ -135,7 +135,7 @@ def fit_conditioned(
     Laplace count table. A score or table that involves a parent column has its sensitivity multiplied by
     `group` (group privacy: a neighbouring change alters at most `group` joined rows); the others keep the
     single-table sensitivities. beta * epsilon is shared by the selection and placement steps, the rest by
-    the d tables.
+    the d tables. The noisy tables are post-processed as a single table's (`_consistent_child_conditionals`).
     """
     d = len(domain_sizes)
     all_sizes = list(domain_sizes) + [int(s) + 1 for s in given_sizes]
@@ -219,6 +219,7 @@ def fit_conditioned(
     conditionals = [
         privbayes.Conditional(j, (), (), (), (), np.full((1, all_sizes[j]), 1.0 / all_sizes[j])) for j in given
     ]
+    noisy_tables, node_sizes, node_coarsenings, node_scales = [], [], [], []
     for node in nodes:
         hierarchies_used = [data.hierarchies[p] for p in node.parents]
         sizes = tuple(h.sizes[level] for h, level in zip(hierarchies_used, node.levels))
@@ -230,12 +231,10 @@ def fit_conditioned(
         involves_given = bool(set(node.parents) & given_set)
         sensitivity = privbayes.COUNT_SENSITIVITY * (group if involves_given else 1)
         scale = sensitivity / table_epsilon
-        probabilities = privbayes.conditional_distributions(
-            privbayes.noisy_counts(counts, scale, ledger.noise), default_strategy
-        )
-        conditionals.append(
-            privbayes.Conditional(node.child, node.parents, node.levels, sizes, coarsenings, probabilities)
-        )
+        noisy_tables.append(privbayes.noisy_counts(counts, scale, ledger.noise))
+        node_sizes.append(sizes)
+        node_coarsenings.append(coarsenings)
+        node_scales.append(scale)
         ledger.charge(
             table=table,
             purpose="conditional",
@@ -253,6 +252,21 @@ def fit_conditioned(
                 "parent_table": parent_table if involves_given else None,
             },
         )
+    conditionals.extend(
+        _consistent_child_conditionals(
+            nodes,
+            noisy_tables,
+            node_sizes,
+            node_coarsenings,
+            node_scales,
+            all_sizes,
+            data.hierarchies,
+            given,
+            data.n_rows,
+            default_strategy,
+            rng,
+        )
+    )
     # unused candidate parent columns get placeholder marginals (no data) so the model covers every attribute
     for j in candidates_given:
         if j not in given_set:
@@ -261,6 +275,86 @@ def fit_conditioned(
             )
     model = privbayes.PrivBayesModel(tuple(all_sizes), tuple(conditionals))
     return ConditionedFit(model, d, tuple(j - d for j in given))
+
+
+def _consistent_child_conditionals(
+    nodes: Sequence[privbayes.Node],
+    noisy_tables: Sequence[np.ndarray],
+    node_sizes: Sequence[Tuple[int, ...]],
+    node_coarsenings: Sequence[Tuple[Optional[np.ndarray], ...]],
+    node_scales: Sequence[float],
+    all_sizes: Sequence[int],
+    hierarchies: Sequence[privbayes.Hierarchy],
+    given: Sequence[int],
+    n_rows: int,
+    default_strategy: str,
+    rng: np.random.Generator,
+) -> Tuple[privbayes.Conditional, ...]:
+    """The child's conditionals by the single-table post-processing (`privbayes.consistent_conditionals`:
+    projection to n, pooled marginal estimates weighted by each table's own noise scale, tilting in network
+    order). The given parent columns are not
+    measured by the child's tables: in the simulated rows each is drawn on its own (`_simulated_given`).
+    Post-processing of the noisy tables only."""
+    initial = np.zeros((privbayes.CONSISTENCY_ROWS if n_rows > 0 else 0, len(all_sizes)), dtype=np.int64, order="F")
+    for j in given:
+        initial[:, j] = _simulated_given(
+            j, nodes, noisy_tables, node_sizes, node_scales, hierarchies[j], initial.shape[0], rng
+        )
+    return privbayes.consistent_conditionals(
+        nodes,
+        noisy_tables,
+        node_sizes,
+        node_coarsenings,
+        all_sizes,
+        n_rows,
+        default_strategy,
+        rng,
+        initial=initial,
+        scales=node_scales,
+    )
+
+
+def _simulated_given(
+    column: int,
+    nodes: Sequence[privbayes.Node],
+    noisy_tables: Sequence[np.ndarray],
+    node_sizes: Sequence[Tuple[int, ...]],
+    node_scales: Sequence[float],
+    hierarchy: privbayes.Hierarchy,
+    n_rows: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Simulated codes of a given parent column: its distribution at the finest level any table uses it,
+    pooled from those tables (sums over the other axes, inverse-variance weights, clipped at 0), then a code
+    drawn uniformly among the codes of each coarse value. Every table using the column at that level or a
+    coarser one then sees the estimated distribution. Uniform when no table uses it."""
+    size = hierarchy.sizes[0]
+    found = [
+        (node, noisy, sizes, scale, axis, level)
+        for node, noisy, sizes, scale in zip(nodes, noisy_tables, node_sizes, node_scales)
+        for axis, (parent, level) in enumerate(zip(node.parents, node.levels))
+        if parent == column
+    ]
+    if not found or n_rows == 0:
+        return rng.integers(size, size=n_rows)
+    finest = min(level for *_, level in found)
+    sums, weights = [], []
+    for _node, noisy, sizes, scale, axis, level in found:
+        if level != finest:
+            continue
+        cube = noisy.reshape(tuple(sizes) + (noisy.shape[1],))
+        sums.append(cube.sum(axis=tuple(a for a in range(cube.ndim) if a != axis)))
+        weights.append(1.0 / (noisy.size // sizes[axis] * scale**2))
+    pooled = np.clip(sum(w * part for w, part in zip(weights, sums)) / sum(weights), 0.0, None)
+    mapping = np.arange(size) if hierarchy.coarsenings[finest] is None else np.asarray(hierarchy.coarsenings[finest])
+    if pooled.sum() <= 0:
+        return rng.integers(size, size=n_rows)
+    coarse = rng.choice(len(pooled), size=n_rows, p=pooled / pooled.sum())
+    members = np.argsort(mapping, kind="stable")  # fine codes grouped by coarse value
+    starts = np.searchsorted(mapping[members], np.arange(len(pooled)))
+    counts = np.bincount(mapping, minlength=len(pooled))
+    offsets = np.floor(rng.random(n_rows) * np.maximum(counts[coarse], 1)).astype(np.int64)
+    return members[np.minimum(starts[coarse] + offsets, size - 1)]
 
 
 def sample_conditioned(

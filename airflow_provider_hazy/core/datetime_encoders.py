@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..config.model_parameters import ProcessingParams
 from ..config.schema import DateColumn, DatetimeColumn
+from .bin_rules import distinct_points, point_share, skew_threshold
 from .binning import BinnedDomain
 from .column_encoders import BinnedEncoder, CodePart, where
 from .datetime_text import detect_format, format_datetimes, parse_text
@@ -153,12 +154,14 @@ def present(values: np.ndarray, source: DatetimeSource, name: str) -> pd.Series:
 
 
 def datetime_spec(params: ProcessingParams, per_day: float, public_range: Optional[Tuple[float, float]] = None):
-    """The binning of a date, datetime or time-of-day part (epoch values are integers in the unit)."""
+    """The binning of a date, datetime or time-of-day part (epoch values are integers in the unit), with the
+    engine's rules (`bin_rules`) for the settings left at None."""
     return BinSpec(
         n_bins=params.n_bins,
         default_strategy=params.bin_strategy_default.value,
-        skew_threshold=params.skew_threshold,
-        single_threshold=params.single_threshold,
+        skew_threshold=skew_threshold(params),
+        single_threshold=point_share(params),
+        distinct_points=distinct_points(params),
         drop_empty_bins=params.drop_empty_bins,
         integer=True,
         grid="days",

@@ -57,6 +57,7 @@ class BinSpec:
     grid: str = "number"  # candidate grid of the private range: "number" or "days"
     per_day: float = 1.0  # units per day, for the "days" grid
     public_range: Optional[Tuple[float, float]] = None  # known without the data (time of day)
+    distinct_points: bool = False  # non-private: a column with <= n_bins distinct values is binned by them
 
     @property
     def needs_histogram(self) -> bool:
@@ -215,6 +216,8 @@ def _exact_domain(summary: ValueSummary, n_rows: int, has_null: bool, spec: BinS
     wants_skew = spec.skew_threshold is not None and spec.column_strategy is None
     uniques, counts = summary.distinct
     uniques = uniques.astype(np.float64)
+    if spec.distinct_points and len(uniques) <= spec.n_bins:
+        return distinct_value_domain(uniques, spec, has_null)
     point_mask = counts > threshold if threshold is not None else np.zeros(len(uniques), dtype=bool)
     points = uniques[point_mask]
     skew = skewness(uniques, counts.astype(np.float64)) if wants_skew else 0.0
@@ -227,6 +230,14 @@ def _exact_domain(summary: ValueSummary, n_rows: int, has_null: bool, spec: BinS
     if spec.drop_empty_bins:
         domain = domain.keep(np.bincount(domain.bin_of(uniques), minlength=domain.n_bins) > 0)
     return domain
+
+
+def distinct_value_domain(distinct: np.ndarray, spec: BinSpec, has_null: bool) -> BinnedDomain:
+    """A column encoded by its (few, sorted) distinct values: one point bin each, none between them (a value
+    between two points is encoded as the nearer one)."""
+    strategy = spec.column_strategy or spec.default_strategy
+    domain = bins_from_edges(distinct, distinct, integer=spec.integer, has_null=has_null, strategy=strategy)
+    return domain.keep(domain.point)
 
 
 def _overlapping_bins(domain: BinnedDomain, cell_edges: np.ndarray, cells: np.ndarray) -> np.ndarray:

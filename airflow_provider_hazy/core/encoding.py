@@ -36,6 +36,7 @@ import pandas as pd
 from ..config.model_parameters import ProcessingParams
 from ..config.schema import BaseTable, ReferenceTable, SequentialTable, TabularTable
 from . import generated_columns as generated
+from .bin_rules import resolve_params
 from .category_encoder import CategoryEncoder, fit_category_encoder
 from .column_encoders import (
     BoolEncoder,
@@ -357,14 +358,18 @@ def fit_table_encoding(
     rng: np.random.Generator,
     ledger: BudgetLedger,
     table_name: Optional[str] = None,
+    epsilon: Optional[float] = None,
 ) -> TableEncoding:
     """Fit an encoder per modelled column of `table` on `df` (a `prepare_frame` result).
 
     With `processing_epsilon`, every statistic is a DP release charged to `ledger` (summing to exactly
     `processing_epsilon`); without it nothing is charged and the encoding is `processing_private` False.
+    `epsilon` is the table's model budget (default: `params.epsilon`), which bounds the bins per column
+    (`bin_rules.resolve_params`).
     """
     table_name = table_name or table.name
     modelled = [column for column in table.columns if column.type in MODELLED_TYPES]
+    params = resolve_params(params, len(df), len(modelled), epsilon)
     private = processing_epsilon is not None
     shares = split_budget(processing_epsilon, len(modelled)) if private and modelled else [None] * len(modelled)
     encoders: List[Encoder] = []

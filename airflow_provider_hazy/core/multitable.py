@@ -33,6 +33,7 @@ import pandas as pd
 from ..config.schema import DataSchema, ReferenceTable, SequentialTable
 from . import privbayes
 from .batching import Batch, plan_batches, rows_for_magnitude
+from .degrees import hit_total, private_degree_cap, split_degree_budget, systematic_uniforms
 from .privacy import (
     COUNT_MECHANISM,
     BudgetLedger,
@@ -43,6 +44,8 @@ DEGREE_WEIGHT = 0.5
 """A degree model's share of the budget relative to a table's network (see `split_model_budget`)."""
 NULL_RATE_FRACTION = 0.02
 """The part of a table's share spent on the noisy null rate of each foreign key outside its primary key."""
+SECONDARY_DEGREE_FRACTION = 0.1
+"""The part of a table's share spent on the degree histogram of each secondary foreign key."""
 DEGREE_SENSITIVITY = 4.0
 """L1 change of a degree histogram (conditioned on parent columns) between neighbours: replacing a child row
 moves one child from parent a to parent b, so two parents change bins (4); replacing a parent row moves
@@ -227,12 +230,15 @@ class BudgetPlan:
     degree: Dict[str, float]
     null_rate: Dict[str, float]
     processing: Dict[str, Optional[float]]
+    secondary_degree: Dict[str, float] = field(default_factory=dict)
+
+    def relation_epsilon(self, relation: Relation) -> float:
+        """What one foreign key's releases spend: its degree model (driving or secondary) and null rate."""
+        name = relation.name
+        return self.degree.get(name, 0.0) + self.secondary_degree.get(name, 0.0) + self.null_rate.get(name, 0.0)
 
     def table_total(self, table: str, relations: Sequence[Relation]) -> float:
-        return math.fsum(
-            [self.network.get(table, 0.0)]
-            + [self.degree.get(r.name, 0.0) + self.null_rate.get(r.name, 0.0) for r in relations]
-        )
+        return math.fsum([self.network.get(table, 0.0)] + [self.relation_epsilon(r) for r in relations])
 
 
 def split_model_budget(
@@ -242,8 +248,10 @@ def split_model_budget(
 
     With T modelled tables and R degree models, a unit is epsilon / (T + DEGREE_WEIGHT * R): each table gets
     one unit and each degree model DEGREE_WEIGHT units. Out of its unit, a table spends NULL_RATE_FRACTION on
-    the null rate of each secondary or self-referencing foreign key (at most a fifth of the unit in all), the
-    rest on its network. `processing_epsilon` is shared equally by the modelled tables.
+    the null rate of each secondary or self-referencing foreign key (at most a fifth of the unit in all) and,
+    with degree_preserving adjacency, SECONDARY_DEGREE_FRACTION on the degree histogram of each secondary
+    foreign key that is not a self-reference (`degrees.SecondaryDegrees`; at most a fifth of the unit in
+    all), the rest on its network. `processing_epsilon` is shared equally by the modelled tables.
     """
     tables = graph.modelled_tables
     degree_relations = [graph.driving[t] for t in tables if graph.driving[t] is not None] if degree_preserving else []
@@ -251,15 +259,20 @@ def split_model_budget(
     unit = epsilon / weight if weight else 0.0
     network: Dict[str, float] = {}
     null_rate: Dict[str, float] = {}
+    secondary_degree: Dict[str, float] = {}
     for table in tables:
         secondary = graph.nullable(table)
         fraction = min(NULL_RATE_FRACTION, 0.2 / len(secondary)) if secondary else 0.0
         for relation in secondary:
             null_rate[relation.name] = unit * fraction
-        network[table] = unit * (1.0 - fraction * len(secondary))
+        others = [r for r in graph.secondary(table) if not r.is_self] if degree_preserving else []
+        degree_fraction = min(SECONDARY_DEGREE_FRACTION, 0.2 / len(others)) if others else 0.0
+        for relation in others:
+            secondary_degree[relation.name] = unit * degree_fraction
+        network[table] = unit * (1.0 - fraction * len(secondary) - degree_fraction * len(others))
     degree = {relation.name: DEGREE_WEIGHT * unit for relation in degree_relations}
     processing = {table: None if processing_epsilon is None else processing_epsilon / len(tables) for table in tables}
-    return BudgetPlan(network, degree, null_rate, processing)
+    return BudgetPlan(network, degree, null_rate, processing, secondary_degree)
 
 
 def degree_cap(n_child: int, n_parent: int) -> int:
@@ -342,7 +355,10 @@ class DegreeModel:
     probabilities: np.ndarray = field(default_factory=lambda: np.ones((1, 1)))
 
     def degrees(self, parent_codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Children of each synthetic parent row (degree_preserving), from its row of the table."""
+        """Children of each synthetic parent row: degree_preserving, drawn from its row of the table (systematic
+        sampling within each parent combination, `degrees.systematic_uniforms`, so the drawn histogram is the
+        table's to within a row per degree) and then brought to the public total round(n_parent * ratio)
+        (`degrees.hit_total`); random, uniform picks."""
         n_parent = parent_codes.shape[0]
         if self.adjacency == "random":
             total = int(math.floor(n_parent * self.ratio + 0.5))
@@ -353,7 +369,11 @@ class DegreeModel:
         cumulative = np.minimum(np.cumsum(self.probabilities, axis=1), 1.0)
         cumulative[:, -1] = 1.0
         cumulative += np.arange(cumulative.shape[0], dtype=np.float64)[:, None]
-        return privbayes.draw_children(cumulative.ravel(), combination, self.cap + 1, rng)
+        targets = combination + systematic_uniforms(combination, rng)
+        drawn = np.searchsorted(cumulative.ravel(), targets, side="right") - combination * (self.cap + 1)
+        drawn = np.clip(drawn, 0, self.cap)
+        # row counts are public: the drawn degrees are brought to n_parent x ratio (degrees.hit_total)
+        return hit_total(drawn, int(math.floor(n_parent * self.ratio + 0.5)), self.cap, rng)
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -445,10 +465,29 @@ def fit_degree_model(
     *,
     epsilon: float,
     ledger: BudgetLedger,
+    private_cap: bool = False,
 ) -> DegreeModel:
     """The Laplace mechanism on the joint counts of (coarsened parent columns, clipped degree), every cell
     noised, sensitivity `DEGREE_SENSITIVITY`; parent columns are coarsened (or dropped) until the table is
-    theta-useful, which reads only public sizes."""
+    theta-useful, which reads only public sizes. With `private_cap`, `degrees` are the unclipped degrees and
+    `cap` the public default: the cap is chosen from the data by `degrees.private_degree_cap` (a share
+    `degrees.CAP_BUDGET_FRACTION` of `epsilon`, charged), so a heavy tail survives a large budget.
+
+    Post-processing (no budget): the noisy table is projected onto counts >= 0 summing to the public number
+    of parent rows (`privbayes.project_to_total`, which removes the mass noise puts into empty cells),
+    normalised per parent combination and tilted to the public mean degree (`tilt_to_mean`)."""
+    if private_cap:
+        cap_epsilon, epsilon = split_degree_budget(epsilon)
+        cap = private_degree_cap(
+            degrees,
+            cap,
+            n_child,
+            epsilon=cap_epsilon,
+            ledger=ledger,
+            table=relation.child,
+            relation=relation.name,
+        )
+        degrees = np.minimum(np.asarray(degrees, dtype=np.int64), cap)
     scale = DEGREE_SENSITIVITY / epsilon
     n_parent = parent_codes.shape[0]
     # theta-useful, and at least MIN_PARENTS_PER_COMBINATION parent rows per combination on average: the
@@ -462,8 +501,9 @@ def fit_degree_model(
     combination = privbayes.parent_combination_codes(parent_codes, columns, coarsenings, sizes)
     counts = privbayes.joint_counts(np.asarray(degrees, dtype=np.int64), combination, math.prod(sizes), cap + 1)
     noisy = privbayes.noisy_counts(counts, scale, ledger.noise)
-    probabilities = privbayes.conditional_distributions(noisy, "marginal")
-    weights = np.maximum(noisy, 0.0).sum(axis=1)
+    projected = privbayes.project_to_total(noisy, float(n_parent))
+    probabilities = privbayes.conditional_distributions(projected, "marginal")
+    weights = projected.sum(axis=1)
     target = min(n_child / max(n_parent, 1), float(cap))
     probabilities = tilt_to_mean(probabilities, weights, target)
     ledger.charge(
@@ -480,7 +520,8 @@ def fit_degree_model(
             "parent_levels": list(levels),
             "cells": int(counts.size),
             "parent_rows": n_parent,
-            "post_processing": "tilted to the public mean degree n_child / n_parent",
+            "post_processing": "projected to the public parent count, tilted to the public mean degree "
+            "n_child / n_parent",
             "neighbouring": "one row of one table replaced: a child row moves between two parents (L1 4), "
             "a parent row changes cell (L1 2); degrees clipped to the public cap",
         },

@@ -589,6 +589,8 @@ def consistent_conditionals(
     n_rows: int,
     default_strategy: str,
     rng: np.random.Generator,
+    initial: np.ndarray | None = None,
+    scales: Sequence[float] | None = None,
 ) -> tuple[Conditional, ...]:
     """The conditionals from the noisy joint count tables, by post-processing only (no budget):
 
@@ -602,10 +604,15 @@ def consistent_conditionals(
     Without step 3 the marginals drift along the network: each conditional's noise moves its child's
     marginal and every later column inherits the error, which then dominates the 2-way marginals of
     columns far apart. `default_strategy` "marginal" fills empty parent combinations with the estimate of
-    step 2. With n = 0 (nothing to be consistent with) only step 1 is applied.
+    step 2. With n = 0 (nothing to be consistent with) only step 1 is applied. `initial` (CONSISTENCY_ROWS x
+    all columns) holds the simulated values of columns no node measures (a child table's given parent
+    columns, `cross_table.fit_conditioned`); zeros by default. `scales`: the tables' Laplace scales when they
+    differ (`marginal_estimates`).
     """
-    estimates = marginal_estimates(nodes, noisy_tables, parent_sizes, len(domain_sizes), n_rows)
+    estimates = marginal_estimates(nodes, noisy_tables, parent_sizes, len(domain_sizes), n_rows, scales)
     simulated = np.zeros((CONSISTENCY_ROWS if n_rows > 0 else 0, len(domain_sizes)), dtype=np.int64, order="F")
+    if initial is not None and n_rows > 0:
+        simulated[:] = initial
     conditionals = []
     for node, noisy, sizes, coarsenings in zip(nodes, noisy_tables, parent_sizes, parent_coarsenings):
         target = estimates[node.child]

@@ -42,6 +42,7 @@ import pandas as pd
 
 from ..config.model_parameters import ProcessingParams
 from ..config.schema import BaseTable
+from .bin_rules import point_share, resolve_params
 from .category_encoder import (
     CategoryEncoder,
     as_category_values,
@@ -394,13 +395,19 @@ class _Column:
         self.n_rows, self.n_null, self.n_true = 0, 0, 0
         kind = column.type
         self.spec = bin_spec(column, params, kind == "integer") if kind in ("integer", "float") else None
-        fraction = None if private else params.single_threshold
+        fraction = None if private else point_share(params)  # the unresolved n_bins: a superset of the candidates
         if kind == "category":
             self.stats: Any = CategoryStats()
         elif kind in ("datetime", "date"):
             self.stats = DatetimeStats(column, params, self.where, fraction, private=private)
         else:
             self.stats = ValueStats(fraction)
+
+    def set_params(self, params: ProcessingParams) -> None:
+        """The settings resolved once the row count is known (`bin_rules.resolve_params`)."""
+        self.params = params
+        if self.spec is not None:
+            self.spec = bin_spec(self.column, params, self.column.type == "integer")
 
     def update(self, series: pd.Series) -> None:
         kind = self.column.type
@@ -550,12 +557,15 @@ def fit_table_encoding_from_chunks(
     rng: np.random.Generator,
     ledger: BudgetLedger,
     table_name: Optional[str] = None,
+    epsilon: Optional[float] = None,
 ) -> Tuple[TableEncoding, int]:
     """(the table's encoding, its row count) from `chunks()`, a fresh pass over prepared frames per call.
 
     As `encoding.fit_table_encoding` for what is fit and how the preprocessing budget is charged
     (`processing_epsilon` shared equally by the modelled columns, charges summing to it), but from
     mergeable summaries (see the module docstring), so the result does not depend on the chunking.
+    `epsilon` is the table's model budget (default: `params.epsilon`), which bounds the bins per column
+    (`bin_rules.resolve_params`).
     """
     table_name = table_name or table.name
     modelled = [column for column in table.columns if column.type in MODELLED_TYPES]
@@ -577,6 +587,9 @@ def fit_table_encoding_from_chunks(
             fitter.update(chunk[fitter.column.name].reset_index(drop=True))
         if not private:
             _update_metadata(chunk, table, lengths, uniques)
+    params = resolve_params(params, n_rows, len(modelled), epsilon)
+    for fitter in columns:
+        fitter.set_params(params)
     shares = split_budget(processing_epsilon, len(modelled)) if private and modelled else [None] * len(modelled)
     private_columns = [
         PrivateColumn(table_name, column.name, share, private_steps(column, params), ledger) if private else None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
-from typing import IO, Any, Iterator, Optional, Union
+from typing import IO, Any, Iterator, Optional, Sequence, Union
 
 import pandas as pd
 import pyarrow as pa
@@ -27,12 +28,36 @@ def file_format(path: PathLike) -> str:
     raise ValueError(f"{path}: unknown table file format (use .csv, .csv.gz, .parquet or .pq)")
 
 
+def check_unique_header(names: Sequence[Any], where: str) -> None:
+    """ValueError naming every column name the header holds more than once (pandas would silently rename
+    the second `x` to `x.1`, and two columns that are one would be modelled as two)."""
+    counts = Counter(str(name) for name in names)
+    repeated = {name: count for name, count in counts.items() if count > 1}
+    if repeated:
+        listed = ", ".join(f"'{name}' ({count} times)" for name, count in repeated.items())
+        raise ValueError(f"{where}: duplicate column names in the header: {listed}; give every column its own name")
+
+
+def _mangled_duplicates(columns: Sequence[Any]) -> list:
+    """Columns pandas renamed from a duplicated header name (`x.1` next to `x`), for a stream whose raw
+    header cannot be read twice."""
+    present = {str(column) for column in columns}
+    found = []
+    for column in map(str, columns):
+        base, dot, suffix = column.rpartition(".")
+        if dot and suffix.isdigit() and base in present:
+            found.append(base)
+    return found
+
+
 def read_file_table(path: PathLike, nrows: Optional[int] = None) -> pd.DataFrame:
-    """Read a whole CSV or Parquet table (the first `nrows` rows when set)."""
+    """Read a whole CSV or Parquet table (the first `nrows` rows when set); a CSV header naming a column twice
+    is an error naming it."""
     kind = file_format(path)
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such table file")
     if kind == "csv":
+        check_unique_header(pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist(), str(path))
         return pd.read_csv(path, nrows=nrows, low_memory=False)
     table = pq.read_table(path)
     if nrows is not None:
@@ -48,14 +73,27 @@ def read_csv_chunks(
 ) -> Iterator[pd.DataFrame]:
     """CSV rows in DataFrames of at most `chunk_size` rows, from a path or a binary stream (maybe gzip).
 
-    Each chunk's column types are inferred from that chunk (as `pandas.read_csv` does).
+    Each chunk's column types are inferred from that chunk (as `pandas.read_csv` does). A header naming a
+    column twice is an error naming it (read from the file for a path; for a stream, seen as pandas' `x.1`
+    renaming next to `x`).
     """
+    is_path = isinstance(source, (str, Path))
+    where = str(source) if is_path else "CSV stream"
+    if is_path:
+        header = pd.read_csv(source, header=None, nrows=1, dtype=str, compression=compression)
+        check_unique_header(header.iloc[0].tolist() if len(header) else [], where)
     if nrows == 0:  # pandas yields no chunk at all for nrows=0: one empty frame with the header's columns
-        yield pd.read_csv(source, nrows=0, compression=compression)
+        frame = pd.read_csv(source, nrows=0, compression=compression)
+        if not is_path:
+            check_unique_header(_mangled_duplicates(frame.columns) * 2, where)
+        yield frame
         return
     reader = pd.read_csv(source, chunksize=chunk_size, nrows=nrows, low_memory=False, compression=compression)
     with reader:
-        yield from reader
+        for index, chunk in enumerate(reader):
+            if index == 0 and not is_path:
+                check_unique_header(_mangled_duplicates(chunk.columns) * 2, where)
+            yield chunk
 
 
 def read_parquet_chunks(

@@ -3,10 +3,13 @@
 The bins are fitted on the REAL column only, then applied to any other frame (synthetic, held-out real):
 
 - numeric (integer, float, age) and datetime (datetime, date) columns: with at most `n_bins` distinct real
-  values, one bin per distinct value (cut at the midpoints between them); otherwise `n_bins` bins cut at
-  the real column's quantiles (`strategy="quantile"`, the default; tied quantiles merge, so a value
-  holding half the rows gets one wide bin) or at `n_bins` equal-width steps between the real minimum and
-  maximum (`strategy="uniform"`). The outer bins are open, so values outside the real range fall into the
+  values, one bin per distinct value (cut at the midpoints between them); otherwise every *point mass* (a
+  real value held by more than `POINT_SHARE` of the rows and half a bin's share, 1 / (2 n_bins)) gets a bin
+  holding exactly that value, and the other values are cut into the remaining bins at their quantiles
+  (`strategy="quantile"`, the default) or at equal-width steps between the real minimum and maximum
+  (`strategy="uniform"`). A model that loses a point mass (decodes 0 as 0 < x < 500) is then seen to:
+  the synthetic rows leave the point's bin. These bins depend on the real data only, never on the model's.
+  The outer bins are open, so values outside the real range fall into the
   first or last bin. Datetimes are binned as seconds since the epoch (UTC); text that does not parse
   (with the column's `format`, or ISO 8601) counts as null.
 - categorical columns (category, bool, and every other type): the `max_categories` most frequent real
@@ -30,6 +33,7 @@ from ..config.schema import BaseTable
 
 N_BINS = 20
 MAX_CATEGORIES = 50
+POINT_SHARE = 0.01
 NUMERIC_TYPES = ("integer", "float", "age")
 DATETIME_TYPES = ("datetime", "date")
 KEY_TYPES = ("id", "foreign_key")
@@ -163,6 +167,14 @@ def fit_column_bins(
     return ColumnBins(kind, tuple(labels) + (NULL_LABEL,), cuts=cuts, datetime_format=datetime_format)
 
 
+def point_values(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """The real values held by more than `POINT_SHARE` of the rows (and half a bin's share): bins of their own."""
+    if len(values) == 0:
+        return np.empty(0)
+    distinct, counts = np.unique(values, return_counts=True)
+    return distinct[counts > max(POINT_SHARE, 0.5 / n_bins) * len(values)]
+
+
 def _numeric_cuts(values: np.ndarray, kind: str, n_bins: int, strategy: str) -> Tuple[np.ndarray, List[str]]:
     distinct = np.unique(values)
     if len(distinct) == 0:
@@ -170,14 +182,29 @@ def _numeric_cuts(values: np.ndarray, kind: str, n_bins: int, strategy: str) -> 
     if len(distinct) <= n_bins:
         cuts = (distinct[:-1] + distinct[1:]) / 2
         return cuts, [_format_edge(value, kind) for value in distinct]
-    if strategy == "quantile":
-        edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1)))
+    points = point_values(values, n_bins)
+    rest = values[~np.isin(values, points)] if len(points) else values
+    n_rest = max(n_bins - len(points), 1)
+    if len(rest) == 0:
+        edges = np.array([distinct[0], distinct[-1]])
+    elif strategy == "quantile":
+        edges = np.unique(np.quantile(rest, np.linspace(0.0, 1.0, n_rest + 1)))
     else:
-        edges = np.linspace(distinct[0], distinct[-1], n_bins + 1)
-    cuts = edges[1:-1]
-    bounds = np.concatenate([[distinct[0]], cuts, [distinct[-1]]])
-    labels = [f"[{_format_edge(low, kind)}, {_format_edge(high, kind)})" for low, high in zip(bounds[:-1], bounds[1:])]
-    labels[-1] = labels[-1][:-1] + "]"
+        edges = np.linspace(distinct[0], distinct[-1], n_rest + 1)
+    point_cuts = np.concatenate([points, np.nextafter(points, np.inf)])
+    cuts = np.unique(np.concatenate([edges[1:-1], point_cuts]))
+    cuts = cuts[(cuts > distinct[0]) & (cuts <= distinct[-1])]
+    bounds = np.concatenate([[distinct[0]], cuts, [np.nextafter(distinct[-1], np.inf)]])
+    labels = []
+    last = len(bounds) - 2
+    for index, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
+        if high == np.nextafter(low, np.inf):
+            labels.append(_format_edge(low, kind))
+            continue
+        after_point = low in set(np.nextafter(points, np.inf).tolist())
+        opening = f"({_format_edge(np.nextafter(low, -np.inf), kind)}" if after_point else f"[{_format_edge(low, kind)}"
+        closing = f"{_format_edge(distinct[-1], kind)}]" if index == last else f"{_format_edge(high, kind)})"
+        labels.append(f"{opening}, {closing}")
     return cuts, labels
 
 

@@ -22,6 +22,7 @@ from ..config import GenerationConfig, TrainingConfig
 from ..config.schema import BaseTable, IdColumn
 from ..core import multitable, sequence_frames
 from ..core.batching import Batch
+from ..core.degrees import secondary_picks
 from ..core.postprocess import apply_post_generation, drop_unique_violations, limit_string_lengths
 from .model import Model, TableModel, table_order
 
@@ -138,9 +139,12 @@ def make_batch(
                 _assign_keys(frame, frame, secondary, rows)
                 continue
             in_key = relation is not None and set(secondary.child_columns) | set(relation.child_columns) <= key_columns
-            rows = multitable.secondary_rows(
-                len(frame), len(frames[secondary.parent]), rate, parent_rows if in_key else None, rng
-            )
+            group = parent_rows if in_key else None
+            secondary_model = table.secondary_degrees.get(secondary.name)
+            if secondary_model is not None:  # the degree distribution of the source (core.degrees)
+                rows = secondary_picks(secondary_model, len(frame), len(frames[secondary.parent]), rate, group, rng)
+            else:
+                rows = multitable.secondary_rows(len(frame), len(frames[secondary.parent]), rate, group, rng)
             _assign_keys(frame, frames[secondary.parent], secondary, rows)
         frame, table_codes = _unique_keys(frame, table_codes, table.encoding.table)
         frames[name] = frame

@@ -25,6 +25,7 @@ from ..config import TrainingConfig
 from ..config.enums import AdjacencyType
 from ..config.schema import BaseTable, DataSchema
 from ..core import cross_table, multitable, privbayes, sequence_frames
+from ..core.degrees import SecondaryDegrees
 from ..core.encoding import TableEncoding
 from ..core.privacy import BudgetLedger
 from ..model_file import read_manifest, read_model, write_model
@@ -65,6 +66,7 @@ class TableModel:
     null_rates: Dict[str, float] = field(default_factory=dict)
     sequence: Optional[sequence_frames.SequentialFit] = None
     """A sequential table's histories model (its length model is `degree`; `network` is the first-row one)."""
+    secondary_degrees: Dict[str, SecondaryDegrees] = field(default_factory=dict)
 
     def sample_codes(self, n_rows: int, rng: np.random.Generator, given: Optional[np.ndarray] = None) -> np.ndarray:
         """Codes of `n_rows` rows; with `given` (the joined parent columns), drawn conditionally on them."""
@@ -167,7 +169,8 @@ def build_manifest(
 
 MULTI_TABLE_BUDGET_RULE = (
     "epsilon / (T + 0.5 R) per modelled table (T tables) and half that per degree model (R driving foreign "
-    "keys); 2% of a table's share per null rate of a foreign key outside its primary key; processing_epsilon / T "
+    "keys); 2% of a table's share per null rate of a foreign key outside its primary key; 10% of it per degree "
+    "histogram of a secondary foreign key; processing_epsilon / T "
     "per table; reference tables are public and cost nothing (docs/multitable.md)"
 )
 
@@ -190,7 +193,7 @@ def _multi_table_entry(
                 else ("driving" if graph.driving.get(relation.child) == relation else "secondary"),
                 "epsilon": 0.0
                 if budget is None
-                else budget.degree.get(relation.name, 0.0) + budget.null_rate.get(relation.name, 0.0),
+                else budget.relation_epsilon(relation),
             }
             for relation in graph.relations
         ],
@@ -219,6 +222,8 @@ def _table_entry(
         entry["degree"] = table.degree.to_json()
     if table.null_rates:
         entry["null_rates"] = dict(table.null_rates)
+    if table.secondary_degrees:
+        entry["secondary_degrees"] = [model.to_json() for model in table.secondary_degrees.values()]
     return entry
 
 
@@ -273,6 +278,7 @@ def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
                 "columns": entry["columns"],
                 "network": entry["network_edges"],
                 **({"degree": entry["degree"]} if "degree" in entry else {}),
+                **({"secondary_degrees": entry["secondary_degrees"]} if "secondary_degrees" in entry else {}),
                 **({"sequence": sequence_frames.summary(entry["sequence"])} if "sequence" in entry else {}),
                 **({"copied": True} if entry.get("copied") else {}),
             }
@@ -303,6 +309,9 @@ def _model_arrays(model: Model) -> Dict[str, np.ndarray]:
         if table.degree is not None and table.degree.adjacency != "random":
             for key, array in table.degree.arrays().items():
                 arrays[f"t{index}.degree.{key}"] = array
+        for number, secondary in enumerate(table.secondary_degrees.values()):
+            for key, array in secondary.arrays().items():
+                arrays[f"t{index}.secondary{number}.{key}"] = array
     return arrays
 
 
@@ -364,6 +373,10 @@ def load_model(path: Union[str, Path]) -> Model:
             ),
             degree=None if degree is None else _load_degree(degree, _prefixed(arrays, prefix + "degree.")),
             null_rates={key: float(value) for key, value in entry.get("null_rates", {}).items()},
+            secondary_degrees={
+                data["relation"]: SecondaryDegrees.from_parts(data, _prefixed(arrays, f"{prefix}secondary{number}."))
+                for number, data in enumerate(entry.get("secondary_degrees", []))
+            },
         )
     return Model(manifest=manifest, tables=tables, references=references)
 

@@ -23,6 +23,7 @@ from ..config import TrainingConfig
 from ..config.schema import BaseTable, DataSchema, ReferenceTable, SequentialTable
 from ..core import cross_table, multitable, privbayes, privbayes_streaming, sequence_frames
 from ..core.batching import rows_for_magnitude
+from ..core.degrees import SecondaryDegrees, fit_secondary_degrees
 from ..core.encoding import fit_table_encoding
 from ..core.noise import noise_for_training
 from ..core.privacy import BudgetLedger
@@ -92,7 +93,14 @@ def _fit_table(
     generator = config.model_parameters.generator
     settings = _generator_settings(generator)
     encoding = fit_table_encoding(
-        frame, table, generator, processing_epsilon=processing_epsilon, rng=rng, ledger=ledger, table_name=table.name
+        frame,
+        table,
+        generator,
+        processing_epsilon=processing_epsilon,
+        rng=rng,
+        ledger=ledger,
+        table_name=table.name,
+        epsilon=epsilon,
     )
     codes = encoding.encode(frame)
     cross: Optional[CrossTable] = None
@@ -182,7 +190,7 @@ def _fit_sequential(
     owners = list(fitted.model.owner_columns)
     cross = CrossTable(parent.relation.parent, [], owners, fitted.model.n_table_columns, owner.modelled_columns)
     model = TableModel(table.name, len(frame), fitted.encoding, fitted.model.first, cross_table=cross, sequence=fitted)
-    model.degree = _fit_degree(parent, len(frame), cross, rng, ledger)
+    model.degree = _fit_degree(parent, len(frame), cross, rng, ledger, private_cap=False)
     return model
 
 
@@ -200,7 +208,14 @@ def _fit_table_streaming(
     into memory goes through the same code in chunks, so the model never depends on how it was read."""
     generator = config.model_parameters.generator
     encoding, n_rows = fit_table_encoding_from_chunks(
-        chunks, table, generator, processing_epsilon=processing_epsilon, rng=rng, ledger=ledger, table_name=table.name
+        chunks,
+        table,
+        generator,
+        processing_epsilon=processing_epsilon,
+        rng=rng,
+        ledger=ledger,
+        table_name=table.name,
+        epsilon=epsilon,
     )
     network = privbayes_streaming.fit_from_chunks(
         lambda: (encoding.encode(frame) for frame in chunks()),
@@ -236,8 +251,15 @@ def _needs_frames(config: TrainingConfig) -> bool:
 
 
 def _fit_degree(
-    parent: ParentContext, n_child: int, cross: Optional[CrossTable], rng: np.random.Generator, ledger: BudgetLedger
+    parent: ParentContext,
+    n_child: int,
+    cross: Optional[CrossTable],
+    rng: np.random.Generator,
+    ledger: BudgetLedger,
+    private_cap: bool = True,
 ) -> multitable.DegreeModel:
+    """The driving relation's degree model; its cap chosen from the data (`degrees.private_degree_cap`) unless
+    `private_cap` is False (a sequential table's length cap is its unit of privacy: public)."""
     n_parent = parent.parent_codes.shape[0]
     # children with a parent: the public row count less the noisy share without one (post-processing)
     n_child = int(round(n_child * (1.0 - min(parent.orphan_rate, multitable.MAX_ORPHAN_RATE))))
@@ -247,9 +269,10 @@ def _fit_degree(
     hierarchies = privbayes.check_inputs(
         parent.parent_codes, encoding.domain_sizes, encoding.hierarchies(), parent.relation.parent
     ).hierarchies
+    clip = multitable.MAX_DEGREE_CAP if private_cap else parent.cap
     return multitable.fit_degree_model(
         parent.relation,
-        multitable.clipped_degrees(parent.parent_index, n_parent, parent.cap),
+        multitable.clipped_degrees(parent.parent_index, n_parent, clip),
         parent.parent_codes,
         hierarchies,
         cross.selected if cross else [],
@@ -257,6 +280,7 @@ def _fit_degree(
         n_child,
         epsilon=parent.degree_epsilon,
         ledger=ledger,
+        private_cap=private_cap,
     )
 
 
@@ -279,6 +303,38 @@ def _fit_null_rates(
             relation, n_null, len(frame), epsilon=budget.null_rate[relation.name], ledger=ledger
         )
     return rates
+
+
+def _fit_secondary_degrees(
+    graph: multitable.ForeignKeyGraph,
+    name: str,
+    frames: Dict[str, pd.DataFrame],
+    budget: multitable.BudgetPlan,
+    rng: np.random.Generator,
+    ledger: BudgetLedger,
+) -> Dict[str, SecondaryDegrees]:
+    """The degree histogram of each secondary foreign key of table `name` that has a budget
+    (`multitable.split_model_budget`; see `core.degrees`)."""
+    models = {}
+    for relation in graph.secondary(name):
+        epsilon = budget.secondary_degree.get(relation.name)
+        if relation.is_self or not epsilon:
+            continue
+        parent = frames[relation.parent]
+        parent_index = multitable.parent_row_index(
+            parent[list(relation.parent_columns)], frames[name][list(relation.child_columns)]
+        )
+        n_child = int((parent_index >= 0).sum())
+        models[relation.name] = fit_secondary_degrees(
+            relation.name,
+            parent_index,
+            len(parent),
+            n_child,
+            epsilon=epsilon,
+            ledger=ledger,
+            table=name,
+        )
+    return models
 
 
 def _sample_size(config: TrainingConfig, n_rows: int) -> int:
@@ -338,6 +394,7 @@ def fit(config: TrainingConfig, *, chunk_rows: Optional[int] = None) -> Model:
             fit_one = _fit_sequential if isinstance(table, SequentialTable) else _fit_table
             model = fit_one(config, table, frame, budget.network[name], budget.processing[name], rng, ledger, parent)
             model.null_rates = null_rates
+            model.secondary_degrees = _fit_secondary_degrees(graph, name, frames, budget, rng, ledger)
             fitted[name] = model
             if graph.children(name):
                 codes[name] = model.encoding.encode(frame)

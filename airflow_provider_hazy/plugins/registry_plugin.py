@@ -22,7 +22,7 @@ class HazyRegistryPlugin(AirflowPlugin):
     external_views = [
         {
             "name": "Synthetic generators",
-            "href": URL_PREFIX.lstrip("/") + "/generators",
+            "href": URL_PREFIX + "/generators",
             "destination": "nav",
             "url_route": "synthetic-generators",
         }

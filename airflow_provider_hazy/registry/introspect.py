@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from ..model_file import ModelFileError, read_model
 
 SAMPLE_ROWS = 20
+LEDGER_FIELDS = ("table", "purpose", "mechanism", "epsilon", "delta", "sensitivity", "scale")
 
 
 class ModelRejected(ValueError):
@@ -43,8 +44,11 @@ def ledger_totals(privacy: Mapping[str, Any]) -> Dict[str, float]:
         delta = _number(holder.get(key))
         if delta is not None:
             break
-    if delta is None:
-        delta = math.fsum(_number(entry.get("delta")) or 0.0 for entry in entries)
+    if delta is None:  # an entry's delta, at its top level or in its detail (0 for a pure-epsilon mechanism)
+        delta = math.fsum(
+            _number(entry.get("delta")) or _number((entry.get("detail") or {}).get("delta")) or 0.0
+            for entry in entries
+        )
     # 12 significant digits: the ledger's float sum (0.5000000000000001) is addressed as what was asked (0.5).
     return {"epsilon": float(f"{epsilon:.12g}"), "delta": float(f"{delta:.12g}")}
 
@@ -112,7 +116,7 @@ def summarise(manifest: Mapping[str, Any]) -> Dict[str, Any]:
         "evaluation": evaluation_scores(manifest.get("evaluation")),
         "sample": _sample(manifest),
         "ledger": [
-            {key: entry.get(key) for key in ("table", "purpose", "mechanism", "epsilon", "delta")}
+            {key: entry.get(key) for key in LEDGER_FIELDS}
             for entry in (privacy.get("ledger") or {}).get("entries") or []
         ],
     }

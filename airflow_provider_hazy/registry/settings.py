@@ -5,7 +5,7 @@ Database (connection id `hazy_registry`), first found wins:
 2. the data source `hazy_registry` through the active resolver: inside an Airflow task or the
    api-server plugin that is the Airflow connection `hazy_registry`; elsewhere the environment variable
    `HAZY_CONN_HAZY_REGISTRY`;
-3. `AIRFLOW_CONN_HAZY_REGISTRY` when it holds a URI (so the CLI sees the same database as Airflow);
+3. `AIRFLOW_CONN_HAZY_REGISTRY` (a URI, or Airflow's JSON form), so the CLI sees Airflow's registry;
 4. a SQLite file `$AIRFLOW_HOME/hazy_registry/registry.sqlite` (AIRFLOW_HOME defaults to ~/airflow).
 
 Model store: `Registry(store=...)`, else `HAZY_REGISTRY_STORE` (a folder or `s3://bucket/prefix`), else
@@ -42,9 +42,48 @@ def default_store_location() -> str:
     return str(airflow_home() / "hazy_registry" / "models")
 
 
+_JSON_DIALECTS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql"}
+
+
+def _json_connection_url(value: str) -> Optional[str]:
+    """The SQLAlchemy URL of an Airflow connection in its JSON form (conn_type, host, login, ...)."""
+    import json
+
+    import sqlalchemy as sa
+
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    extra = data.get("extra") or {}
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            extra = {}
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    conn_type = str(data.get("conn_type") or "").lower()
+    if conn_type == "sqlite":
+        return f"sqlite:///{data.get('host') or data.get('schema')}"
+    if conn_type not in _JSON_DIALECTS:
+        return None
+    url = sa.URL.create(
+        _JSON_DIALECTS[conn_type],
+        username=data.get("login") or None,
+        password=data.get("password") or None,
+        host=data.get("host") or None,
+        port=int(data["port"]) if data.get("port") else None,
+        database=data.get("schema") or None,
+    )
+    return url.render_as_string(hide_password=False)
+
+
 def _airflow_conn_uri() -> Optional[str]:
     value = os.environ.get("AIRFLOW_CONN_HAZY_REGISTRY", "").strip()
-    if "://" not in value or value.startswith("{"):
+    if value.startswith("{"):
+        return _json_connection_url(value)
+    if "://" not in value:
         return None
     if value.startswith("postgres://"):
         value = "postgresql+psycopg2://" + value[len("postgres://") :]

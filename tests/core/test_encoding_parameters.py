@@ -9,6 +9,7 @@ import pytest
 
 from airflow_provider_hazy.config.model_parameters import PrivBayesConfig
 from airflow_provider_hazy.config.schema import TabularTable
+from airflow_provider_hazy.core.bin_rules import budget_bins
 from airflow_provider_hazy.core.domains import MIN_CATEGORY_COUNT
 from airflow_provider_hazy.core.encoding import fit_table_encoding
 from airflow_provider_hazy.core.privacy import BudgetLedger
@@ -59,7 +60,8 @@ def test_a_columns_own_n_bins_overrides_the_generators():
 
 
 def test_uniform_bins_have_equal_widths(incomes):
-    domain = bins_of(fit(incomes, make_table(INCOME), n_bins=10))
+    # an explicit skew_threshold turns off the engine's quantile bins for skewed columns (bin_rules)
+    domain = bins_of(fit(incomes, make_table(INCOME), n_bins=10, skew_threshold=100.0, single_threshold=0.5))
     widths = domain.upper - domain.lower
     assert domain.strategy == "uniform"
     assert np.allclose(widths, widths[0])
@@ -96,8 +98,17 @@ def test_single_threshold_gives_a_frequent_value_a_bin_of_its_own(incomes):
     assert positive_code != zero_code
 
 
-def test_without_single_threshold_a_frequent_value_shares_its_bin(incomes):
+def test_without_single_threshold_the_engine_gives_a_frequent_value_its_own_bin(incomes):
+    # bin_rules.POINT_SHARE: 30% of the rows are 0, so 0 is a point bin and decodes to exactly 0
     encoding = fit(incomes, make_table(INCOME), n_bins=10)
+    codes = encoding.encode(pd.DataFrame({"income": [0.0, 1.0]}))[:, 0]
+    assert codes[0] != codes[1]
+    decoded = encoding.decode(np.full((1000, 1), codes[0]), np.random.default_rng(0))["income"]
+    assert (decoded == 0.0).all()
+
+
+def test_a_large_single_threshold_keeps_a_frequent_value_in_a_shared_bin(incomes):
+    encoding = fit(incomes, make_table(INCOME), n_bins=10, single_threshold=0.5)
     codes = encoding.encode(pd.DataFrame({"income": [0.0, 1.0]}))[:, 0]
     assert codes[0] == codes[1]
 
@@ -111,14 +122,16 @@ def test_single_threshold_on_integers_splits_the_bin_around_the_value():
 
 def test_drop_empty_bins_removes_bins_no_value_falls_in():
     df = pd.DataFrame({"x": np.r_[np.linspace(0, 0.9, 100), np.linspace(9, 10, 100)]})
-    kept = fit(df, make_table({"name": "x", "type": "float"}), n_bins=10, drop_empty_bins=True)
-    full = fit(df, make_table({"name": "x", "type": "float"}), n_bins=10)
+    column = {"name": "x", "type": "float", "n_bins": 10}  # a column's own n_bins is used as it is
+    kept = fit(df, make_table(column), skew_threshold=100.0, drop_empty_bins=True)
+    full = fit(df, make_table(column), skew_threshold=100.0)
     assert full.domain_sizes == [10] and kept.domain_sizes == [2]
 
 
 def test_decoded_values_avoid_dropped_empty_bins():
     df = pd.DataFrame({"x": np.r_[np.linspace(0, 0.9, 100), np.linspace(9, 10, 100)]})
-    encoding = fit(df, make_table({"name": "x", "type": "float"}), n_bins=10, drop_empty_bins=True)
+    column = {"name": "x", "type": "float", "n_bins": 10}
+    encoding = fit(df, make_table(column), skew_threshold=100.0, drop_empty_bins=True)
     decoded = encoding.decode(encoding.encode(df), np.random.default_rng(0))["x"]
     assert not ((decoded > 1) & (decoded < 9)).any()
 
@@ -181,7 +194,7 @@ def test_without_merged_categories_there_is_no_other_bucket():
 
 
 def test_dates_are_binned_on_their_day_number():
-    df = pd.DataFrame({"day": pd.date_range("2020-01-01", periods=100, freq="D")})
+    df = pd.DataFrame({"day": pd.date_range("2020-01-01", periods=1000, freq="D")})
     encoding = fit(df, make_table({"name": "day", "type": "date"}), n_bins=10)
     assert encoding.domain_sizes == [10]
     decoded = encoding.decode(encoding.encode(df), np.random.default_rng(0))["day"]
@@ -219,6 +232,7 @@ def test_without_preserve_datetime_range_split_datetimes_may_leave_the_range(sta
 
 def test_split_time_bins_the_time_of_day_separately(stamps):
     encoding = fit(stamps, make_table({"name": "at", "type": "datetime"}), split_time=True, n_bins=24)
-    assert encoding.domain_sizes[1] == 24
-    codes = encoding.encode(pd.DataFrame({"at": pd.to_datetime(["2020-09-20 00:30", "2020-09-21 00:40"])}))
+    # n_bins is the most a column gets: 1,000 rows afford ceil(1000 ** (1/3)) = 10 (bin_rules.budget_bins)
+    assert encoding.domain_sizes[1] == min(24, budget_bins(len(stamps), 1000.0, 1)) == 10
+    codes = encoding.encode(pd.DataFrame({"at": pd.to_datetime(["2020-09-15 00:30", "2020-10-11 00:40"])}))
     assert codes[0, 1] == codes[1, 1] and codes[0, 0] != codes[1, 0]

@@ -88,8 +88,13 @@ def test_budget_rule_sums_to_epsilon_with_shares_per_table():
     plan = multitable.split_model_budget(graph, 12.0, 2.0, degree_preserving=True)
     # five modelled tables, three driving keys (orders, lines, returns)
     unit = 12.0 / (5 + multitable.DEGREE_WEIGHT * 3)
-    total = math.fsum([*plan.network.values(), *plan.degree.values(), *plan.null_rate.values()])
+    parts = [plan.network, plan.degree, plan.null_rate, plan.secondary_degree]
+    total = math.fsum(value for part in parts for value in part.values())
     assert total == pytest.approx(12.0)
+    # a degree histogram per secondary foreign key that is not a self-reference (a reference parent too)
+    share = pytest.approx(multitable.SECONDARY_DEGREE_FRACTION * unit)
+    expected = {"orders(clerk) -> staff(id)": share, "customers(country) -> countries(code)": share}
+    assert plan.secondary_degree == expected
     assert plan.degree == {
         r.name: pytest.approx(unit * multitable.DEGREE_WEIGHT)
         for r in [graph.driving["orders"], graph.driving["lines"], graph.driving["returns"]]
@@ -99,6 +104,7 @@ def test_budget_rule_sums_to_epsilon_with_shares_per_table():
     assert list(plan.processing.values()) == [pytest.approx(2.0 / 5)] * 5
     random = multitable.split_model_budget(graph, 12.0, None, degree_preserving=False)
     assert random.degree == {} and random.network["lines"] == pytest.approx(12.0 / 5)
+    assert random.secondary_degree == {}
 
 
 def test_parent_rows_ranks_and_clipped_degrees():

@@ -15,6 +15,7 @@ from airflow_provider_hazy import api
 from airflow_provider_hazy.config import TrainingConfig
 from airflow_provider_hazy.config.model_parameters import PrivBayesConfig
 from airflow_provider_hazy.core import privbayes, streaming
+from airflow_provider_hazy.core.bin_rules import MIN_BINS
 from airflow_provider_hazy.core.encoding import fit_table_encoding, prepare_frame
 from airflow_provider_hazy.core.noise import ReproducibleNoise
 from airflow_provider_hazy.core.privacy import BudgetLedger
@@ -68,7 +69,7 @@ def test_columns_with_many_distinct_values_are_chunk_invariant_too(tmp_path, mon
     assert _model_bytes(config, 613) == whole
     info = api.inspect_model(tmp_path / "model.hmf")
     income = next(c for c in info["tables"]["customers"]["columns"] if c["name"] == "income")
-    assert income["n_bins"] >= 10  # quantile bins from the histogram, not one degenerate bin
+    assert income["n_bins"] >= MIN_BINS  # quantile bins from the histogram, not one degenerate bin
 
 
 def _frame_and_table():

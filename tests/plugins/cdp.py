@@ -127,7 +127,7 @@ class Browser:
         """Poll a JavaScript expression until it is truthy; return its value (true for an element)."""
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
-            probe = f"(() => {{ const value = ({expression}); return value instanceof Node || value; }})()"
+            probe = f"(() => {{ const value = ({expression}); return value?.nodeType ? true : value; }})()"
             value = self.evaluate(probe)
             if value:
                 return value

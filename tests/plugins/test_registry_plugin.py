@@ -109,6 +109,15 @@ def test_generators_pages_in_chromium_with_airflow_authentication(registry_url, 
         assert browser.evaluate("document.querySelectorAll('table.sample tr').length") > 3
         browser.screenshot(shots / "registry-overview.png")
 
+        # Inside Airflow's own UI: the navigation entry "Synthetic generators" embeds the generators page.
+        browser.goto(server.url + "/plugin/synthetic-generators")
+        frame = "Array.from(document.querySelectorAll('iframe')).find(f => f.src.endsWith('/hazy-registry/generators'))"
+        browser.wait_until(f"{frame}?.contentDocument?.querySelector('#generators')")
+        assert "bank" in browser.evaluate(f"{frame}.contentDocument.querySelector('#generators').innerText")
+        assert browser.evaluate("Array.from(document.querySelectorAll('a')).some(a => "
+                                "a.getAttribute('href') === '/plugin/synthetic-generators')")
+        browser.screenshot(shots / "registry-in-airflow.png", full_page=False)
+
         # Metrics: the privacy against utility plot is drawn, a point per model and metric with a score.
         browser.goto(server.url + "/hazy-registry/generators/bank/metrics")
         with Registry(registry_url, store) as registry:

@@ -1,0 +1,353 @@
+"""Degrees (children per parent row) of foreign keys: the private degree cap, the total that keeps a child
+table's row count, and the degree model of secondary foreign keys. NumPy only (see docs/multitable.md).
+
+Neighbouring relation as in `multitable`: one row of one table replaced; keys are structure (a replaced
+parent row keeps its key, so its degree), a replaced child row may move from parent a to parent b (degree of
+a down one, of b up one).
+
+- `private_degree_cap`: the cap D on children per parent row is chosen by the exponential mechanism over
+  the grid of `CAP_STEPS_PER_DOUBLING` caps per doubling from 1 to min(n_child, `MAX_DEGREE_CAP`), with
+  utility u(D) = -(number of parent rows whose degree exceeds D) - `CAP_SIZE_PENALTY` log2(D). A replaced
+  child row changes the degree of at most two parents by one each, in opposite directions, so u changes by
+  at most 1 (sensitivity 1; the penalty is public). The
+  mechanism has a public base measure (a prior) centred on the public default cap D0 (`multitable`:
+  4 x the mean degree), exp(-`CAP_PRIOR_PER_DOUBLING` x |log2(D / D0)|): with a small budget the cap stays
+  near D0, with a large one it is the smallest grid value above the largest degree (the tail survives). It
+  spends `CAP_BUDGET_FRACTION` of the relation's degree budget (ledger purpose "degree_cap").
+- `hit_total`: degrees drawn by a model are rescaled to a public total (row counts are public) by adding
+  or removing children in proportion to the drawn degrees (a multinomial draw), within the cap: rows of a
+  table whose driving parent decides its size come out within rounding of the source's count at magnitude 1.
+- `SecondaryDegrees`: for a foreign key that is not the driving one (children used to pick a parent row
+  uniformly, which flattens a skewed degree distribution), a noisy histogram of the degrees on bins 0, 1,
+  2, 3, then `HISTOGRAM_STEPS_PER_DOUBLING` per doubling up to the child row count (public: no cap to
+  choose, nothing clipped) (few cells, so few parents still give a
+  useful histogram; Laplace, sensitivity 4 as the driving degree model, every cell noised; cells not clearly
+  above the noise taken as empty, then projected to the public parent count, `privbayes.project_to_total`;
+  a degree is uniform within its bin). At generation every parent row of the batch draws a degree from it, the
+  degrees are brought to the number of child rows (`hit_total`) and the child rows take a random
+  permutation of the parents repeated by their degrees; within a group that must not repeat a parent (a
+  primary key made of two foreign keys) repeats are swapped away (`distinct_within_groups`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import numpy as np
+
+from . import privbayes
+from .privacy import COUNT_MECHANISM, SELECTION_MECHANISM, BudgetLedger, exponential_mechanism
+
+CAP_BUDGET_FRACTION = 0.25
+"""Share of a degree model's budget spent on choosing its cap."""
+CAP_PRIOR_PER_DOUBLING = 1.0
+"""Log-weight the cap's public prior loses per doubling away from the default cap."""
+CAP_SIZE_PENALTY = 0.1
+"""Parents' worth of utility a cap loses per doubling (public): among caps that clip no parent, the smallest
+wins when the budget is large (the degree histogram then has no empty tail)."""
+CAP_STEPS_PER_DOUBLING = 4
+MAX_DEGREE_CAP = 10_000
+DEGREE_SENSITIVITY = 4.0
+"""L1 change of a degree histogram when a child row moves from one parent to another (two cells of each of
+two parents' degrees: -1 and +1 twice)."""
+SWAP_ROUNDS = 50
+P_FAIL = 0.05
+HISTOGRAM_STEPS_PER_DOUBLING = 2
+"""Bins per doubling of a secondary degree histogram: few cells, so that a parent table of a few dozen rows
+still gives counts above the noise."""
+
+
+def cap_grid(upper: int) -> np.ndarray:
+    """Candidate caps: round(2 ** (j / CAP_STEPS_PER_DOUBLING)) from 1 to `upper`, distinct, and `upper`."""
+    upper = max(int(upper), 1)
+    steps = int(math.ceil(math.log2(upper) * CAP_STEPS_PER_DOUBLING)) + 1
+    grid = np.unique(np.round(2.0 ** (np.arange(steps) / CAP_STEPS_PER_DOUBLING)).astype(np.int64))
+    return np.unique(np.append(grid[grid <= upper], upper))
+
+
+def private_degree_cap(
+    degrees: np.ndarray,
+    default_cap: int,
+    n_child: int,
+    *,
+    epsilon: float,
+    ledger: BudgetLedger,
+    table: str,
+    relation: str,
+) -> int:
+    """The degree cap by the exponential mechanism (see the module docstring), charged to `ledger`."""
+    grid = cap_grid(min(max(int(n_child), 1), MAX_DEGREE_CAP))
+    default_cap = int(min(max(default_cap, 1), grid[-1]))
+    ordered = np.sort(np.asarray(degrees, dtype=np.int64))
+    above = len(ordered) - np.searchsorted(ordered, grid, side="right")  # parents whose degree exceeds D
+    prior = -CAP_PRIOR_PER_DOUBLING * np.abs(np.log2(grid / default_cap))
+    utility = -above.astype(np.float64) - CAP_SIZE_PENALTY * np.log2(grid)
+    scores = utility + (2.0 * 1.0 / epsilon) * prior  # weights exp(eps u / 2) * exp(prior)
+    cap = int(grid[exponential_mechanism(scores, 1.0, epsilon, ledger.noise)])
+    ledger.charge(
+        table=table,
+        purpose="degree_cap",
+        mechanism=SELECTION_MECHANISM,
+        epsilon=epsilon,
+        sensitivity=1.0,
+        scale=None,
+        detail={
+            "relation": relation,
+            "candidates": int(len(grid)),
+            "default_cap": default_cap,
+            "cap": cap,
+            "utility": f"minus the number of parent rows with more children than the cap, minus "
+            f"{CAP_SIZE_PENALTY:g} log2(cap)",
+            "prior": f"exp(-{CAP_PRIOR_PER_DOUBLING:g} |log2(cap / default_cap)|), public",
+        },
+    )
+    return cap
+
+
+def systematic_uniforms(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uniform number in [0, 1) per row such that, within each group (equal `groups` value), the k rows
+    take (i + U) / k for i = 0..k-1 in random order, U one uniform per group: systematic sampling, so an
+    inverse-CDF draw puts into every outcome of probability p between floor(k p) and ceil(k p) rows."""
+    groups = np.asarray(groups, dtype=np.int64)
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0)
+    shuffled = rng.permutation(n)
+    order = shuffled[np.argsort(groups[shuffled], kind="stable")]
+    sorted_groups = groups[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
+    sizes = np.diff(np.r_[starts, n])
+    group_of = np.repeat(np.arange(len(starts)), sizes)
+    rank = np.arange(n) - starts[group_of]
+    values = np.empty(n)
+    values[order] = (rank + rng.random(len(starts))[group_of]) / sizes[group_of]
+    return values
+
+
+def fill_within_bins(lower: np.ndarray, upper: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+    """Integers in [lower, upper) per row summing to `total` when sum(lower) <= total <= sum(upper - 1): each
+    row starts at its lower end and the rest is spread in proportion to each row's room (a multinomial draw,
+    repeated for what the rooms cut off). Outside that range the rows go to their lower (upper) ends."""
+    lower = np.asarray(lower, dtype=np.int64)
+    room = np.asarray(upper, dtype=np.int64) - 1 - lower
+    extra = np.zeros(len(lower), dtype=np.int64)
+    remaining = int(min(max(int(total) - int(lower.sum()), 0), int(room.sum())))
+    for _ in range(64):
+        if remaining <= 0:
+            break
+        free = room - extra
+        weights = free.astype(np.float64)
+        extra += np.minimum(rng.multinomial(remaining, weights / weights.sum()), free)
+        remaining = int(min(int(total) - int(lower.sum()), int(room.sum()))) - int(extra.sum())
+    return lower + extra
+
+
+def hit_total(degrees: np.ndarray, target: int, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """`degrees` (each <= cap) changed to sum to `target` (at most len * cap): children are added to, or
+    removed from, parent rows in proportion to their degrees (all rows alike when every degree is 0),
+    never past the cap or below 0. Post-processing: reads the drawn degrees and public counts only."""
+    degrees = np.asarray(degrees, dtype=np.int64).copy()
+    if len(degrees) == 0:
+        return degrees
+    target = int(min(max(int(target), 0), len(degrees) * int(cap)))
+    for _ in range(64):
+        gap = target - int(degrees.sum())
+        if gap == 0:
+            break
+        if gap > 0:
+            room = degrees < cap
+            weights = np.where(room, degrees, 0).astype(np.float64)
+            if weights.sum() <= 0:
+                weights = room.astype(np.float64)
+            degrees += rng.multinomial(gap, weights / weights.sum())
+            np.minimum(degrees, cap, out=degrees)
+        else:
+            weights = degrees.astype(np.float64)
+            removed = rng.multinomial(-gap, weights / weights.sum())
+            degrees -= np.minimum(removed, degrees)
+    return degrees
+
+
+def distinct_within_groups(
+    picks: np.ndarray, group: np.ndarray, n_choices: int, rng: np.random.Generator
+) -> np.ndarray:
+    """`picks` (a parent row per child row) with repeats inside a group (same `group` value) swapped away:
+    a repeated pick trades places with a random other row when neither of the two new (group, pick) pairs
+    exists yet. Swaps keep every parent's degree. Up to `SWAP_ROUNDS` vectorised rounds; what is left
+    (a group larger than the parents it can pick from) stays repeated."""
+    picks = np.asarray(picks, dtype=np.int64).copy()
+    group = np.asarray(group, dtype=np.int64)
+    n = len(picks)
+    if n < 2 or n_choices <= 0:
+        return picks
+    width = np.int64(max(n_choices, 1))
+    for _ in range(SWAP_ROUNDS):
+        pairs = group * width + picks
+        order = np.argsort(pairs, kind="stable")
+        repeated = np.zeros(n, dtype=bool)
+        repeated[order[1:]] = pairs[order[1:]] == pairs[order[:-1]]
+        rows = np.flatnonzero(repeated)
+        if len(rows) == 0:
+            break
+        partners = rng.integers(n, size=len(rows))
+        new_here = group[rows] * width + picks[partners]
+        new_there = group[partners] * width + picks[rows]
+        existing = np.unique(pairs)
+        ok = ~np.isin(new_here, existing) & ~np.isin(new_there, existing) & (group[rows] != group[partners])
+        ok &= ~np.isin(partners, rows)
+        rows, partners = rows[ok], partners[ok]
+        _, first = np.unique(partners, return_index=True)  # one swap per partner
+        rows, partners = rows[first], partners[first]
+        picks[rows], picks[partners] = picks[partners], picks[rows].copy()
+    return picks
+
+
+def degree_bins(cap: int) -> np.ndarray:
+    """Lower ends of the degree bins of a secondary histogram: 0, then round(2 ** (j / HISTOGRAM_STEPS_PER_DOUBLING))
+    up to `cap` (0, 1, 2, 3, 4, 6, 8, 11, 16, 23, 32, ...); the last bin holds `cap` alone."""
+    cap = max(int(cap), 1)
+    steps = int(math.ceil(math.log2(cap) * HISTOGRAM_STEPS_PER_DOUBLING)) + 1
+    grid = np.round(2.0 ** (np.arange(steps) / HISTOGRAM_STEPS_PER_DOUBLING)).astype(np.int64)
+    return np.unique(np.concatenate([[0], grid[grid <= cap], [cap]])).astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class SecondaryDegrees:
+    """P(degree bin) of one secondary foreign key's parent rows: a noisy histogram over `degree_bins(cap)`
+    (a degree drawn from a bin is uniform over the bin's integers)."""
+
+    relation: str
+    cap: int
+    probabilities: np.ndarray = field(default_factory=lambda: np.ones(1))
+
+    @property
+    def lower(self) -> np.ndarray:
+        return degree_bins(self.cap)
+
+    def draw(self, n_parents: int, rng: np.random.Generator, total: Optional[int] = None) -> np.ndarray:
+        """A degree for each of `n_parents` parent rows: the bins by systematic sampling (n evenly spaced
+        points of the cumulative distribution, one random offset, in random order), so the rows' histogram
+        is the model's to within one row per bin; then uniform within the bin, or, with `total`, placed
+        within the bins so that the degrees sum to `total` when the bins allow it (`fill_within_bins`)."""
+        lower = self.lower
+        upper = np.append(lower[1:], self.cap + 1)
+        cumulative = np.cumsum(self.probabilities)
+        points = systematic_uniforms(np.zeros(n_parents, dtype=np.int64), rng)
+        bins = np.minimum(np.searchsorted(cumulative, points * cumulative[-1], side="right"), len(lower) - 1)
+        if total is not None:
+            return fill_within_bins(lower[bins], upper[bins], total, rng)
+        return lower[bins] + np.floor(rng.random(n_parents) * (upper[bins] - lower[bins])).astype(np.int64)
+
+    def parent_rows(
+        self, n_children: int, n_parents: int, group: Optional[np.ndarray], rng: np.random.Generator
+    ) -> np.ndarray:
+        """A parent row (0..n_parents-1) for each of `n_children` child rows: degrees drawn for every parent
+        row, brought to `n_children`, the parents repeated by them in random order (distinct within `group`)."""
+        if n_parents == 0 or n_children == 0:
+            return np.zeros(n_children, dtype=np.int64) - (1 if n_parents == 0 else 0)
+        drawn = self.draw(n_parents, rng, total=n_children)
+        cap = max(self.cap, int(math.ceil(n_children / n_parents)))
+        degrees = hit_total(drawn, n_children, cap, rng)
+        picks = rng.permutation(np.repeat(np.arange(n_parents, dtype=np.int64), degrees))
+        if len(picks) < n_children:  # every parent at the cap: the rest uniformly
+            picks = np.concatenate([picks, rng.integers(n_parents, size=n_children - len(picks))])
+        if group is not None:
+            picks = distinct_within_groups(picks, group, n_parents, rng)
+        return picks
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"relation": self.relation, "cap": self.cap}
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        return {"probabilities": np.asarray(self.probabilities, dtype=np.float64)}
+
+    @classmethod
+    def from_parts(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> SecondaryDegrees:
+        probabilities = np.asarray(arrays["probabilities"], dtype=np.float64)
+        cap = int(data["cap"])
+        if (
+            probabilities.shape != (len(degree_bins(cap)),)
+            or not np.all(np.isfinite(probabilities))
+            or probabilities.sum() <= 0
+        ):
+            raise ValueError(f"secondary degrees of {data['relation']}: malformed table")
+        return cls(str(data["relation"]), cap, probabilities)
+
+
+def fit_secondary_degrees(
+    relation: str,
+    parent_index: np.ndarray,
+    n_parent: int,
+    n_child: int,
+    *,
+    epsilon: float,
+    ledger: BudgetLedger,
+    table: str,
+) -> SecondaryDegrees:
+    """The Laplace mechanism on the histogram of the degrees over `degree_bins(n_child)` (the public largest
+    possible degree, so no budget goes to a cap and nothing is clipped; the bins are log-spaced, so they stay
+    few), sensitivity `DEGREE_SENSITIVITY`, every cell noised. Post-processing: cells not clearly above the
+    noise are taken as empty, the rest projected onto (or scaled up to) the public parent count."""
+    present = np.asarray(parent_index, dtype=np.int64)
+    degrees = np.bincount(present[present >= 0], minlength=n_parent)[:n_parent]
+    cap = max(int(n_child), 1)
+    lower = degree_bins(cap)
+    counts = np.bincount(np.searchsorted(lower, np.minimum(degrees, cap), side="right") - 1, minlength=len(lower))
+    scale = DEGREE_SENSITIVITY / epsilon
+    noisy = privbayes.noisy_counts(counts, scale, ledger.noise)
+    # cells not clearly above the noise (scale x ln(cells / P_FAIL), which noise alone passes somewhere with
+    # probability below P_FAIL) are taken as empty; the rest is brought to the public parent count
+    kept = np.where(noisy > scale * math.log(len(lower) / P_FAIL), noisy, 0.0)
+    if kept.sum() >= n_parent:
+        projected = privbayes.project_to_total(kept, float(n_parent))
+    elif kept.sum() > 0:
+        projected = kept * (n_parent / kept.sum())  # scaled up: a shift would put mass into the empty cells
+    else:
+        projected = privbayes.project_to_total(noisy, float(max(n_parent, 1)))
+    if projected.sum() <= 0:
+        projected = np.ones(len(lower))
+    ledger.charge(
+        table=table,
+        purpose="secondary_degrees",
+        mechanism=COUNT_MECHANISM,
+        epsilon=epsilon,
+        sensitivity=DEGREE_SENSITIVITY,
+        scale=scale,
+        detail={
+            "relation": relation,
+            "cap": cap,
+            "cells": int(len(lower)),
+            "bins": f"0, 1, 2, 3, then {HISTOGRAM_STEPS_PER_DOUBLING} per doubling up to the child row count",
+            "parent_rows": int(n_parent),
+            "post_processing": "cells below scale * ln(cells / 0.05) set to 0, then projected onto (or scaled "
+            "up to) counts >= 0 summing to the public parent count",
+        },
+    )
+    return SecondaryDegrees(relation, cap, projected / projected.sum())
+
+
+def secondary_picks(
+    model: SecondaryDegrees,
+    n_rows: int,
+    n_choices: int,
+    null_rate: float,
+    group: Optional[np.ndarray],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """A parent row for each of `n_rows` child rows (-1: null, with `null_rate`), the others following the
+    model's degree distribution over the `n_choices` parent rows (distinct within `group`, when given)."""
+    null = rng.random(n_rows) < null_rate
+    picks = np.full(n_rows, -1, dtype=np.int64)
+    present = ~null
+    picks[present] = model.parent_rows(
+        int(present.sum()), n_choices, None if group is None else np.asarray(group)[present], rng
+    )
+    return picks
+
+
+def split_degree_budget(epsilon: float) -> Tuple[float, float]:
+    """(cap epsilon, histogram epsilon) of a degree model's budget; they sum to `epsilon`."""
+    cap_epsilon = CAP_BUDGET_FRACTION * epsilon
+    return cap_epsilon, epsilon - cap_epsilon
