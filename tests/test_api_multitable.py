@@ -178,7 +178,7 @@ def test_budget_is_split_by_the_documented_rule(model_path):
     for entry in degree:
         cap = caps[entry["detail"]["relation"]]
         assert cap["epsilon"] == pytest.approx(degrees.CAP_BUDGET_FRACTION * multitable.DEGREE_WEIGHT * unit)
-        assert (cap["mechanism"], cap["sensitivity"]) == ("exponential", 1.0)
+        assert (cap["mechanism"], cap["sensitivity"]) == ("report_noisy_max", 1.0)
         assert cap["detail"]["cap"] == entry["detail"]["cap"]
         assert entry["epsilon"] + cap["epsilon"] == pytest.approx(multitable.DEGREE_WEIGHT * unit)
         assert entry["sensitivity"] == multitable.DEGREE_SENSITIVITY

@@ -60,8 +60,8 @@ from .privacy import (
     BudgetLedger,
     exponential_mechanism,
     mutual_information_sensitivity,
+    noisy_counts,  # noqa: F401 (the count-table mechanism, used as privbayes.noisy_counts)
 )
-from .privacy import noisy_counts as _noisy_counts
 from .privbayes_model import (
     Conditional,
     PrivBayesModel,
@@ -572,12 +572,6 @@ def learn_network_from_rows(
 
 
 # Step 2: measure the conditionals -------------------------------------------------------------------------
-
-
-def noisy_counts(counts: np.ndarray, laplace_scale: float, noise: NoiseSource) -> np.ndarray:
-    """The (discrete) Laplace mechanism on a count table: independent noise of `laplace_scale` on every
-    cell, drawn by `noise` (fresh OS entropy unless a test asked for reproducible noise)."""
-    return _noisy_counts(counts, laplace_scale, noise)
 
 
 def consistent_conditionals(
