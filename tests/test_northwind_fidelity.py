@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from service_checks import northwind_path
 
 from airflow_provider_hazy import api
-from airflow_provider_hazy.core.noise import REPRODUCIBLE_NOISE_ENV
 from airflow_provider_hazy.config.schema import DataSchema
+from airflow_provider_hazy.core.noise import REPRODUCIBLE_NOISE_ENV
 from airflow_provider_hazy.metrics.fidelity import degree_tvd
 from airflow_provider_hazy.schema_infer import infer_schema_from_database
 
