@@ -50,7 +50,7 @@ from .category_encoder import (
     category_value_type,
     warn_if_identifier_like,
 )
-from .column_encoders import BoolEncoder, NumericEncoder, bin_spec, bool_values, numeric_values, where
+from .column_encoders import BoolEncoder, NumericEncoder, bin_spec, bool_values, numeric_values, where, with_grid
 from .datetime_encoders import (
     DEFAULT_FORMATS,
     PRIVATE_UNIT,
@@ -82,6 +82,7 @@ from .encoding import (
     private_steps,
 )
 from .privacy import BudgetLedger
+from .value_grid import GridTracker
 
 DISTINCT_CAP = 1 << 16
 """Most distinct values a numeric or datetime column keeps exact counts of (about 1 MB per column)."""
@@ -122,6 +123,7 @@ class ValueStats:
 
     frequent_fraction: Optional[float] = None
     n_present: int = 0
+    grid: Optional[GridTracker] = None
     low: Any = None
     high: Any = None
     distinct: Optional[Tuple[np.ndarray, np.ndarray]] = None
@@ -133,6 +135,8 @@ class ValueStats:
         if len(values) == 0:
             return
         uniques, counts = np.unique(values, return_counts=True)
+        if self.grid is not None:
+            self.grid.update(uniques)
         self._track_unique(uniques, len(values))
         self.n_present += len(values)
         self.low = uniques[0] if self.low is None else min(self.low, uniques[0])
@@ -412,7 +416,7 @@ class _Column:
         elif kind in ("datetime", "date"):
             self.stats = DatetimeStats(column, params, self.where, fraction, private=private)
         else:
-            self.stats = ValueStats(fraction)
+            self.stats = ValueStats(fraction, grid=None if private else GridTracker(kind == "integer"))
 
     def set_params(self, params: ProcessingParams) -> None:
         """The settings resolved once the row count is known (`bin_rules.resolve_params`)."""
@@ -466,6 +470,8 @@ class _Column:
                 return values[~np.isnan(values)]
 
             domain = yield from _bins(self.stats, self.n_rows, has_null, null_count, self.spec, private, values_of)
+            if private is None and self.stats.grid is not None and self.stats.n_present:
+                domain = with_grid(domain, self.stats.grid.grid(float(self.stats.low)))
             return NumericEncoder(self.table, column.name, kind, domain)
         return (yield from self._fit_datetime(private))
 
