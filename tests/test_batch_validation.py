@@ -1,9 +1,9 @@
-"""Validation as the rows are written (`pipeline.batch_validation`): each batch checked in memory, then only row
-counts read back; the report equals the read-back validation of the same output, check for check."""
+"""Validation as the rows are written (`pipeline.batch_validation`): batches' checks merged, key ranges across
+batches, row counts read back without holding the output. (Not yet wired into generation, which validates its
+write-audit-publish staging by reading it back.)"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -34,36 +34,6 @@ def _generation(model: Path, folder: Path) -> dict:
         item["location"] = {"path": str(folder / f"{item['name']}.csv"), "if_exists": "replace"}
     config["generation_state_path"] = str(folder / "state.json")
     return config
-
-
-def test_batch_report_equals_the_read_back_report(bank_model, tmp_path):
-    config = _generation(bank_model, tmp_path)
-    state = api.generate(config)
-    assert len({b["index"] for t in state["tables"].values() for b in t["batches"]}) == 4
-    in_memory = json.loads((tmp_path / "state.validation.json").read_text())
-    assert in_memory["checked"] == "in memory, batch by batch; row counts read back"
-    read_back = api.validate(config)
-    assert in_memory["passed"] and read_back["passed"]
-    assert _summary(in_memory) == _summary(read_back)
-    assert state["validation"]["n_checks"] == read_back["n_checks"]
-
-
-def test_violations_found_in_batches_are_summed(bank_model, tmp_path, monkeypatch):
-    original = batch_validation.BatchChecker.__init__
-
-    def narrower(self, config, model):
-        original(self, config, model)
-        self.metadata["customers"]["columns"]["age"]["max"] = 40  # ages above 40 now break the range
-
-    monkeypatch.setattr(batch_validation.BatchChecker, "__init__", narrower)
-    monkeypatch.setenv("HAZY_WORKERS", "1")  # the patched checker lives in this process only
-    state = api.generate(_generation(bank_model, tmp_path))
-    written = pd.read_csv(tmp_path / "customers.csv")
-    report = json.loads((tmp_path / "state.validation.json").read_text())
-    (age,) = [c for c in report["checks"] if c["check"] == "numeric_range" and c["column"] == "age"]
-    assert age["violations"] == int((written["age"] > 40).sum()) > 0
-    assert len(age["examples"]) == 5 and all(example > 40 for example in age["examples"])
-    assert state["validation"]["passed"] is False
 
 
 def test_overlapping_key_ranges_of_two_batches_break_the_primary_key(bank_model, tmp_path):

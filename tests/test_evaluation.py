@@ -14,6 +14,7 @@ from airflow_provider_hazy import api
 from airflow_provider_hazy.config import EvaluationConfig, GenerationConfig, TrainingConfig, ValidationConfig
 from airflow_provider_hazy.metrics.results import metric_results
 from airflow_provider_hazy.pipeline.evaluation import HOLDOUT_FRACTION, validation_metadata
+from airflow_provider_hazy.pipeline.evaluation_file import read_detail
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROWS = 800
@@ -55,11 +56,19 @@ def test_training_stores_the_default_metrics_flagged_outside_the_budget(workdir)
         assert 0.0 <= results[key]["tables"]["customers"]["score"] <= 1.0
     assert results["degree_distribution_similarity"]["skipped"] == "no foreign keys"
     assert evaluation["sample_rows"] == {"customers": ROWS}  # eval_sample_params.magnitude 1.0
-    # The histograms the report draws, but not for the person column: its bins would be source names.
-    columns = results["histogram_similarity"]["tables"]["customers"]["columns"]
+    assert evaluation["computed_on_source_rows"] is True
+    # The model keeps one score per metric and table; the histograms the report draws are in the detail file
+    # beside it, and not even there for the person column: its bins would be source names.
+    assert results["histogram_similarity"]["tables"] == {"customers": {"score": pytest.approx(
+        results["histogram_similarity"]["tables"]["customers"]["score"])}}
+    assert evaluation["detail_file"] == "customers.evaluation.json"
+    detail = read_detail("out/customers.hmf")
+    columns = detail["histogram_similarity"]["tables"]["customers"]["columns"]
     assert sum(columns["segment"]["real"]) == pytest.approx(1.0)
     assert "bins" not in columns["name"] and 0.0 <= columns["name"]["score"] <= 1.0
     assert "Customer 17" not in json.dumps(manifest())
+    stored = json.dumps(manifest()["evaluation"])
+    assert '"real"' not in stored and '"bins"' not in stored and '"matrix"' not in stored
 
 
 def test_eval_sample_magnitude_sets_the_sample_size(workdir):
@@ -70,12 +79,15 @@ def test_eval_sample_magnitude_sets_the_sample_size(workdir):
 
 @pytest.mark.parametrize("evaluation", [None, EvaluationConfig(metrics=[])], ids=["null", "no-metrics"])
 def test_evaluation_can_be_left_out_of_the_model(workdir, evaluation):
+    api.train(training_config())
+    assert read_detail("out/customers.hmf") is not None
     api.train(training_config(evaluation=evaluation))
+    assert read_detail("out/customers.hmf") is None  # no stale detail of an earlier training
     assert manifest()["evaluation"] is None
     assert api.inspect_model("out/customers.hmf")["evaluation"] is None
 
 
-def test_evaluation_spends_no_privacy_budget(workdir):
+def test_evaluation_spends_no_privacy_budget(workdir, reproducible_noise):
     api.train(training_config())
     with_evaluation = manifest()["privacy"]
     api.train(training_config(evaluation=None))
@@ -100,7 +112,7 @@ def test_train_test_split_holds_rows_out_for_utility_and_privacy(workdir):
     for key, result in metric_results(evaluation).items():
         assert "skipped" not in result, key
         assert 0.0 <= result["score"] <= 1.0, key
-    target = evaluation["predictive_utility"]["tables"]["customers"]["targets"]["segment"]
+    target = read_detail("out/customers.hmf")["predictive_utility"]["tables"]["customers"]["targets"]["segment"]
     assert target["rows"]["test"] == held
 
 
@@ -175,19 +187,39 @@ def test_private_preprocessing_metadata_validates_generated_data_and_costs_nothi
     assert state["validation"]["passed"] is True, state["validation"]["failures"]
 
 
-def test_a_failed_check_after_generation_is_in_the_state_and_printed(workdir, capsys):
+def test_a_failed_check_after_generation_is_in_the_state_and_printed(workdir, capsys, monkeypatch):
+    """A staging that fails validation is not published: the target keeps the previous run's rows."""
     from airflow_provider_hazy.cli import main
+    from airflow_provider_hazy.pipeline import evaluation
 
+    api.train(training_config())
+    Path("gen.json").write_text(json.dumps(generation_config().model_dump(mode="json")))
+    assert main(["generate", "gen.json"]) == 0
+    published = Path("out/synthetic_customers.csv").read_bytes()
+    metadata = evaluation._generation_metadata
+
+    def expecting_twice_the_rows(config, model, table):
+        return {**metadata(config, model, table), "rows": 4 * ROWS}
+
+    monkeypatch.setattr(evaluation, "_generation_metadata", expecting_twice_the_rows)
+    assert main(["generate", "gen.json"]) == 4  # validation failed (docs/cli.md): nothing published
+    out = capsys.readouterr().out
+    assert f"FAILED table 'customers': row_count failed ({2 * ROWS} violation(s), e.g. [{2 * ROWS}])" in out
+    state = json.loads(Path("out/generation_state.json").read_text())
+    assert state["validation"]["passed"] is False and state["validation"]["n_failed"] >= 1
+    assert state["published"] is False
+    assert Path("out/synthetic_customers.csv").read_bytes() == published
+
+
+def test_an_append_is_validated_on_its_own_rows_and_appended(workdir):
     api.train(training_config())
     config = generation_config().model_dump(mode="json")
     config["data_output"][0]["location"]["if_exists"] = "append"
-    Path("gen.json").write_text(json.dumps(config))
-    assert main(["generate", "gen.json"]) == 0
-    assert main(["generate", "gen.json"]) == 4  # appended: twice the rows; validation failed (docs/cli.md)
-    out = capsys.readouterr().out
-    assert f"FAILED table 'customers': row_count failed ({2 * ROWS} violation(s), e.g. [{4 * ROWS}])" in out
-    state = json.loads(Path("out/generation_state.json").read_text())
-    assert state["validation"]["passed"] is False and state["validation"]["n_failed"] >= 1
+    first = api.generate(config)
+    second = api.generate(config)
+    assert first["published"] == {"customers": "created"} and second["published"] == {"customers": "appended"}
+    assert second["validation"]["passed"] is True, second["validation"]["failures"]
+    assert len(pd.read_csv("out/synthetic_customers.csv")) == 4 * ROWS
 
 
 def test_split_datetimes_and_other_buckets_validate(workdir):
