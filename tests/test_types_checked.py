@@ -187,3 +187,48 @@ def test_dates_from_year_1_to_9999_round_trip_through_postgresql(monkeypatch):
             connection.execute(sa.text(f"DROP TABLE IF EXISTS {source}"))
             connection.execute(sa.text(f"DROP TABLE IF EXISTS {target}"))
         engine.dispose()
+
+
+def test_an_all_null_column_stays_all_null_under_processing_epsilon_at_no_extra_charge():
+    """With `processing_epsilon` the null count is noisy; a noisy non-null count below the Laplace tail
+    threshold makes the column all null (post-processing): every training (fresh noise) gives all-null
+    output, and each all-null column is charged exactly as its twin holding values."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    nulls = ["f", "i", "cat", "d", "b"]
+    frame = pd.DataFrame({"id": range(n)})
+    frame["f2"] = rng.normal(size=n)
+    frame["i2"] = rng.integers(0, 50, n)
+    frame["cat2"] = rng.choice(list("abc"), n)
+    frame["d2"] = pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    frame["d2"] = frame["d2"].dt.strftime("%Y-%m-%d")
+    frame["b2"] = rng.choice([True, False], n)
+    for name in nulls:
+        frame[name] = None
+    frame.to_csv("dpnulls.csv", index=False)
+    types = {"f": "float", "i": "integer", "cat": "category", "d": "date", "b": "bool"}
+    columns = [{"name": "id", "type": "id"}]
+    for name, kind in types.items():
+        columns += [{"name": name, "type": kind}, {"name": f"{name}2", "type": kind}]
+    for run in range(3):
+        name = f"dpnulls{run}"
+        write_config(name, columns, "dpnulls.csv", epsilon=1.0, processing_epsilon=1.0)
+        synthetic = train_and_generate(name)
+        assert len(synthetic) == n
+        assert synthetic[nulls].notna().sum().to_dict() == dict.fromkeys(nulls, 0), run
+        assert synthetic[[f"{c}2" for c in nulls]].notna().all().all()
+    from airflow_provider_hazy.api import inspect_model
+
+    entries = inspect_model(f"out/{name}.hmf")["privacy"]["ledger"]["entries"]
+    preprocessing = [e for e in entries if e["purpose"] == "preprocessing"]
+
+    def charges(column: str) -> list:
+        tag = f"column '{column}':"
+        return sorted(
+            (e["mechanism"], round(e["epsilon"], 12), e["sensitivity"], round(e["scale"], 9), e["delta"])
+            for e in preprocessing
+            if e["detail"]["description"].startswith(tag)
+        )
+
+    for column in nulls:
+        assert charges(column) and charges(column) == charges(f"{column}2"), column

@@ -181,8 +181,11 @@ class BoolEncoder(ColumnEncoder):
 
 def fit_bool_encoder(series: pd.Series, column, private: Optional[PrivateColumn], table: str) -> BoolEncoder:
     values = bool_values(series, where(table, column.name))
-    has_null, _ = fit_nulls(int(np.isnan(values).sum()), private)
-    empty = private is None and not (~np.isnan(values)).any()  # exact counts only: DP decides by noise
+    has_null, noisy_null = fit_nulls(int(np.isnan(values).sum()), private)
+    if private is None:
+        empty = not (~np.isnan(values)).any()
+    else:  # post-processing of the noisy null count
+        empty = private.no_values(len(values), noisy_null)
     return BoolEncoder(table, column.name, has_null or empty, empty=empty)
 
 

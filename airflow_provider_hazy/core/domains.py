@@ -187,7 +187,11 @@ def numeric_domain(
     interpolated in an exact histogram of `FINE_CELLS` cells (docs/streaming.md gives the precision).
     With DP every statistic is a noisy count (`dp_preprocessing`), in the same order either way."""
     if private is not None:
-        return (yield from _private_domain(summary, n_rows, n_present, has_null, spec, private))
+        domain = yield from _private_domain(summary, n_rows, n_present, has_null, spec, private)
+        if private.no_values(n_rows, n_rows - n_present):  # post-processing of the noisy null count
+            private.all_null = True
+            return empty_domain(spec.integer, spec.column_strategy or spec.default_strategy)
+        return domain
     if summary.n_present == 0:
         return empty_domain(spec.integer, spec.column_strategy or spec.default_strategy)
     if summary.distinct is not None:
@@ -399,5 +403,5 @@ def fit_categories(
         noisy, has_null = private_category_domain(counts, null_count, private)
         ranked = sorted(zip(noisy.to_numpy().tolist(), noisy.index.tolist()), key=lambda item: (-item[0], item[1]))
         kept = [value for _, value in ranked[:max_cat]]
-        other = True
+        other = not private.all_null
     return sorted(kept), other, has_null

@@ -5,7 +5,10 @@ reads the source column through one Laplace mechanism over cells fixed without l
 charges it to the ledger; everything derived from the noisy counts is post-processing.
 
 - null count: Laplace on the count (sensitivity 1); a null code exists when the noisy count exceeds
-  `NULL_THRESHOLD_SCALES` noise scales.
+  `NULL_THRESHOLD_SCALES` noise scales. The column is taken as all null (no value codes at all, as for an
+  all-null column without DP) when the noisy non-null count n - noisy nulls is below
+  scale * ln(1 / (2 `ALL_NULL_P`)): for a truly all-null column the Laplace tail passes that with
+  probability `ALL_NULL_P`. This is post-processing of the same noisy count: no extra charge.
 - range, in two steps (after ApproxBounds): a histogram over magnitude cells (signed powers of two for
   numbers, decades 1700-2260 for dates) gives the first and last occupied magnitude, a cell being occupied
   when its noisy count exceeds scale * ln(cells / `P_FAIL`) (noise alone marks some cell occupied with
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -44,6 +47,7 @@ PURPOSE = "preprocessing"
 P_FAIL = 0.05
 RANGE_QUANTILE = 0.005
 NULL_THRESHOLD_SCALES = 3.0
+ALL_NULL_P = 1e-6
 CATEGORY_DELTA = 1e-6
 EMPTY_BIN_SIGMAS = 2.0
 NOISE_MASS_FRACTION = 0.1
@@ -71,6 +75,16 @@ class PrivateColumn:
     n_steps: int
     ledger: BudgetLedger
     _shares: List[float] = field(init=False, repr=False)
+    null_scale: Optional[float] = field(default=None, init=False)
+    """The noise scale of the column's null count, once drawn (`private_null_count`)."""
+    all_null: bool = field(default=False, init=False)
+    """Whether the noisy counts say the column has no values (`no_values`): set by the null count draw."""
+
+    def no_values(self, n_rows: int, noisy_null_count: float) -> bool:
+        """Whether the noisy non-null count is below the all-null threshold (post-processing, no charge)."""
+        if self.null_scale is None:
+            return False
+        return n_rows - noisy_null_count < self.null_scale * math.log(1.0 / (2.0 * ALL_NULL_P))
 
     def __post_init__(self) -> None:
         self._shares = split_budget(self.epsilon, max(self.n_steps, 1))
@@ -179,6 +193,7 @@ def quantile_cells(noisy_counts: np.ndarray) -> Tuple[int, int]:
 def private_null_count(null_count: int, private: PrivateColumn) -> Tuple[float, bool]:
     """The noisy null count and whether the column gets a null code."""
     noisy, scale = private.laplace(np.array([null_count]), 1.0, "null count")
+    private.null_scale = scale
     return float(noisy[0]), bool(noisy[0] > NULL_THRESHOLD_SCALES * scale)
 
 
@@ -234,9 +249,15 @@ def private_category_domain(
     category_counts: pd.Series, null_count: int, private: PrivateColumn, delta: float = CATEGORY_DELTA
 ) -> Tuple[pd.Series, bool]:
     """Observed categories whose noisy count passes the (epsilon, delta) threshold, with their noisy counts,
-    and whether the column gets a null code."""
+    and whether the column gets a null code; none (and `private.all_null` set) when the noisy null count
+    says the column has no values (`PrivateColumn.no_values`)."""
     true_counts = np.append(category_counts.to_numpy(dtype=np.float64), float(null_count))
     noisy, scale = private.laplace(true_counts, 2.0, f"category counts (domain discovery, delta={delta:g})", delta)
     threshold = 1.0 + scale * math.log(1.0 / delta)
     noisy_categories = pd.Series(noisy[:-1], index=category_counts.index)
+    private.null_scale = scale
+    n_rows = int(category_counts.sum()) + int(null_count)  # the public row count
+    if private.no_values(n_rows, float(noisy[-1])):
+        private.all_null = True  # no category and no other-bucket: the column decodes to null
+        return noisy_categories.iloc[:0], True
     return noisy_categories[noisy_categories > threshold], bool(noisy[-1] > NULL_THRESHOLD_SCALES * scale)

@@ -458,8 +458,8 @@ class _Column:
         if kind == "category":
             return self._fit_category(private)
         if kind == "bool":
-            has_null, _ = fit_nulls(self.n_null, private)
-            empty = private is None and self.n_rows == self.n_null  # exact counts only: DP decides by noise
+            has_null, noisy_null = fit_nulls(self.n_null, private)
+            empty = self.n_rows == self.n_null if private is None else private.no_values(self.n_rows, noisy_null)
             return BoolEncoder(self.table, column.name, has_null or empty, empty=empty)
         if kind in ("integer", "float"):
             has_null, null_count = fit_nulls(self.n_null, private)
@@ -495,7 +495,7 @@ class _Column:
             other_if_merged = False
         order = sorted(zip(ranked.to_numpy().tolist(), ranked.index.tolist()), key=lambda item: (-item[0], item[1]))
         kept = sorted(value for _, value in order[:max_cat])
-        other = len(counts) > len(kept) if other_if_merged else True
+        other = len(counts) > len(kept) if other_if_merged else not private.all_null
         categories = [category_json_value(value, value_type) for value in kept]
         if not categories and not other:
             has_null = True
