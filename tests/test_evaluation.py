@@ -12,8 +12,9 @@ import pytest
 
 from airflow_provider_hazy import api
 from airflow_provider_hazy.config import EvaluationConfig, GenerationConfig, TrainingConfig, ValidationConfig
+from airflow_provider_hazy.core.subsetting import DEFAULT_TEST_FRACTION
 from airflow_provider_hazy.metrics.results import metric_results
-from airflow_provider_hazy.pipeline.evaluation import HOLDOUT_FRACTION, validation_metadata
+from airflow_provider_hazy.pipeline.evaluation import validation_metadata
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROWS = 800
@@ -93,7 +94,7 @@ def test_train_test_split_holds_rows_out_for_utility_and_privacy(workdir):
     config = training_config(train_test_split=True, evaluation=EvaluationConfig.model_validate({"metrics": metrics}))
     api.train(config)
     info = api.inspect_model("out/customers.hmf")
-    held = int(round(ROWS * HOLDOUT_FRACTION))
+    held = int(round(ROWS * DEFAULT_TEST_FRACTION))
     assert info["tables"]["customers"]["n_rows"] == ROWS - held  # the model never saw the held-out rows
     evaluation = info["evaluation"]
     assert evaluation["holdout_rows"] == {"customers": held}
