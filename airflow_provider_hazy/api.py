@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from .config import EvaluateConfig, GenerationConfig, TrainingConfig
+from .io.local_paths import require_local_path
 from .io.locations import location_path
 from .pipeline import evaluation, generation, sources, training
 from .pipeline.generation import GenerationError
@@ -65,6 +66,7 @@ def train(config: ConfigLike, *, chunk_rows: Optional[int] = None) -> Path:
     output = location_path(config.model_output) if config.model_output is not None else None
     if output is None:
         raise ValueError("model_output: set the path of the model file (.hmf) to write")
+    require_local_path(output, "model_output")
     return save_model(training.fit(config, chunk_rows=chunk_rows), output)
 
 

@@ -3,12 +3,13 @@
     hazy schema training|generation [-o FILE]     JSON Schema of a configuration
     hazy schema infer DATA.csv [...] -o FILE      a DataSchema (YAML) inferred from data files
     hazy schema infer DATABASE_URL -o FILE        ... or from every table of a database (reflection)
-    hazy check CONFIG                             validate a config, say what it reads and writes
+    hazy check CONFIG [--offline]                 validate a config, say what it reads and writes, and check
+                                                  that inputs exist and outputs can be written
     hazy train CONFIG                             train and write the model file
     hazy generate CONFIG                          generate and write the synthetic tables
     hazy inspect MODEL [--json]                   synthesiser, privacy ledger, tables, columns, network
     hazy evaluate CONFIG                          score a real/synthetic pair (an EvaluateConfig)
-    hazy validate CONFIG                          validate what a generation config wrote (exit 1 on a failure)
+    hazy validate CONFIG                          validate what a generation config wrote (exit 4 on a failure)
     hazy report MODEL_OR_EVALUATION -o FILE       the evaluation as one self-contained HTML page
     hazy registry create|list|show|versions|upload|activate|draft|download   the generator registry
 """
@@ -19,13 +20,14 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from pydantic import ValidationError
-
 from .config import GenerationConfig, TrainingConfig, read_config_file
 from .config.describe import describe_config
+from .errors import exit_code_of, one_line
+from .outcome import EXIT_OK, EXIT_VALIDATION, generation_outcome
 
 CONFIG_CLASSES = {"training": TrainingConfig, "generation": GenerationConfig}
 
@@ -136,7 +138,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(f"validation: {validation['n_checks']} checks, {validation['n_failed']} failed")
         for line in validation["failures"]:
             print(f"  FAILED {line}")
-    return 0
+    outcome = generation_outcome(state)
+    if not outcome.ok:
+        print(f"hazy generate: {outcome.message()}", file=sys.stderr)
+    return outcome.exit_code
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -232,7 +237,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"validation: {report['n_checks']} checks, {report['n_failed']} failed{where}")
     for line in report["failures"]:
         print(f"  FAILED {line}")
-    return 0 if report["passed"] else 1
+    return EXIT_OK if report["passed"] else EXIT_VALIDATION
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -244,16 +249,30 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from .preflight import check_config, exit_code
+
     config = load_config(args.config)
     print(f"{args.config}: valid {type(config).__name__}")
     for line in describe_config(config):
         print(line)
-    return 0
+    findings = check_config(config, offline=args.offline)  # inputs exist, outputs writable (preflight.py)
+    for finding in findings:
+        print(f"  ok: {finding.line}" if finding.ok else f"  PROBLEM: {finding.line}")
+    problems = [finding.line for finding in findings if not finding.ok]
+    for line in problems:
+        print(f"hazy check: {line}", file=sys.stderr)
+    return exit_code(findings)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `hazy`."""
-    parser = argparse.ArgumentParser(prog="hazy", description="Differentially private synthetic data.")
+    parser = argparse.ArgumentParser(
+        prog="hazy",
+        description="Differentially private synthetic data.",
+        epilog="Exit codes: 0 success, 1 run failed, 2 configuration or input error, 3 rows went to the "
+        "fail-safe path, 4 validation failed (docs/cli.md).",
+    )
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error (anywhere on the line)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     schema = commands.add_parser("schema", help="JSON Schema of a configuration, or a DataSchema inferred from data")
@@ -276,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate a config file and say what it would read and write")
     check.add_argument("config", help="a training or generation config (.json, .yaml, .yml)")
+    check.add_argument(
+        "--offline", action="store_true", help="do not connect: skip the database and S3 checks of inputs and outputs"
+    )
     check.set_defaults(handler=_cmd_check)
 
     train = commands.add_parser("train", help="train a model and write the model file")
@@ -312,19 +334,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the `hazy` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the `hazy` console script; returns the exit code (airflow_provider_hazy.outcome).
+
+    An error prints one line per problem on standard error, `hazy <command>: ...`, and exits 2 (the
+    configuration or an input does not fit) or 1 (the run failed); `--debug` (anywhere on the command line)
+    or HAZY_DEBUG=1 adds the traceback.
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in arguments or os.environ.get("HAZY_DEBUG", "").lower() in ("1", "true", "yes")
+    arguments = [argument for argument in arguments if argument != "--debug"]
+    args = build_parser().parse_args(arguments)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except ValidationError as error:
-        print(f"hazy {args.command}: invalid configuration\n{error}", file=sys.stderr)
-    except (OSError, ValueError, NotImplementedError) as error:
-        print(f"hazy {args.command}: {error}", file=sys.stderr)
-    except RuntimeError as error:  # a run that started and failed part-way (GenerationError says where)
-        print(f"hazy {args.command}: {error}", file=sys.stderr)
-        return 1
-    return 2
+    except KeyboardInterrupt:
+        print(f"hazy {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - every error ends in its lines and an exit code, never a raw traceback
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+        for line in one_line(error):
+            print(f"hazy {args.command}: {line}", file=sys.stderr)
+        return exit_code_of(error, config_path=getattr(args, "config", None))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Fidelity at the configurator's defaults on real tables, as a new user gets it: no test tunes to these.
 
-    python bench/fidelity_bench.py                       # ../shared/data/northwind.sqlite
+    python bench/fidelity_bench.py                       # tests/data/northwind.sqlite
     python bench/fidelity_bench.py adult.csv --target income
     python bench/fidelity_bench.py --epsilons 1000 --northwind path/to/northwind.sqlite
 
@@ -42,14 +42,7 @@ from airflow_provider_hazy.metrics.fidelity import degree_tvd, one_way_tvd, two_
 from airflow_provider_hazy.metrics.utility import fit_naive_bayes, predict_naive_bayes  # noqa: E402
 from airflow_provider_hazy.schema_infer import infer_schema, infer_schema_from_database  # noqa: E402
 
-NORTHWIND = next(
-    (
-        folder / "shared" / "data" / "northwind.sqlite"
-        for folder in Path(__file__).resolve().parents[1].parents
-        if (folder / "shared" / "data" / "northwind.sqlite").exists()
-    ),
-    Path("../shared/data/northwind.sqlite"),
-)
+NORTHWIND = Path(__file__).resolve().parents[1] / "tests" / "data" / "northwind.sqlite"  # in the repository (MIT)
 WORST_PAIRS = 3
 
 

@@ -1,6 +1,7 @@
-"""What every test that needs a service or the shared sample data uses: the servers' URLs, the Northwind
-path, and the one rule for an absent service (skip with the reason; on CI, where everything must be up,
-fail). Test modules import it as `service_checks` (tests/conftest.py puts tests/ on sys.path)."""
+"""What every test that needs a service or the sample data uses: the servers' URLs, the Northwind path
+(tests/data/northwind.sqlite, in the repository with its MIT licence), and the one rule for an absent
+service (skip with the reason; on CI, where everything must be up, fail). Test modules import it as
+`service_checks` (tests/conftest.py puts tests/ on sys.path)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,7 @@ from airflow_provider_hazy.io.sql import engine_from_url
 
 POSTGRES_URL = os.environ.get("HAZY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("HAZY_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-# ../shared/data next to the checkout (a git worktree may sit one folder deeper: the nearest one up counts)
-NORTHWIND = next(
-    (
-        folder / "shared" / "data" / "northwind.sqlite"
-        for folder in Path(__file__).resolve().parents[1].parents
-        if (folder / "shared" / "data" / "northwind.sqlite").exists()
-    ),
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "northwind.sqlite",
-)
+NORTHWIND = Path(__file__).resolve().parent / "data" / "northwind.sqlite"
 
 
 def service_unavailable(reason: str) -> None:
@@ -45,7 +38,9 @@ def server_engine(url: str, label: str) -> sa.Engine:
 
 
 def northwind_path() -> Path:
-    """The shared Northwind sample database, or the test skipped (failed on CI)."""
+    """The Northwind sample database in the repository's test data (tests/data/northwind.sqlite).
+
+    It is part of the repository, so a missing file is a broken checkout: the test fails, never skips."""
     if not NORTHWIND.exists():
-        service_unavailable(f"{NORTHWIND} is not there (the shared Northwind sample database)")
+        pytest.fail(f"{NORTHWIND} is missing: it is part of the repository (tests/data, MIT licence)")
     return NORTHWIND.resolve()

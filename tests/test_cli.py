@@ -108,12 +108,12 @@ def test_schema_of_an_unknown_kind_is_a_usage_error(capsys):
 
 def test_check_says_a_training_yaml_is_valid(tmp_path, capsys):
     path = write_training_yaml(tmp_path / "training.yaml")
-    assert main(["check", str(path)]) == 0
+    assert main(["check", str(path), "--offline"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == f"{path}: valid TrainingConfig"
 
 
 def test_check_says_which_tables_a_training_config_reads_from_where(tmp_path, capsys):
-    main(["check", str(write_training_yaml(tmp_path / "training.yaml"))])
+    main(["check", str(write_training_yaml(tmp_path / "training.yaml")), "--offline"])
     out = capsys.readouterr().out
     assert "generator: priv_bayes (epsilon=3.0)" in out
     assert "reads  tabular table 'customers' (2 columns) from data/customers.csv" in out
@@ -121,18 +121,18 @@ def test_check_says_which_tables_a_training_config_reads_from_where(tmp_path, ca
 
 
 def test_check_says_where_a_training_config_writes_the_model(tmp_path, capsys):
-    main(["check", str(write_training_yaml(tmp_path / "training.yaml"))])
+    main(["check", str(write_training_yaml(tmp_path / "training.yaml")), "--offline"])
     assert "writes model to out/shop.hmf" in capsys.readouterr().out
 
 
 def test_check_says_a_generation_json_is_valid(tmp_path, capsys):
     path = write_generation_json(tmp_path / "generation.json")
-    assert main(["check", str(path)]) == 0
+    assert main(["check", str(path), "--offline"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == f"{path}: valid GenerationConfig"
 
 
 def test_check_says_what_a_generation_config_reads_and_writes(tmp_path, capsys):
-    main(["check", str(write_generation_json(tmp_path / "generation.json"))])
+    main(["check", str(write_generation_json(tmp_path / "generation.json")), "--offline"])
     lines = capsys.readouterr().out.splitlines()[1:]
     assert lines == [
         "reads  model from out/shop.hmf",
@@ -153,7 +153,7 @@ def test_check_says_what_a_generation_config_reads_and_writes(tmp_path, capsys):
 def test_check_of_an_invalid_training_config_exits_2_naming_the_field(tmp_path, capsys, change, field):
     path = write_training_yaml(tmp_path / "training.yaml")
     path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text(encoding="utf-8")), **change}), encoding="utf-8")
-    assert main(["check", str(path)]) == 2
+    assert main(["check", str(path), "--offline"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "hazy check: invalid configuration" in captured.err
@@ -163,7 +163,7 @@ def test_check_of_an_invalid_training_config_exits_2_naming_the_field(tmp_path, 
 def test_check_of_an_invalid_generation_config_exits_2_naming_the_field(tmp_path, capsys):
     path = tmp_path / "generation.json"
     path.write_text(json.dumps({"data_output": [], "generate_params": {"magnitude": 0}}), encoding="utf-8")
-    assert main(["check", str(path)]) == 2
+    assert main(["check", str(path), "--offline"]) == 2
     assert "generate_params.magnitude" in capsys.readouterr().err
 
 
@@ -172,27 +172,27 @@ def test_check_of_a_schema_error_exits_2_naming_the_table(tmp_path, capsys):
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["data_schema"]["tables"][1]["columns"][1]["ref_table"] = "clients"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    assert main(["check", str(path)]) == 2
+    assert main(["check", str(path), "--offline"]) == 2
     assert "table 'orders', column 'customer_id': foreign key to unknown table 'clients'" in capsys.readouterr().err
 
 
 def test_check_of_a_file_that_is_no_config_exits_2_saying_so(tmp_path, capsys):
     path = tmp_path / "other.yaml"
     path.write_text("name: not a config\n", encoding="utf-8")
-    assert main(["check", str(path)]) == 2
+    assert main(["check", str(path), "--offline"]) == 2
     assert "neither a training config" in capsys.readouterr().err
 
 
 def test_check_of_a_file_that_is_not_valid_yaml_exits_2_naming_it(tmp_path, capsys):
     path = tmp_path / "training.yaml"
     path.write_text("data_schema: {tables: [\n", encoding="utf-8")
-    assert main(["check", str(path)]) == 2
+    assert main(["check", str(path), "--offline"]) == 2
     assert f"{path}: not valid YAML" in capsys.readouterr().err
 
 
 def test_check_of_a_missing_file_exits_2_naming_it(tmp_path, capsys):
     path = tmp_path / "missing.yaml"
-    assert main(["check", str(path)]) == 2
+    assert main(["check", str(path), "--offline"]) == 2
     assert str(path) in capsys.readouterr().err
 
 

@@ -136,7 +136,7 @@ def test_validate_catches_faults_planted_in_a_written_csv(trained, capsys):
     frame.loc[[6, 7], "age"] = 500  # outside the model's range
     frame.iloc[:-4].to_csv("out/synthetic.csv", index=False)  # a wrong row count
     capsys.readouterr()
-    assert main(["validate", config]) == 1
+    assert main(["validate", config]) == 4  # EXIT_VALIDATION
     lines = failed(capsys.readouterr().out)
     assert len(lines) == 4, lines
     text = "\n".join(lines)
@@ -163,7 +163,7 @@ def test_validate_catches_faults_planted_in_a_written_sqlite_table(trained, caps
             connection.execute("INSERT INTO synthetic_customers SELECT * FROM synthetic_customers WHERE rowid = 4")
         connection.execute("DELETE FROM synthetic_customers WHERE rowid = 4")
     capsys.readouterr()
-    assert main(["validate", config]) == 1
+    assert main(["validate", config]) == 4  # EXIT_VALIDATION
     text = "\n".join(failed(capsys.readouterr().out))
     assert "table 'customers', column 'segment': category_domain failed (2 violation(s), e.g. ['wholesale'])" in text
     assert "table 'customers', column 'name': not_null failed (1 violation(s)" in text

@@ -184,7 +184,7 @@ def test_a_failed_check_after_generation_is_in_the_state_and_printed(workdir, ca
     config["data_output"][0]["location"]["if_exists"] = "append"
     Path("gen.json").write_text(json.dumps(config))
     assert main(["generate", "gen.json"]) == 0
-    assert main(["generate", "gen.json"]) == 0  # appended: the destination now holds twice the rows
+    assert main(["generate", "gen.json"]) == 4  # appended: twice the rows; validation failed (docs/cli.md)
     out = capsys.readouterr().out
     assert f"FAILED table 'customers': row_count failed ({2 * ROWS} violation(s), e.g. [{4 * ROWS}])" in out
     state = json.loads(Path("out/generation_state.json").read_text())

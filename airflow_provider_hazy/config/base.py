@@ -28,9 +28,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 class HazyBaseModel(BaseModel):
-    """Every configuration object: unknown fields are errors, values are re-validated on assignment."""
+    """Every configuration object: unknown fields are errors, values are re-validated on assignment, and an
+    error never prints the value it rejects (it may be a connection URL with its password)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_enum_values=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, use_enum_values=False, hide_input_in_errors=True
+    )
 
     @classmethod
     def from_file(cls, path: str | Path) -> Self:

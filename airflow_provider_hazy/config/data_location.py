@@ -13,17 +13,46 @@ from .enums import IfExists
 _SOURCE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
+def unencoded_at_problem(url: str) -> Optional[str]:
+    """Why a connection URL cannot be read as meant, when its user or password holds an unencoded '@'
+    (`postgresql://app:p@ss@db/prod` is read as host `ss@db`); None when fine. Never holds the URL."""
+    _, separator, rest = url.partition("://")
+    if not separator:
+        return None
+    before_query = rest.split("?", 1)[0].split("#", 1)[0]
+    userinfo = before_query[: before_query.rfind("@")] if "@" in before_query else ""
+    if "@" not in userinfo:
+        return None
+    return (
+        "the URL's user or password holds an unencoded '@': percent-encode it as %40 "
+        "(in Python: urllib.parse.quote(password, safe='')); the URL is not shown, it holds a secret"
+    )
+
+
 class SecretDataSource(HazyBaseModel):
     """A named data source that holds no secret.
 
     In Airflow, `conn_id` (default: `id`) names an Airflow connection, so Airflow's secrets backends
     apply. Outside Airflow the source resolves from the environment variable `HAZY_CONN_<ID>` (the id
-    upper-cased, `-` and `.` as `_`), holding a SQLAlchemy URL or an S3 endpoint URL.
+    upper-cased, `-` and `.` as `_`), holding a SQLAlchemy URL or an S3 endpoint URL. `connect_timeout`
+    and `read_timeout` bound the waits on the source (io/timeouts.py says what each driver does with them).
     """
 
     id: str = Field(min_length=1)
     name: str = ""
     conn_id: Optional[str] = None
+    connect_timeout: Optional[float] = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="Seconds to wait for a connection (database or S3) before failing; default 10.",
+    )
+    read_timeout: Optional[float] = Field(
+        default=None,
+        gt=0,
+        le=86400,
+        description="Seconds to wait on a silent connection before failing; default 600 (databases), 60 (S3).",
+    )
 
     @field_validator("id")
     @classmethod
@@ -56,11 +85,20 @@ class SecretDataSourceIO(SecretDataSource):
                 "connection_url is masked (a config file written without its secret): name an Airflow "
                 "connection or set HAZY_CONN_<ID> instead"
             )
+        problem = unencoded_at_problem(value.get_secret_value())
+        if problem:
+            raise ValueError(f"connection_url: {problem}")
         return value
 
     def without_secret(self) -> SecretDataSource:
         """The same source with the inline secret dropped."""
-        return SecretDataSource(id=self.id, name=self.name, conn_id=self.conn_id)
+        return SecretDataSource(
+            id=self.id,
+            name=self.name,
+            conn_id=self.conn_id,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+        )
 
 
 DataSource = Union[SecretDataSourceIO, SecretDataSource]

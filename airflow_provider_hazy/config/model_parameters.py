@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field, Tag
+from pydantic import AfterValidator, Field, Tag
 
 from .base import HazyBaseModel, tag_or_default
+from .bounds import check_epsilon, check_max_cat, check_n_bins
 from .enums import AdjacencyType, BinningStrategyType, PrivBayesUnknownCombinationStrategyType
+
+Bins = Annotated[int, AfterValidator(check_n_bins)]
+Categories = Annotated[int, AfterValidator(check_max_cat)]
+Epsilon = Annotated[float, AfterValidator(check_epsilon)]
 
 
 class ProcessingParams(HazyBaseModel):
@@ -19,19 +24,19 @@ class ProcessingParams(HazyBaseModel):
         description="Numeric columns whose absolute skewness exceeds this use quantile bins.",
     )
     split_time: bool = False
-    n_bins: int = Field(default=100, ge=2, description="Number of bins for numeric and datetime columns.")
+    n_bins: Bins = Field(default=100, ge=2, description="Number of bins for numeric and datetime columns.")
     single_threshold: Optional[float] = Field(
         default=None,
         gt=0,
         lt=1,
         description="A value more frequent than this fraction of rows gets a bin of its own.",
     )
-    max_cat: int = Field(
+    max_cat: Categories = Field(
         default=100, ge=1, description="Most categories kept per column; rarer ones merge into an other-bucket."
     )
     bin_strategy_default: BinningStrategyType = BinningStrategyType.UNIFORM
     drop_empty_bins: bool = False
-    processing_epsilon: Optional[float] = Field(
+    processing_epsilon: Optional[Epsilon] = Field(
         default=None,
         gt=0,
         description="Budget for differentially private preprocessing (bin edges, category domains, "
@@ -44,7 +49,7 @@ class PrivBayesConfig(ProcessingParams):
     """PrivBayes (Zhang et al.): a Bayesian network learned and measured under differential privacy."""
 
     generator_type: Literal["priv_bayes"] = "priv_bayes"
-    epsilon: float = Field(default=1000.0, gt=0, allow_inf_nan=False, description="Privacy budget of the model.")
+    epsilon: Epsilon = Field(default=1000.0, gt=0, allow_inf_nan=False, description="Privacy budget of the model.")
     n_parents: int = Field(default=3, ge=0, description="Maximum number of parents (k) of each column.")
     network_sample_rows: Optional[int] = Field(
         default=None, gt=0, description="Rows sampled to learn the network; None uses every row."
@@ -57,7 +62,7 @@ class IndependentConfig(ProcessingParams):
     """Each column drawn independently from its noisy marginal (PrivBayes with no parents)."""
 
     generator_type: Literal["independent"] = "independent"
-    epsilon: float = Field(default=1000.0, gt=0, allow_inf_nan=False, description="Privacy budget of the model.")
+    epsilon: Epsilon = Field(default=1000.0, gt=0, allow_inf_nan=False, description="Privacy budget of the model.")
 
 
 # A generator without `generator_type` is PrivBayes.

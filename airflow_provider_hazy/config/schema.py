@@ -6,9 +6,10 @@ import re
 from datetime import date
 from typing import Annotated, Dict, List, Literal, Optional, Union
 
-from pydantic import Field, Tag, model_validator
+from pydantic import AfterValidator, Field, Tag, model_validator
 
 from .base import HazyBaseModel, tag_or_default
+from .bounds import check_max_cat, check_n_bins
 from .enums import BinningStrategyType, IdFormat, LocationPart, PersonPart
 
 # `{digits:6}`, `{letters:3}`, `{hex:8}`: the placeholders of an id pattern such as `CUST-{digits:6}`.
@@ -54,13 +55,13 @@ class CategoryColumn(BaseColumn):
     """A categorical column; `max_cat` overrides the generator's setting for this column."""
 
     type: Literal["category"] = "category"
-    max_cat: Optional[int] = Field(default=None, ge=1)
+    max_cat: Optional[Annotated[int, AfterValidator(check_max_cat)]] = Field(default=None, ge=1)
 
 
 class NumericColumn(BaseColumn):
     """Binning overrides shared by integer and float columns."""
 
-    n_bins: Optional[int] = Field(default=None, ge=2)
+    n_bins: Optional[Annotated[int, AfterValidator(check_n_bins)]] = Field(default=None, ge=2)
     bin_strategy: Optional[BinningStrategyType] = None
 
 
@@ -146,6 +147,37 @@ Column = Annotated[
 ]
 
 KEY_COLUMN_TYPES = (IdColumn, ForeignKeyColumn)
+COLUMN_KEYS = sorted(
+    {
+        key
+        for model in (IdColumn, ForeignKeyColumn, CategoryColumn, IntegerColumn, FloatColumn, BoolColumn)
+        + (DatetimeColumn, DateColumn, PersonColumn, LocationColumn, AgeColumn, ConstantColumn)
+        for key in model.model_fields
+    }
+)
+
+
+def check_column_keys(table: str, columns: List[object]) -> None:
+    """Raise ValueError naming the keys that no column type has, in columns (raw dicts) without a `type`: a
+    typo such as `tpye` would otherwise be "Unable to extract tag using discriminator 'type'" once per column,
+    without the key. (An unknown key beside a valid `type` is pydantic's own error, with its full path.)"""
+    unknown: Dict[str, List[str]] = {}
+    for position, column in enumerate(columns):
+        if isinstance(column, dict) and "type" not in column:
+            for key in column:
+                if key not in COLUMN_KEYS:
+                    unknown.setdefault(str(key), []).append(str(column.get("name", f"#{position}")))
+    if not unknown:
+        return
+    import difflib
+
+    parts = []
+    for key, names in unknown.items():
+        close = difflib.get_close_matches(key, COLUMN_KEYS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        shown = ", ".join(f"'{name}'" for name in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        parts.append(f"unknown key '{key}'{hint} in column(s) {shown}")
+    raise ValueError(f"table '{table}': " + "; ".join(parts) + f" (column keys: {', '.join(COLUMN_KEYS)})")
 SORT_BY_TYPES = (DatetimeColumn, DateColumn, IntegerColumn, FloatColumn)
 """Column types a sequential table may order its rows by (generated as non-negative gaps from the previous row)."""
 
@@ -159,6 +191,14 @@ class BaseTable(HazyBaseModel):
     name: str = Field(min_length=1)
     columns: List[Column] = Field(min_length=1)
     primary_key: List[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_column_keys(cls, data: object) -> object:
+        """A key no column type knows (a typo such as `tpye`) is one error naming it, not one per column."""
+        if isinstance(data, dict) and isinstance(data.get("columns"), list):
+            check_column_keys(str(data.get("name", "")), data["columns"])
+        return data
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> BaseTable:

@@ -20,6 +20,9 @@ import numpy as np
 
 UNIFORM = "uniform"
 QUANTILE = "quantile"
+EMPTY = "empty"
+"""The strategy of a column's domain when the source held no value at all: every draw decodes to null, so a
+column all null in the source is all null in the output (noise on the placeholder bin makes no value)."""
 
 
 @dataclass(eq=False)
@@ -88,8 +91,11 @@ class BinnedDomain:
         return codes
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A float value drawn uniformly inside each code's bin (NaN for the null code)."""
+        """A float value drawn uniformly inside each code's bin (NaN for the null code; all NaN for a column
+        that had no value in the source)."""
         codes = np.asarray(codes, dtype=np.int64)
+        if self.strategy == EMPTY:
+            return np.full(len(codes), np.nan)
         index = codes - int(self.has_null)
         null = index < 0
         index = np.where(null, 0, index)
@@ -171,7 +177,16 @@ def choose_strategy(
 
 
 def uniform_edges(low: float, high: float, n_bins: int) -> np.ndarray:
-    return np.linspace(low, high, n_bins + 1)
+    return spaced(low, high, n_bins + 1)
+
+
+def spaced(low: float, high: float, count: int) -> np.ndarray:
+    """`count` evenly spaced values from `low` to `high`, like `np.linspace`, without computing `high - low`:
+    that overflows float64 for a range such as -1e308..1e308, and every edge would be inf or NaN."""
+    position = np.linspace(0.0, 1.0, count)
+    values = low * (1.0 - position) + high * position
+    values[0], values[-1] = low, high
+    return values
 
 
 def quantile_edges_from_sorted(sorted_values: np.ndarray, low: float, high: float, n_bins: int) -> np.ndarray:

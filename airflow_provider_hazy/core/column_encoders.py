@@ -141,6 +141,7 @@ class BoolEncoder(ColumnEncoder):
     column: str
     has_null: bool
     kind: str = "bool"
+    empty: bool = False  # the source held no value: every row decodes to null
 
     @property
     def n_codes(self) -> int:
@@ -158,25 +159,29 @@ class BoolEncoder(ColumnEncoder):
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
         codes = np.asarray(codes, dtype=np.int64)
         values = codes == 1 + int(self.has_null)
+        if self.empty:
+            return pd.Series(pd.arrays.BooleanArray(values, np.ones(len(codes), dtype=bool)), name=self.column)
         if self.has_null:
             return pd.Series(pd.arrays.BooleanArray(values, codes == 0), name=self.column)
         return pd.Series(values, name=self.column)
 
     def to_json(self) -> Dict[str, Any]:
-        return self._header()
+        return {**self._header(), "empty": True} if self.empty else self._header()
 
     def describe(self) -> Dict[str, Any]:
         return {"null_code": self.null_code}
 
     @classmethod
     def from_parts(cls, data: Dict[str, Any], arrays: Dict[str, np.ndarray], table: str = "") -> BoolEncoder:
-        return cls(table=table, column=data["column"], has_null=data["null_code"] is not None)
+        has_null = data["null_code"] is not None
+        return cls(table=table, column=data["column"], has_null=has_null, empty=bool(data.get("empty", False)))
 
 
 def fit_bool_encoder(series: pd.Series, column, private: Optional[PrivateColumn], table: str) -> BoolEncoder:
     values = bool_values(series, where(table, column.name))
     has_null, _ = fit_nulls(int(np.isnan(values).sum()), private)
-    return BoolEncoder(table, column.name, has_null)
+    empty = private is None and not (~np.isnan(values)).any()  # exact counts only: DP decides by noise
+    return BoolEncoder(table, column.name, has_null or empty, empty=empty)
 
 
 # Numbers ----------------------------------------------------------------------------------------------------

@@ -57,6 +57,28 @@ def is_datetime_text(series: pd.Series) -> bool:
     return pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
 
 
+def is_number_column(series: pd.Series) -> bool:
+    """A numeric column (not bool, not datetime), or object values that are all numbers; not all null."""
+    if pd.api.types.is_bool_dtype(series.dtype) or not series.notna().any():
+        return False
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return True
+    if series.dtype == object:
+        return pd.api.types.infer_dtype(series, skipna=True) in ("integer", "floating", "mixed-integer-float")
+    return False
+
+
+def _numbers_as_text(series: pd.Series) -> pd.Series:
+    """Numbers as the text a date format reads: integral values without a decimal point (20240131)."""
+    values = pd.to_numeric(series, errors="coerce")
+    def text(value: float) -> Optional[str]:
+        if pd.isna(value):
+            return None
+        return str(int(value)) if float(value).is_integer() else str(value)
+
+    return values.map(text).astype(object)
+
+
 def to_datetime64(series: pd.Series, fmt: Optional[str], where_: str) -> np.ndarray:
     """Naive UTC datetime64 values (NaT for nulls); unparseable values are an error naming the column."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
@@ -74,6 +96,14 @@ def to_datetime64(series: pd.Series, fmt: Optional[str], where_: str) -> np.ndar
                 f"e.g. {series[failed].iloc[0]!r}"
             )
         return values
+    if is_number_column(series):
+        if fmt is None:
+            example = series.dropna().iloc[:1].tolist()[0]
+            raise ValueError(
+                f"{where_}: declared a date/datetime, but holds numbers (e.g. {example!r}); set the column's "
+                "format to say how they read as dates (e.g. '%Y%m%d'), or declare the column integer or float"
+            )
+        return to_datetime64(_numbers_as_text(series), fmt, where_)
     converted = pd.to_datetime(series, errors="coerce")
     bad = converted.isna().to_numpy() & series.notna().to_numpy()
     if bad.any():
@@ -84,10 +114,16 @@ def to_datetime64(series: pd.Series, fmt: Optional[str], where_: str) -> np.ndar
 
 
 def _resolution(values: np.ndarray) -> str:
-    nanoseconds = values[~np.isnat(values)].astype("datetime64[ns]").astype(np.int64)
-    if np.all(nanoseconds % 1_000_000_000 == 0):
-        return "s"
-    return "us" if np.all(nanoseconds % 1_000 == 0) else "ns"
+    """'s', 'us' or 'ns': the coarsest unit that holds every value (nanoseconds only from a nanosecond
+    source; otherwise microseconds, which hold years 1 to 9999)."""
+    present = values[~np.isnat(values)]
+    if present.dtype == np.dtype("datetime64[ns]"):
+        nanoseconds = present.astype(np.int64)
+        if np.all(nanoseconds % 1_000_000_000 == 0):
+            return "s"
+        return "us" if np.all(nanoseconds % 1_000 == 0) else "ns"
+    micros = present.astype("datetime64[us]").astype(np.int64)
+    return "s" if np.all(micros % 1_000_000 == 0) else "us"
 
 
 def detect_source(series: pd.Series, column: Union[DateColumn, DatetimeColumn], where_: str) -> DatetimeSource:
@@ -98,6 +134,8 @@ def detect_source(series: pd.Series, column: Union[DateColumn, DatetimeColumn], 
         if fmt is None:
             raise ValueError(f"{where_}: could not detect the date format of the text values; set the column's format")
         storage = "text"
+    elif is_number_column(series) and column.format:  # numbers such as 20240131 that the format reads as dates
+        fmt, storage = column.format, "text"
     else:
         inferred = pd.api.types.infer_dtype(series, skipna=True) if series.dtype == object else ""
         fmt, storage = None, "date" if inferred == "date" else "datetime64"

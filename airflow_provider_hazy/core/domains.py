@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 
 from .binning import (
+    EMPTY,
     QUANTILE,
     BinnedDomain,
     bins_from_edges,
     choose_strategy,
     quantile_edges_from_histogram,
     skewness,
+    spaced,
     uniform_edges,
 )
 from .dp_preprocessing import (
@@ -78,8 +80,9 @@ class BinSpec:
 
 
 def empty_domain(integer: bool, strategy: str) -> BinnedDomain:
-    """The domain of a column with no values at all: a null code and one placeholder bin."""
-    return BinnedDomain(np.array([0.0]), np.array([1.0]), np.array([True]), integer, True, strategy)
+    """The domain of a column with no values at all: a null code and one placeholder bin, never drawn
+    (`binning.EMPTY`: the column decodes to null whatever the noise put on the placeholder)."""
+    return BinnedDomain(np.array([0.0]), np.array([1.0]), np.array([True]), integer, True, EMPTY)
 
 
 def fit_nulls(null_count: int, private: Optional[PrivateColumn]) -> Tuple[bool, float]:
@@ -296,7 +299,7 @@ def _cell_edges(low: float, high: float, integer: bool, n_cells: int) -> np.ndar
     """Fine cells over [low, high]: one per integer when that is at most `n_cells`, else `n_cells` equal ones."""
     if integer and high - low + 1 <= n_cells:
         return np.arange(low, high + 2.0)
-    return np.linspace(low, high + (1.0 if integer else 0.0), n_cells + 1)
+    return spaced(low, high + (1.0 if integer else 0.0), n_cells + 1)
 
 
 def _cells_range(cell_edges: np.ndarray, first: int, last: int, integer: bool) -> Tuple[float, float]:

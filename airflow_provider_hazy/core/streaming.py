@@ -53,6 +53,7 @@ from .datetime_encoders import (
     SplitDatetimeEncoder,
     datetime_spec,
     is_datetime_text,
+    is_number_column,
     split_specs,
     to_datetime64,
     to_epochs,
@@ -80,8 +81,17 @@ UNIQUE_CAP = 250_000
 """Most values per column whose hashes are kept to decide whether it is unique (2 MB); a unique key
 column of a larger table should be declared as an `id` column."""
 _DETECT_VALUES = 20_000  # detect_format reads at most the first 20 * 1000 present values
-_NS_PER_DAY = 86_400 * 10**9
-_NS_PER_UNIT = {"D": _NS_PER_DAY, "s": 10**9, "us": 10**3, "ns": 1}
+_US_PER_DAY = 86_400 * 10**6
+_US_PER_UNIT = {"D": _US_PER_DAY, "s": 10**6, "us": 1}
+"""Datetimes are summarised in microseconds since the epoch: int64 microseconds hold years 1 to 9999, where
+pandas' nanoseconds end in 1677 and 2262 (and NumPy's cast to them wraps around silently)."""
+
+
+def _from_micros(micros: np.ndarray, unit: str) -> np.ndarray:
+    """Microsecond epochs in `unit` (floored; nanoseconds by multiplication)."""
+    if unit == "ns":
+        return micros * 1000
+    return np.floor_divide(micros, _US_PER_UNIT[unit])
 
 Chunks = Callable[[], Iterable[pd.DataFrame]]
 
@@ -251,7 +261,7 @@ class DatetimeStats:
                 self.n_rows += len(series)
                 self.n_null += len(series)
                 return
-            if is_datetime_text(series):
+            if is_datetime_text(series) or (self.format is not None and is_number_column(series)):
                 self.storage = "text"
             else:
                 inferred = pd.api.types.infer_dtype(series, skipna=True) if series.dtype == object else ""
@@ -278,19 +288,20 @@ class DatetimeStats:
 
     def _add(self, series: pd.Series) -> None:
         values = to_datetime64(series, self.format, self.where)
-        nanoseconds = values.astype("datetime64[ns]")
-        present = ~np.isnat(nanoseconds)
-        ns = nanoseconds[present].astype(np.int64)
+        present = ~np.isnat(values)
+        if values.dtype == np.dtype("datetime64[ns]"):  # only nanosecond sources can hold sub-microseconds
+            ns = values[present].astype(np.int64)
+            self.all_micros &= bool(np.all(ns % 1_000 == 0))
+        micros = values.astype("datetime64[us]")[present].astype(np.int64)
         self.n_rows += len(values)
         self.n_null += int((~present).sum())
-        if len(ns):
-            self.all_seconds &= bool(np.all(ns % 1_000_000_000 == 0))
-            self.all_micros &= bool(np.all(ns % 1_000 == 0))
-        self.epochs.update(ns, len(values))
+        if len(micros):
+            self.all_seconds &= bool(np.all(micros % 1_000_000 == 0))
+        self.epochs.update(micros, len(values))
         if self.days is not None:
-            days = np.floor_divide(ns, _NS_PER_DAY)
+            days = np.floor_divide(micros, _US_PER_DAY)
             self.days.update(days, len(values))
-            self.times.update(ns - days * _NS_PER_DAY, len(values))
+            self.times.update(micros - days * _US_PER_DAY, len(values))
 
     def finish(self) -> DatetimeSource:
         if self.pending:
@@ -430,7 +441,8 @@ class _Column:
             return self._fit_category(private)
         if kind == "bool":
             has_null, _ = fit_nulls(self.n_null, private)
-            return BoolEncoder(self.table, column.name, has_null)
+            empty = private is None and self.n_rows == self.n_null  # exact counts only: DP decides by noise
+            return BoolEncoder(self.table, column.name, has_null or empty, empty=empty)
         if kind in ("integer", "float"):
             has_null, null_count = fit_nulls(self.n_null, private)
             integer = kind == "integer"
@@ -468,7 +480,6 @@ class _Column:
         stats: DatetimeStats = self.stats
         source = stats.finish()
         column, params = self.column, self.params
-        factor = _NS_PER_UNIT[source.unit]
         n_rows = stats.n_rows
         has_null, null_count = fit_nulls(stats.n_null, private)
         per_day = UNITS_PER_DAY[source.unit]
@@ -479,12 +490,12 @@ class _Column:
 
         if stats.days is None:
             spec = datetime_spec(params, per_day)
-            epochs = stats.epochs.converted(lambda ns: np.floor_divide(ns, factor))
+            epochs = stats.epochs.converted(lambda micros: _from_micros(micros, source.unit))
             domain = yield from _bins(epochs, n_rows, has_null, null_count, spec, private, epochs_of)
             return DatetimeEncoder(self.table, column.name, column.type, source, domain)
         date_spec, time_spec = split_specs(params, source.unit)
         days = stats.days.converted(lambda d: d)
-        times = stats.times.converted(lambda ns: np.floor_divide(ns, factor))
+        times = stats.times.converted(lambda micros: _from_micros(micros, source.unit))
 
         def days_of(frame: pd.DataFrame) -> np.ndarray:
             return np.floor(epochs_of(frame) / per_day)
@@ -496,7 +507,8 @@ class _Column:
         date_domain = yield from _bins(days, n_rows, has_null, null_count, date_spec, private, days_of)
         time_domain = yield from _bins(times, n_rows, has_null, null_count, time_spec, private, times_of)
         if private is None and stats.epochs.n_present:
-            value_range = (float(stats.epochs.low // factor), float(stats.epochs.high // factor))
+            low, high = _from_micros(np.array([stats.epochs.low, stats.epochs.high], dtype=np.int64), source.unit)
+            value_range = (float(low), float(high))
         else:
             first_day, last_day = date_domain.value_range
             value_range = (first_day * per_day, (last_day + 1.0) * per_day - 1.0)

@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 from ..config import IfExists
 from .files import DEFAULT_CHUNK_ROWS, file_format, read_csv_chunks, read_parquet_chunks
 from .masking import mask_url
+from .timeouts import s3_timeouts
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +88,14 @@ def make_s3_client(
     region_name: Optional[str] = None,
     addressing_style: Optional[str] = None,
     verify: Optional[bool] = None,
+    connect_timeout: Optional[float] = None,
+    read_timeout: Optional[float] = None,
     **client_kwargs: Any,
 ) -> Any:
     """A boto3 S3 client; unset credentials come from boto3's default chain (the `AWS_*` variables, ...).
 
-    A custom `endpoint_url` defaults to path-style addressing (what S3-compatible stores expect).
+    A custom `endpoint_url` defaults to path-style addressing (what S3-compatible stores expect). Connect
+    and read timeouts default to `io.timeouts` (10 s, 60 s), with 3 attempts in botocore's standard mode.
     """
     import boto3
     from botocore.config import Config
@@ -109,7 +113,7 @@ def make_s3_client(
     region = region_name or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     addressing = addressing_style or ("path" if endpoint_url else "auto")
     config = Config(
-        s3={"addressing_style": addressing}, retries={"max_attempts": 3, "mode": "standard"}, signature_version="s3v4"
+        s3={"addressing_style": addressing}, signature_version="s3v4", **s3_timeouts(connect_timeout, read_timeout)
     )
     kwargs.update(client_kwargs)
     # A session per client: boto3's default session caches credentials across environment changes.
@@ -120,8 +124,11 @@ def s3_client_from_url(url: Optional[str] = None, **client_kwargs: Any) -> Any:
     """A boto3 S3 client for a data source's URL (see the module docstring); errors never hold secrets."""
     if not url:
         import boto3
+        from botocore.config import Config
 
-        return boto3.session.Session().client("s3", **client_kwargs)
+        timeouts = {key: client_kwargs.pop(key) for key in ("connect_timeout", "read_timeout") if key in client_kwargs}
+        config = Config(**s3_timeouts(**timeouts))
+        return boto3.session.Session().client("s3", config=config, **client_kwargs)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https", "s3", "aws"):

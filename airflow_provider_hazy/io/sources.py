@@ -24,6 +24,7 @@ from contextvars import ContextVar
 from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from ..config import SecretDataSource, SecretDataSourceIO
+from ..config.data_location import unencoded_at_problem
 from .masking import mask_url, scrub, url_secrets
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ def env_resolver(source: SecretDataSource) -> str:
             "(set it to a SQLAlchemy URL or an S3 endpoint URL, or run inside Airflow with a connection "
             f"'{source.connection_id}')"
         )
+    problem = unencoded_at_problem(value)
+    if problem:
+        raise DataSourceError(f"data source '{source.id}': {source.env_var}: {problem}")
     return value
 
 
@@ -131,8 +135,10 @@ class DataSources:
         with self._lock:
             if source_id not in self._engines:
                 url = self.url(source_id)
+                source = self.source(source_id)
+                timeouts = {"connect_timeout": source.connect_timeout, "read_timeout": source.read_timeout}
                 try:
-                    engine = engine_from_url(url, **self.engine_kwargs)
+                    engine = engine_from_url(url, **{**timeouts, **self.engine_kwargs})
                 except Exception as error:  # noqa: BLE001 - never let the URL escape in a message
                     raise DataSourceError(
                         f"data source '{source_id}': cannot build a database engine from its URL "
@@ -149,8 +155,13 @@ class DataSources:
         with self._lock:
             if source_id not in self._clients:
                 url = self.url(source_id) if source_id is not None else None
+                source = self.source(source_id) if source_id is not None else None
+                timeouts = {
+                    "connect_timeout": getattr(source, "connect_timeout", None),
+                    "read_timeout": getattr(source, "read_timeout", None),
+                }
                 try:
-                    client = s3_client_from_url(url)
+                    client = s3_client_from_url(url, **timeouts)
                 except Exception as error:  # noqa: BLE001 - never let the URL escape in a message
                     where = f"data source '{source_id}'" if source_id else "S3"
                     raise DataSourceError(

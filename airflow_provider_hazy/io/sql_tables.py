@@ -41,6 +41,7 @@ from ..config.schema import (
     IdColumn,
     IntegerColumn,
 )
+from .timeouts import sql_connect_args
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +67,73 @@ class TableExistsError(FileExistsError):
 # Engines and identifiers
 
 
-def engine_from_url(url: Union[str, sa.URL], **engine_kwargs: Any) -> Engine:
-    """A SQLAlchemy engine for `url`.
+def engine_from_url(
+    url: Union[str, sa.URL],
+    *,
+    connect_timeout: Optional[float] = None,
+    read_timeout: Optional[float] = None,
+    **engine_kwargs: Any,
+) -> Engine:
+    """A SQLAlchemy engine for `url`, with bounded connect and read waits (`io.timeouts`).
 
     `postgres://` is read as `postgresql://`, and `mysql://`/`mariadb://` without a driver use PyMySQL
-    when mysqlclient is not installed. Errors never carry the URL's password.
+    when mysqlclient is not installed. `connect_timeout`/`read_timeout` (seconds; default
+    `io.timeouts.DEFAULT_*`) become the driver's arguments, unless the URL's query or `connect_args`
+    already sets them. Errors never carry the URL's password.
     """
-    parsed = sa.make_url(url) if isinstance(url, str) else url
+    parsed = normalise_url(sa.make_url(url) if isinstance(url, str) else url)
+    engine_kwargs.setdefault("pool_pre_ping", True)
+    timeouts = sql_connect_args(
+        parsed.get_backend_name(), _driver_name(parsed), dict(parsed.query), connect_timeout, read_timeout
+    )
+    engine_kwargs["connect_args"] = {**timeouts, **(engine_kwargs.get("connect_args") or {})}
+    engine = sa.create_engine(parsed, **engine_kwargs)
+    if _driver_name(parsed) == "pymysql":
+        sa.event.listen(engine, "do_connect", bound_pymysql_handshake)
+    return engine
+
+
+def bound_pymysql_handshake(dialect: sa.Dialect, record: Any, cargs: Any, cparams: Dict[str, Any]) -> Any:
+    """Connect with PyMySQL so that the server's greeting is awaited for `connect_timeout`, not `read_timeout`.
+
+    PyMySQL bounds the TCP connect by `connect_timeout` but then waits for the greeting with `read_timeout`
+    (or forever without one): a server that accepts and never answers would hold the run for the whole
+    read timeout. The handshake runs with the connect timeout; the read timeout applies from then on.
+    """
+    read_timeout = cparams.get("read_timeout")
+    connect_timeout = cparams.get("connect_timeout")
+    if connect_timeout is not None:
+        cparams = {**cparams, "read_timeout": connect_timeout}
+    connection = dialect.loaded_dbapi.connect(*cargs, **cparams)
+    connection._read_timeout = read_timeout  # PyMySQL reads it before every socket read
+    return connection
+
+
+def normalise_url(parsed: sa.URL) -> sa.URL:
+    """`postgres` read as `postgresql`; a PostgreSQL URL without a driver uses psycopg2 (a dependency of the
+    package, and the driver of the COPY fast path), else psycopg 3 when only that is installed (SQLAlchemy
+    2.1 maps bare `postgresql://` to psycopg 3, 2.0 to psycopg2); `mysql`/`mariadb` without a driver use
+    PyMySQL when mysqlclient is not installed."""
     drivername = parsed.drivername
     if drivername.split("+")[0] == "postgres":
         drivername = "postgresql" + drivername[len("postgres") :]
+    if drivername == "postgresql":
+        if _importable("psycopg2"):
+            drivername += "+psycopg2"
+        elif _importable("psycopg"):
+            drivername += "+psycopg"
     if drivername in ("mysql", "mariadb") and not _importable("MySQLdb") and _importable("pymysql"):
         drivername += "+pymysql"
-    parsed = parsed.set(drivername=drivername)
-    engine_kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(parsed, **engine_kwargs)
+    return parsed.set(drivername=drivername)
+
+
+def _driver_name(parsed: sa.URL) -> str:
+    if "+" in parsed.drivername:
+        return parsed.drivername.split("+", 1)[1]
+    try:
+        return parsed.get_driver_name()
+    except Exception:  # noqa: BLE001 - an unknown dialect gets no timeout arguments
+        return ""
 
 
 def _importable(module: str) -> bool:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..config.schema import BaseTable
+from ..core.binning import spaced
 
 N_BINS = 20
 MAX_CATEGORIES = 50
@@ -68,8 +69,11 @@ def datetime_seconds(series: pd.Series, datetime_format: Optional[str] = None) -
     else:
         values = pd.to_datetime(series, errors="coerce", format=datetime_format or "ISO8601", utc=True)
         values = values.dt.tz_convert(None)
-    seconds = (values - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
-    return seconds.to_numpy(dtype=np.float64, na_value=np.nan)
+    # through microseconds, not nanoseconds: years 1 to 9999 stay in range
+    micro = np.asarray(values.to_numpy()).astype("datetime64[us]")
+    seconds = micro.astype(np.int64) / 1e6
+    seconds[np.isnat(micro)] = np.nan
+    return seconds
 
 
 def numeric_values(series: pd.Series) -> np.ndarray:
@@ -88,8 +92,8 @@ def _format_number(value: float) -> str:
 
 
 def _format_edge(value: float, kind: str) -> str:
-    if kind == "datetime":
-        return pd.Timestamp(value, unit="s").isoformat()
+    if kind == "datetime":  # microseconds: years 1 to 9999, where pandas' nanoseconds end in 2262
+        return str(np.datetime64(int(round(value * 1e6)), "us")) if np.isfinite(value) else str(value)
     return _format_number(value)
 
 
@@ -189,7 +193,7 @@ def _numeric_cuts(values: np.ndarray, kind: str, n_bins: int, strategy: str) -> 
     elif strategy == "quantile":
         edges = np.unique(np.quantile(rest, np.linspace(0.0, 1.0, n_rest + 1)))
     else:
-        edges = np.linspace(distinct[0], distinct[-1], n_rest + 1)
+        edges = spaced(distinct[0], distinct[-1], n_rest + 1)
     point_cuts = np.concatenate([points, np.nextafter(points, np.inf)])
     cuts = np.unique(np.concatenate([edges[1:-1], point_cuts]))
     cuts = cuts[(cuts > distinct[0]) & (cuts <= distinct[-1])]

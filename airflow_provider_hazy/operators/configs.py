@@ -83,7 +83,13 @@ def apply_connections(
         return config, overrides
     declared = {source.id: source for source in config.data_sources}
     sources = [
-        SecretDataSource(id=source.id, name=source.name, conn_id=overrides[source.id])
+        SecretDataSource(
+            id=source.id,
+            name=source.name,
+            conn_id=overrides[source.id],
+            connect_timeout=source.connect_timeout,
+            read_timeout=source.read_timeout,
+        )
         if source.id in overrides
         else source
         for source in config.data_sources

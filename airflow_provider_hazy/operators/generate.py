@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
 
+from airflow.exceptions import AirflowException
 from airflow.sdk import task
 
 from .. import api
 from ..config import GenerationConfig
 from ..io.sources import use_resolver
+from ..outcome import generation_outcome
 from .base import HazyBaseOperator
 from .configs import OperatorConfig, config_outlets, connection_resolver, load_config
 
@@ -53,6 +55,7 @@ class HazyGenerateOperator(HazyBaseOperator):
         (instead of the config's `model`; see docs/registry.md).
 
     XCom: `{"model", "rows": {table: rows written}, "batches": [indices]}`. Outlets: the output tables.
+    The task fails when a batch went to the fail-safe path (naming its file) or validation failed.
     """
 
     template_fields: Sequence[str] = (*HazyBaseOperator.template_fields, "batch_index", "generator")
@@ -85,4 +88,7 @@ class HazyGenerateOperator(HazyBaseOperator):
         rows = {name: table["rows"] for name, table in state["tables"].items()}
         batches = sorted({b["index"] for t in state["tables"].values() for b in t.get("batches", [])})
         self.log.info("%s: rows written %s (batches %s)", "prepare" if self.prepare else "generate", rows, batches)
+        outcome = generation_outcome(state)
+        if not outcome.ok:  # rows in fail-safe files, or validation failed: the task fails, naming them
+            raise AirflowException(f"generation incomplete (exit code {outcome.exit_code}): {outcome.message()}")
         return {"model": str(state.get("model")), "rows": rows, "batches": batches}

@@ -27,6 +27,7 @@ from ..config.enums import IfExists
 from ..config.schema import IdColumn
 from ..core import multitable
 from ..core.batching import run_entropy, table_batch_seed
+from ..io.local_paths import require_local_path
 from ..io.locations import (
     fail_safe_path,
     location_kind,
@@ -38,6 +39,7 @@ from ..io.locations import (
     prepare_parts,
 )
 from ..io.sources import DataSources
+from ..outcome import fail_safe_write_error
 from .batches import batch_plan, finish_batch, make_batch
 from .evaluation import run_validation
 from .model import Model, load_model
@@ -54,9 +56,15 @@ class GenerationError(RuntimeError):
 
 
 def model_path(config: GenerationConfig) -> str:
+    """The model file's path; also refuses, before any work, a model, state or fail-safe path that is a URL."""
     path = location_path(config.model) if not isinstance(config.model, Path) else str(config.model)
     if path is None:
         raise ValueError("model: set the path of the model file (.hmf) to generate from")
+    require_local_path(path, "model")
+    if config.generation_state_path is not None:
+        require_local_path(location_path(config.generation_state_path), "generation_state_path")
+    for item in config.data_output:
+        require_local_path(fail_safe_path(item.location), f"data_output '{item.name}': fail_safe_path")
     return path
 
 
@@ -312,6 +320,10 @@ def _write_batch(
         if fail_safe is None:
             entry["status"] = "failed"
         else:
-            entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table, index, frame))
+            try:
+                entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table, index, frame))
+            except Exception as fail_safe_error:  # noqa: BLE001 - report both errors, the batch and the path
+                error = fail_safe_write_error(entry["error"], index, fail_safe, fail_safe_error)
+                entry.update(status="failed", error=error)
     entry["seconds"] = round(time.perf_counter() - started, 4)
     return entry

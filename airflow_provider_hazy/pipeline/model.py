@@ -28,7 +28,7 @@ from ..core import cross_table, multitable, privbayes, sequence_frames
 from ..core.degrees import SecondaryDegrees
 from ..core.encoding import TableEncoding
 from ..core.privacy import BudgetLedger
-from ..model_file import read_manifest, read_model, write_model
+from ..model_file import ModelFileError, read_manifest, read_model, write_model
 
 
 @dataclass
@@ -254,8 +254,16 @@ def _named_edges(table: TableModel) -> List[Dict[str, Any]]:
 
 def inspect_model(path: Union[str, Path]) -> Dict[str, Any]:
     """What a model holds, from its manifest alone: synthesiser, privacy ledger, tables (each with its share of
-    epsilon, its columns and network, its degree model), the foreign-key relations."""
+    epsilon, its columns and network, its degree model), the foreign-key relations. A manifest that lacks
+    what a model holds is a `ModelFileError` naming the file."""
     manifest = read_manifest(path)
+    try:
+        return _summary(path, manifest)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise ModelFileError(f"{path}: damaged model file (manifest: {type(error).__name__}: {error})") from error
+
+
+def _summary(path: Union[str, Path], manifest: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "path": str(path),
         "format_version": manifest["format_version"],
@@ -330,8 +338,18 @@ def _reference_frame(table: BaseTable, rows: List[Dict[str, Any]]) -> pd.DataFra
 
 
 def load_model(path: Union[str, Path]) -> Model:
-    """Read a `.hmf` file (no pickle: the manifest is JSON, the arrays plain .npy)."""
+    """Read a `.hmf` file (no pickle: the manifest is JSON, the arrays plain .npy); a manifest or array that
+    does not make a model is a `ModelFileError` naming the file."""
     manifest, arrays = read_model(path)
+    try:
+        return _model_from_parts(manifest, arrays)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        raise ModelFileError(f"{path}: damaged model file ({type(error).__name__}: {error})") from error
+
+
+def _model_from_parts(manifest: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Model:
     schema = DataSchema.model_validate(manifest["schema"])
     tables: Dict[str, TableModel] = {}
     references: Dict[str, pd.DataFrame] = {}

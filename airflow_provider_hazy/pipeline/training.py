@@ -27,6 +27,7 @@ from ..core.encoding import fit_table_encoding
 from ..core.privacy import BudgetLedger
 from ..core.streaming import fit_table_encoding_from_chunks
 from ..io.sources import DataSources
+from ..memory_guard import check_training_memory
 from .batches import one_batch
 from .evaluation import annotate_model
 from .model import CrossTable, Model, TableModel, adjacency_type, build_manifest, frame_records, parent_compression
@@ -358,6 +359,7 @@ def fit(config: TrainingConfig, *, chunk_rows: Optional[int] = None) -> Model:
     chunk_rows = train_chunk_rows(chunk_rows)
     generator = config.model_parameters.generator
     _modelled_tables(config)
+    check_training_memory(config)
     schema = config.data_schema
     unrelated = _unrelated_tables(schema)
     streamed = set() if _needs_frames(config) else unrelated
