@@ -35,7 +35,7 @@ from ..io.locations import location_label, location_path, read_output_table
 from ..metrics.discretise import FAKED_TYPES
 from ..metrics.evaluate import evaluate
 from ..metrics.results import PRIVACY_NOTE, metric_results
-from ..metrics.validation import ValidationReport, validate
+from ..metrics.validation import ValidationReport, text_columns, validate
 from ..model_file import read_manifest
 from .batches import batch_plan
 from .model import Model
@@ -241,11 +241,12 @@ def validate_output(config: GenerationConfig, model: Model) -> ValidationReport:
     """Read every `data_output` table back from where it was written (a mapped run's parts concatenated,
     `io.locations.read_output_table`) and validate it against the model: schema types and keys, the
     encoders' domains and ranges, and the row count the magnitude asks for."""
+    schema = _validation_schema(config, model)
     frames: Dict[str, pd.DataFrame] = {}
     for item in config.data_output:
-        frames[item.name] = read_output_table(item.name, item.location, sources=config.data_sources)
+        text = text_columns(schema, item.name)  # a CSV's "01581" stays text
+        frames[item.name] = read_output_table(item.name, item.location, sources=config.data_sources, text_columns=text)
     metadata = {item.name: _generation_metadata(config, model, item.name) for item in config.data_output}
-    schema = _validation_schema(config, model)
     report = validate(schema, frames, metadata)
     names = {item.name for item in config.data_output}
     # Tables of the model that this run did not write are not expected.
