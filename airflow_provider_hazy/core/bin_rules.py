@@ -22,6 +22,8 @@ Every configurator default stays what it is; these rules say what the engine doe
 Within a bin (the *within-bin model*, `binning.BinnedDomain.decode`): a point bin decodes to its value; an
 integer bin to one of its integers, uniformly; a float or datetime bin uniformly between its edges. Skewed
 columns get quantile bins, so each bin is a slice of roughly equal mass where the density is close to flat.
+Without `processing_epsilon`, a numeric column whose values lie on a grid (`value_grid`: integers a multiple
+of g apart, floats with at most 6 decimals) decodes to the nearest grid point inside the drawn bin.
 
 The measurements that chose the constants are in docs/privacy.md ("Bins at the defaults").
 """

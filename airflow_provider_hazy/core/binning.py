@@ -8,7 +8,10 @@ the PrivBayes core may coarsen a parent by merging adjacent bins.
 A bin is [lower, upper): an integer bin holds the integers lower .. upper - 1; a float bin holds the reals
 in it, the last one including its upper end (the column's maximum); a point bin holds exactly `lower` (a
 value more frequent than `single_threshold`). Bins may leave gaps (`drop_empty_bins`): a value in a gap, or
-outside every bin, is encoded as the nearest bin. Decoding draws a value uniformly inside the bin.
+outside every bin, is encoded as the nearest bin. Decoding draws a value uniformly inside the bin (a point
+bin gives its value); when the column's values lie on a grid (`value_grid`: integers a multiple of g apart,
+floats with at most d decimals; read without DP only), the drawn value moves to the nearest grid point in
+its bin.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
+
+from .value_grid import snap
 
 UNIFORM = "uniform"
 QUANTILE = "quantile"
@@ -35,6 +40,8 @@ class BinnedDomain:
     integer: bool
     has_null: bool
     strategy: str = UNIFORM
+    step: float = 0.0  # the values' grid (value_grid): decoded values snap to anchor + k * step; 0: none
+    anchor: float = 0.0
     _draw_max: np.ndarray = field(init=False, repr=False)
     _has_gaps: bool = field(init=False, repr=False)
 
@@ -107,6 +114,8 @@ class BinnedDomain:
         else:
             values = lower + unit * np.where(self.point[index], 0.0, width)
         values = np.minimum(values, self._draw_max[index])
+        if self.step > 0:
+            values = snap(values, lower, self._draw_max[index], self.step, self.anchor)
         values[null] = np.nan
         return values
 
@@ -121,7 +130,14 @@ class BinnedDomain:
             mask = np.zeros(self.n_bins, dtype=bool)
             mask[0] = True
         return BinnedDomain(
-            self.lower[mask], self.upper[mask], self.point[mask], self.integer, self.has_null, self.strategy
+            self.lower[mask],
+            self.upper[mask],
+            self.point[mask],
+            self.integer,
+            self.has_null,
+            self.strategy,
+            self.step,
+            self.anchor,
         )
 
     def to_json(self) -> Dict[str, Any]:
@@ -133,6 +149,7 @@ class BinnedDomain:
             "strategy": self.strategy,
             "n_points": int(self.point.sum()),
             "range": [low, high],
+            **({"step": self.step, "anchor": self.anchor} if self.step > 0 else {}),
         }
 
     def arrays(self, prefix: str = "") -> Dict[str, np.ndarray]:
@@ -147,6 +164,8 @@ class BinnedDomain:
             integer=bool(data["integer"]),
             has_null=bool(data["has_null"]),
             strategy=str(data.get("strategy", UNIFORM)),
+            step=float(data.get("step", 0.0)),
+            anchor=float(data.get("anchor", 0.0)),
         )
 
 

@@ -24,6 +24,7 @@ JSON of an encoder: {"kind", "column", "n_codes", "ordinal", "null_code"} and, b
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, List, Optional
 
@@ -36,6 +37,7 @@ from .bin_rules import distinct_points, point_share, skew_threshold
 from .binning import BinnedDomain
 from .domains import BinSpec, fit_bins, fit_nulls
 from .dp_preprocessing import PrivateColumn
+from .value_grid import grid_of
 
 _TRUE_TEXT = {"true", "t", "yes", "y", "1"}
 _FALSE_TEXT = {"false", "f", "no", "n", "0"}
@@ -274,6 +276,7 @@ class NumericEncoder(BinnedEncoder):
             "n_bins": self.domain.n_bins,
             "strategy": self.domain.strategy,
             "single_value_bins": int(self.domain.point.sum()),
+            **({"grid_step": self.domain.step} if self.domain.step > 0 else {}),
             "range": list(self.domain.value_range),
             "null_code": self.null_code,
         }
@@ -297,7 +300,16 @@ def fit_numeric_encoder(
     has_null, null_count = fit_nulls(n_rows - len(present), private)
     spec = bin_spec(column, params, integer)
     domain = fit_bins(present, n_rows, has_null, spec, private, n_present=n_rows - null_count)
+    if private is None:  # a value format, read from the data as the rest of non-private preprocessing
+        domain = with_grid(domain, grid_of(present, integer))
     return NumericEncoder(table, column.name, column.type, domain)
+
+
+def with_grid(domain: BinnedDomain, grid) -> BinnedDomain:
+    """`domain` decoding onto the values' grid (`value_grid`), when there is one."""
+    if grid is None:
+        return domain
+    return dataclasses.replace(domain, step=float(grid[0]), anchor=float(grid[1]))
 
 
 def numeric_private_steps(column: NumericColumn, params: ProcessingParams) -> int:

@@ -44,7 +44,7 @@ from ..config.model_parameters import ProcessingParams
 from ..config.schema import BaseTable
 from .bin_rules import point_share, resolve_params
 from .category_encoder import CategoryEncoder, as_category_values, category_json_value, category_value_type
-from .column_encoders import BoolEncoder, NumericEncoder, bin_spec, bool_values, numeric_values, where
+from .column_encoders import BoolEncoder, NumericEncoder, bin_spec, bool_values, numeric_values, where, with_grid
 from .datetime_encoders import (
     DEFAULT_FORMATS,
     UNITS_PER_DAY,
@@ -74,6 +74,7 @@ from .encoding import (
     private_steps,
 )
 from .privacy import BudgetLedger
+from .value_grid import GridTracker
 
 DISTINCT_CAP = 1 << 16
 """Most distinct values a numeric or datetime column keeps exact counts of (about 1 MB per column)."""
@@ -114,6 +115,7 @@ class ValueStats:
 
     frequent_fraction: Optional[float] = None
     n_present: int = 0
+    grid: Optional[GridTracker] = None
     low: Any = None
     high: Any = None
     distinct: Optional[Tuple[np.ndarray, np.ndarray]] = None
@@ -125,6 +127,8 @@ class ValueStats:
         if len(values) == 0:
             return
         uniques, counts = np.unique(values, return_counts=True)
+        if self.grid is not None:
+            self.grid.update(uniques)
         self._track_unique(uniques, len(values))
         self.n_present += len(values)
         self.low = uniques[0] if self.low is None else min(self.low, uniques[0])
@@ -398,7 +402,7 @@ class _Column:
         elif kind in ("datetime", "date"):
             self.stats = DatetimeStats(column, params, self.where, fraction)
         else:
-            self.stats = ValueStats(fraction)
+            self.stats = ValueStats(fraction, grid=None if private else GridTracker(kind == "integer"))
 
     def set_params(self, params: ProcessingParams) -> None:
         """The settings resolved once the row count is known (`bin_rules.resolve_params`)."""
@@ -452,6 +456,8 @@ class _Column:
                 return values[~np.isnan(values)]
 
             domain = yield from _bins(self.stats, self.n_rows, has_null, null_count, self.spec, private, values_of)
+            if private is None and self.stats.grid is not None and self.stats.n_present:
+                domain = with_grid(domain, self.stats.grid.grid(float(self.stats.low)))
             return NumericEncoder(self.table, column.name, kind, domain)
         return (yield from self._fit_datetime(private))
 

@@ -44,13 +44,19 @@ def _min_scores(items: List[str]) -> Dict[str, float]:
     return scores
 
 
+# Above this total epsilon a model is not called private (e**10 bounds little): the same line as `hazy inspect`.
+MEANINGFUL_EPSILON = 10.0
+
+
 def privacy_line(model: ModelInfo) -> str:
     """epsilon, delta, preprocessing and noise of a model, in one line."""
     summary = model.summary
     line = f"epsilon {model.epsilon:g}, delta {model.delta:g}"
     line += ", private preprocessing" if model.processing_private else ", preprocessing NOT private (from the data)"
-    if not summary.get("private_noise", True):
-        line += f", noise: {summary.get('noise')}"
+    if not summary.get("private_noise", False):
+        line += f", noise NOT private: {summary.get('noise')}"
+    if model.epsilon > MEANINGFUL_EPSILON:
+        line += f" (epsilon above {MEANINGFUL_EPSILON:g}: not meaningfully private)"
     return line
 
 

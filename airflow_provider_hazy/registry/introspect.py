@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from ..model_file import ModelFileError, read_model
 
 SAMPLE_ROWS = 20
+UNRECORDED_NOISE = "unrecorded (drawn from random_state)"
 LEDGER_FIELDS = ("table", "purpose", "mechanism", "epsilon", "delta", "sensitivity", "scale")
 
 
@@ -92,7 +93,13 @@ def summarise(manifest: Mapping[str, Any]) -> Dict[str, Any]:
     """The registry's summary of a manifest (JSON values only)."""
     privacy = manifest.get("privacy") or {}
     totals = ledger_totals(privacy)
-    noise = privacy.get("noise")
+    ledger = privacy.get("ledger") or {}
+    # Fresh noise is private; the test-only reproducible switch is not, and neither is a model that did not
+    # record its noise (it drew it from random_state). The manifest says which (`private_noise`, `noise`).
+    noise = privacy.get("noise") or ledger.get("noise") or UNRECORDED_NOISE
+    private_noise = privacy.get("private_noise", ledger.get("private_noise"))
+    if private_noise is None:
+        private_noise = noise != UNRECORDED_NOISE and "not private" not in str(noise)
     training = manifest.get("training_config") or {}
     parameters = training.get("model_parameters") or {}
     return {
@@ -101,7 +108,7 @@ def summarise(manifest: Mapping[str, Any]) -> Dict[str, Any]:
         "delta": totals["delta"],
         "processing_private": bool(privacy.get("processing_private", False)),
         "noise": noise,
-        "private_noise": not (isinstance(noise, str) and "not private" in noise),
+        "private_noise": bool(private_noise),
         "title": manifest.get("title") or "",
         "created_at": manifest.get("created_at"),
         "package_version": manifest.get("package_version"),

@@ -109,3 +109,19 @@ def test_epsilon_and_delta_are_totalled_from_the_ledger_entries():
     assert ledger_totals({"ledger": {"entries": entries}}) == {"epsilon": 1.0, "delta": 3e-6}
     assert ledger_totals({"ledger": {"entries": entries, "total_delta": 5e-6}})["delta"] == 5e-6
     assert ledger_totals({"total_epsilon": 2.0}) == {"epsilon": 2.0, "delta": 0.0}
+
+
+@pytest.mark.parametrize(
+    "privacy, private, noise",
+    [
+        ({"noise": "fresh (OS entropy)", "private_noise": True}, True, "fresh (OS entropy)"),
+        ({"noise": "reproducible (not private)", "private_noise": False}, False, "reproducible (not private)"),
+        ({"ledger": {"noise": "reproducible (not private)"}}, False, "reproducible (not private)"),
+        ({}, False, "unrecorded (drawn from random_state)"),
+    ],
+)
+def test_the_summary_says_whether_the_noise_was_private(privacy, private, noise):
+    from airflow_provider_hazy.registry.introspect import summarise
+
+    summary = summarise({"synthesiser": "priv_bayes", "privacy": {"total_epsilon": 1.0, **privacy}})
+    assert (summary["private_noise"], summary["noise"]) == (private, noise)
