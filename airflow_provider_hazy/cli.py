@@ -119,6 +119,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     path = api.train(config)
     info = api.inspect_model(path)
     print(f"wrote model {path}: {info['synthesiser']}, total epsilon {info['privacy']['total_epsilon']:g}")
+    print(info["guarantee"])
     for name, table in info["tables"].items():
         print(f"  table '{name}': {table['n_rows']} training rows, {len(table['columns'])} columns")
     return 0
@@ -162,13 +163,16 @@ def describe_model(info: dict) -> list:
     lines = [
         f"model {info['path']} (format {info['format_version']}, package {info['package_version']})",
         f"synthesiser: {info['synthesiser']}",
-        f"privacy: total epsilon {privacy['total_epsilon']:g} "
-        f"(processing_private: {str(privacy['processing_private']).lower()})",
+        f"privacy: total epsilon {privacy['total_epsilon']:g}, total delta {privacy.get('total_delta', 0.0):g} "
+        f"(processing_private: {str(privacy['processing_private']).lower()}, "
+        f"noise: {privacy.get('noise', 'unrecorded')})",
+        info["guarantee"],
     ]
     for entry in privacy["ledger"]["entries"]:
         scale = "" if entry.get("scale") is None else f", noise scale {entry['scale']:.6g}"
+        delta = f", delta {entry['delta']:.6g}" if entry.get("delta") else ""
         lines.append(
-            f"  {entry['table']}: {entry['purpose']} ({entry['mechanism']}) epsilon {entry['epsilon']:.6g}"
+            f"  {entry['table']}: {entry['purpose']} ({entry['mechanism']}) epsilon {entry['epsilon']:.6g}{delta}"
             f", sensitivity {entry['sensitivity']:.6g}{scale}"
         )
     for name, table in info["tables"].items():

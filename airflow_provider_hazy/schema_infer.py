@@ -68,6 +68,7 @@ from .config.schema import (
     TabularTable,
 )
 from .core.datetime_text import detect_format, parse_text
+from .identifying_columns import identifying_column, nearly_distinct_reason
 from .io.files import CSV_SUFFIXES, PARQUET_SUFFIXES, read_file_table
 
 SAMPLE_ROWS = 100_000
@@ -156,7 +157,11 @@ def infer_table_with_notes(name: str, frame: pd.DataFrame) -> Tuple[Optional[Tab
             notes.append(f"{where}, column '{column_name}': left out ({LEFT_OUT_KINDS[kind]})")
             continue
         has_id = any(isinstance(column, IdColumn) for column in columns)
-        columns.append(_infer_column(str(column_name), series, present, kind, id_allowed=not has_id))
+        inferred = _infer_column(str(column_name), series, present, kind, id_allowed=not has_id)
+        if isinstance(inferred, str):
+            notes.append(f"{where}, column '{column_name}': left out ({inferred})")
+            continue
+        columns.append(inferred)
     if not columns:
         notes.append(f"{where}: left out (no column can be modelled)")
         return None, notes
@@ -229,9 +234,12 @@ def schema_to_yaml(schema: DataSchema) -> str:
 # One column -------------------------------------------------------------------------------------------------
 
 
-def _infer_column(name: str, series: pd.Series, present: pd.Series, kind: str, id_allowed: bool) -> Column:
-    """The type of a column that can be modelled, by the rules above; `present` is (a sample of) its
-    non-null values and `kind` what they are (see `_value_kind`)."""
+def _infer_column(
+    name: str, series: pd.Series, present: pd.Series, kind: str, id_allowed: bool
+) -> Union[Column, str]:
+    """The type of a column that can be modelled, by the rules above, or the reason it is left out (an
+    identifying column that is neither a person nor a location, `identifying_columns`); `present` is (a
+    sample of) its non-null values and `kind` what they are (see `_value_kind`)."""
     complete = not series.isna().any()
     if id_allowed and complete and kind in ("integer", "text") and is_id_name(name) and series.is_unique:
         return _id_column(name, present, kind)
@@ -242,6 +250,9 @@ def _infer_column(name: str, series: pd.Series, present: pd.Series, kind: str, i
     generated = _person_or_location(name, kind)
     if generated is not None:
         return generated
+    identifying = identifying_column(name, series, present, kind)
+    if identifying is not None:
+        return identifying
     if kind == "integer":
         return IntegerColumn(name=name)
     if kind == "float":
@@ -253,6 +264,11 @@ def _infer_column(name: str, series: pd.Series, present: pd.Series, kind: str, i
         if fmt is not None:
             is_datetime = bool(_directives(fmt) & _TIME_DIRECTIVES)
             return DatetimeColumn(name=name, format=fmt) if is_datetime else DateColumn(name=name, format=fmt)
+        distinct = nearly_distinct_reason(series)
+        if distinct is not None:
+            if id_allowed and complete and series.is_unique:
+                return _id_column(name, present, kind)
+            return distinct
     return CategoryColumn(name=name)
 
 
@@ -656,7 +672,11 @@ def _database_table(
             reason = _BINARY_NOTE if kind == "bytes" else LEFT_OUT_KINDS[kind] + " in the sample"
             notes.append(f"{where}, column '{column_name}': left out ({reason})")
             continue
-        columns.append(_infer_column(str(column_name), series, present, kind, id_allowed=False))
+        inferred = _infer_column(str(column_name), series, present, kind, id_allowed=False)
+        if isinstance(inferred, str):
+            notes.append(f"{where}, column '{column_name}': left out ({inferred})")
+            continue
+        columns.append(inferred)
     if not columns:
         notes.append(f"{where}: left out (no column can be modelled)")
         return None, notes

@@ -70,7 +70,7 @@ def test_model_never_holds_a_source_name(workdir):
     assert "Customer 17" not in text
 
 
-def test_same_random_state_gives_identical_model_and_output_bytes(workdir):
+def test_same_random_state_gives_identical_model_and_output_bytes(workdir, reproducible_noise):
     first_model = api.train(_training_config()).read_bytes()
     api.generate(_generation_config())
     first_output = Path("out/synthetic_customers.csv").read_bytes()

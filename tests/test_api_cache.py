@@ -72,7 +72,9 @@ def _execute(db: Path, sql: str) -> None:
         engine.dispose()
 
 
-def test_a_warm_cache_does_not_read_the_source_and_gives_the_same_model(bank_db, tmp_path, monkeypatch) -> None:
+def test_a_warm_cache_does_not_read_the_source_and_gives_the_same_model(
+    bank_db, tmp_path, monkeypatch, reproducible_noise
+) -> None:
     cache = tmp_path / "cache"
     first = _train(_config(tmp_path / "model.hmf"), cache, monkeypatch)
     assert _entries(cache) == 1
@@ -84,7 +86,9 @@ def test_a_warm_cache_does_not_read_the_source_and_gives_the_same_model(bank_db,
     assert _entries(cache) == 1
 
 
-def test_other_model_parameters_reuse_the_entry_and_match_a_fresh_read(bank_db, tmp_path, monkeypatch) -> None:
+def test_other_model_parameters_reuse_the_entry_and_match_a_fresh_read(
+    bank_db, tmp_path, monkeypatch, reproducible_noise
+) -> None:
     cache = tmp_path / "cache"
     _train(_config(tmp_path / "model.hmf"), cache, monkeypatch)
     reused = _train(_config(tmp_path / "model.hmf", epsilon=3.0, n_parents=1), cache, monkeypatch)
@@ -149,7 +153,9 @@ def pd_schema():
     return DataSchema.model_validate(bank_schema())
 
 
-def test_private_preprocessing_is_charged_again_on_a_warm_cache(bank_db, tmp_path, monkeypatch) -> None:
+def test_private_preprocessing_is_charged_again_on_a_warm_cache(
+    bank_db, tmp_path, monkeypatch, reproducible_noise
+) -> None:
     config = _config(tmp_path / "model.hmf", epsilon=2.0)
     config["model_parameters"]["generator"]["processing_epsilon"] = 0.5
     cache = tmp_path / "cache"

@@ -22,6 +22,7 @@ from sequential_data import (
 from airflow_provider_hazy import api
 from airflow_provider_hazy.core import multitable, sequential
 from airflow_provider_hazy.io.locations import read_output_table
+from airflow_provider_hazy.pipeline.evaluation_file import read_detail
 
 N_OWNERS = 3000
 
@@ -178,7 +179,9 @@ def test_inspect_names_the_networks_and_lag_features(model_path):
 def test_evaluation_scores_the_histories_and_the_report_shows_them(model_path, tmp_path):
     from airflow_provider_hazy.report.html import write_report
 
-    evaluation = api.inspect_model(model_path)["evaluation"]
+    scores = api.inspect_model(model_path)["evaluation"]["sequence_similarity"]
+    assert scores["tables"]["events"]["score"] > 0.9  # the model holds one score per table
+    evaluation = read_detail(model_path)  # the detail, beside the model
     entry = evaluation["sequence_similarity"]["tables"]["events"]
     assert entry["length"]["score"] > 0.9 and entry["gap"]["score"] > 0.9
     assert entry["transitions"]["columns"]["type"]["score"] > 0.9

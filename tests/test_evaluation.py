@@ -15,6 +15,7 @@ from airflow_provider_hazy.config import EvaluationConfig, GenerationConfig, Tra
 from airflow_provider_hazy.core.subsetting import DEFAULT_TEST_FRACTION
 from airflow_provider_hazy.metrics.results import metric_results
 from airflow_provider_hazy.pipeline.evaluation import validation_metadata
+from airflow_provider_hazy.pipeline.evaluation_file import read_detail
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROWS = 800
@@ -56,11 +57,19 @@ def test_training_stores_the_default_metrics_flagged_outside_the_budget(workdir)
         assert 0.0 <= results[key]["tables"]["customers"]["score"] <= 1.0
     assert results["degree_distribution_similarity"]["skipped"] == "no foreign keys"
     assert evaluation["sample_rows"] == {"customers": ROWS}  # eval_sample_params.magnitude 1.0
-    # The histograms the report draws, but not for the person column: its bins would be source names.
-    columns = results["histogram_similarity"]["tables"]["customers"]["columns"]
+    assert evaluation["computed_on_source_rows"] is True
+    # The model keeps one score per metric and table; the histograms the report draws are in the detail file
+    # beside it, and not even there for the person column: its bins would be source names.
+    assert results["histogram_similarity"]["tables"] == {"customers": {"score": pytest.approx(
+        results["histogram_similarity"]["tables"]["customers"]["score"])}}
+    assert evaluation["detail_file"] == "customers.evaluation.json"
+    detail = read_detail("out/customers.hmf")
+    columns = detail["histogram_similarity"]["tables"]["customers"]["columns"]
     assert sum(columns["segment"]["real"]) == pytest.approx(1.0)
     assert "bins" not in columns["name"] and 0.0 <= columns["name"]["score"] <= 1.0
     assert "Customer 17" not in json.dumps(manifest())
+    stored = json.dumps(manifest()["evaluation"])
+    assert '"real"' not in stored and '"bins"' not in stored and '"matrix"' not in stored
 
 
 def test_eval_sample_magnitude_sets_the_sample_size(workdir):
@@ -71,12 +80,15 @@ def test_eval_sample_magnitude_sets_the_sample_size(workdir):
 
 @pytest.mark.parametrize("evaluation", [None, EvaluationConfig(metrics=[])], ids=["null", "no-metrics"])
 def test_evaluation_can_be_left_out_of_the_model(workdir, evaluation):
+    api.train(training_config())
+    assert read_detail("out/customers.hmf") is not None
     api.train(training_config(evaluation=evaluation))
+    assert read_detail("out/customers.hmf") is None  # no stale detail of an earlier training
     assert manifest()["evaluation"] is None
     assert api.inspect_model("out/customers.hmf")["evaluation"] is None
 
 
-def test_evaluation_spends_no_privacy_budget(workdir):
+def test_evaluation_spends_no_privacy_budget(workdir, reproducible_noise):
     api.train(training_config())
     with_evaluation = manifest()["privacy"]
     api.train(training_config(evaluation=None))
@@ -101,7 +113,7 @@ def test_train_test_split_holds_rows_out_for_utility_and_privacy(workdir):
     for key, result in metric_results(evaluation).items():
         assert "skipped" not in result, key
         assert 0.0 <= result["score"] <= 1.0, key
-    target = evaluation["predictive_utility"]["tables"]["customers"]["targets"]["segment"]
+    target = read_detail("out/customers.hmf")["predictive_utility"]["tables"]["customers"]["targets"]["segment"]
     assert target["rows"]["test"] == held
 
 

@@ -267,7 +267,7 @@ def test_the_orders_subset_is_the_same_for_the_same_random_state(inferred, envir
 
 
 def test_the_source_cache_gives_the_same_northwind_model_as_a_read(
-    inferred, environment, tmp_path, monkeypatch
+    inferred, environment, tmp_path, monkeypatch, reproducible_noise
 ) -> None:
     """Dates, money, free text and text ids survive the Parquet cache: a warm run encodes exactly what the
     cold run read from SQLite."""

@@ -11,6 +11,7 @@ from service_checks import northwind_path
 
 from airflow_provider_hazy import schema_infer
 from airflow_provider_hazy.config import DataLocationInput, TrainingConfig
+from airflow_provider_hazy.config.enums import IdFormat
 from airflow_provider_hazy.config.schema import (
     BoolColumn,
     CategoryColumn,
@@ -53,7 +54,7 @@ def test_yes_no_text_in_any_case_is_bool():
 
 
 def test_text_with_a_value_outside_the_boolean_words_is_category():
-    assert isinstance(column_of(["yes", "no", "maybe"]), CategoryColumn)
+    assert isinstance(column_of(["yes", "no", "maybe"] * 4), CategoryColumn)
 
 
 # Ids --------------------------------------------------------------------------------------------------------
@@ -122,8 +123,13 @@ def test_unique_integers_not_named_id_stay_integer():
 
 def test_only_the_first_id_candidate_becomes_the_id():
     frame = pd.DataFrame({"order_id": [1, 2, 3], "customer_id": [7, 8, 9], "product_id": ["A", "B", "C"]})
-    table = infer_table("orders", frame)
-    assert [column.type for column in table.columns] == ["id", "integer", "category"]
+    table, notes = infer_table_with_notes("orders", frame)
+    # an integer key of another table is binned as a number; a text one would copy real keys: left out
+    assert [column.type for column in table.columns] == ["id", "integer"]
+    assert notes == [
+        "table 'orders', column 'product_id': left out (an identifier that is not this table's key: its real "
+        "values would be copied into the model)"
+    ]
 
 
 # Numbers ----------------------------------------------------------------------------------------------------
@@ -167,7 +173,7 @@ def test_text_with_a_midnight_time_part_is_still_datetime():
 
 
 def test_text_numbers_that_look_like_years_are_not_dates():
-    assert isinstance(column_of(["5467", "3355", "2021"]), CategoryColumn)
+    assert isinstance(column_of(["5467", "3355", "2021"] * 4), CategoryColumn)
 
 
 def test_datetime_dtype_at_midnight_is_date():
@@ -364,3 +370,58 @@ def test_northwind_infers_every_table_with_rows_and_notes_blobs_and_empty_tables
     assert schema.table("Orders").column("OrderID") == IdColumn(name="OrderID")
     assert schema.table("Employees").column("BirthDate") == DateColumn(name="BirthDate", format="%Y-%m-%d")
     assert DataSchema.model_validate(yaml.safe_load(schema_to_yaml(schema))) == schema
+
+
+# Identifying columns (issue 13) -----------------------------------------------------------------------------
+
+
+def left_out_reason(values, name="value"):
+    """The note of a one-column frame's column when it is left out, else None."""
+    table, notes = infer_table_with_notes("t", pd.DataFrame({"key": range(len(values)), name: values}))
+    return next((note for note in notes if f"column '{name}'" in note), None)
+
+
+def test_text_whose_values_are_nearly_all_distinct_is_the_id_when_it_can_be():
+    frame = pd.DataFrame({"case": [f"CR-{i:05d}" for i in range(200)], "court": ["north", "south"] * 100})
+    table = infer_table("cases", frame)
+    assert table.columns[0] == IdColumn(name="case", format=IdFormat.PATTERN, pattern="CR-{digits:5}")
+
+
+def test_text_whose_values_are_nearly_all_distinct_is_left_out_when_the_table_has_its_id():
+    reason = left_out_reason([f"case {i}" for i in range(95)] + ["case 1"] * 5, name="case_text")
+    assert reason is not None and "identifier-like: 95 distinct values in 100 rows" in reason
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "expected"),
+    [
+        ("contact", [f"user{i}@example.org" for i in range(50)], PersonColumn(name="contact", part="email")),
+        ("ShipName", ["Ana Trujillo", "Thomas Hardy"] * 25, PersonColumn(name="ShipName", part="full_name")),
+        ("HomeAddress", ["12 Oak Street", "3 Elm Road"] * 25, LocationColumn(name="HomeAddress", part="street")),
+        ("ShipPostalCode", ["05021", "12209"] * 25, LocationColumn(name="ShipPostalCode", part="postcode")),
+        ("where", ["Obere Str. 57", "120 Hanover Sq."] * 25, LocationColumn(name="where", part="street")),
+    ],
+)
+def test_names_emails_and_addresses_are_person_or_location(name, values, expected):
+    assert column_of(values, name=name) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "reason"),
+    [
+        ("Phone", ["(171) 555-7788", "030-0074321"] * 25, "phone number"),
+        ("contact_no", ["+44 20 7946 0958", "(5) 555-4729"] * 25, "phone number"),
+        ("CompanyName", ["Alfreds Futterkiste", "Around the Horn"] * 25, "organisation's name"),
+        ("customer_ref", ["ALFKI", "ANATR"] * 25, "identifier that is not this table's key"),
+        ("PhotoPath", ["http://accweb/employees/davolio.bmp", "http://accweb/employees/king.bmp"] * 25, "links"),
+        ("Notes", [f"Education includes a BA in psychology from Colorado State University in {y}." for y in
+                   range(1950, 2000)], "free text"),
+    ],
+)
+def test_phones_organisations_foreign_ids_links_and_free_text_are_left_out_with_the_reason(name, values, reason):
+    note = left_out_reason(values, name=name)
+    assert note is not None and f"column '{name}': left out (" in note and reason in note
+
+
+def test_a_category_of_repeated_values_stays_a_category():
+    assert isinstance(column_of(["north", "south", "east"] * 20, name="region"), CategoryColumn)

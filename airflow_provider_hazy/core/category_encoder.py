@@ -9,6 +9,7 @@ are stored in JSON in their own type (`value_type`: str, int, float or bool); co
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -18,10 +19,27 @@ import pandas as pd
 from ..config.model_parameters import ProcessingParams
 from ..config.schema import CategoryColumn
 from .column_encoders import ColumnEncoder
-from .domains import fit_categories
-from .dp_preprocessing import PrivateColumn
+from .domains import MIN_CATEGORY_COUNT, fit_categories
+from .dp_preprocessing import PrivateColumn, private_value_type
 
 OTHER_LABEL = "other"
+log = logging.getLogger(__name__)
+
+
+def warn_if_identifier_like(table: str, column: str, counts: pd.Series, max_cat: int) -> bool:
+    """Log a warning naming the column when a category column looks like an identifier: more distinct values
+    than `max_cat`, most of them held by one row. Returns whether it warned."""
+    n_distinct = len(counts)
+    singletons = int((counts == 1).sum())
+    if n_distinct <= max_cat or singletons * 2 <= n_distinct:
+        return False
+    log.warning(
+        "table '%s', column '%s': %d distinct values (max_cat %d), %d of them held by one row: this looks like "
+        "an identifier, not a category. Type it as id, person or location, or leave it out; values held by "
+        "fewer than %d rows are merged into the other-bucket.",
+        table, column, n_distinct, max_cat, singletons, MIN_CATEGORY_COUNT,
+    )
+    return True
 
 
 def category_value_type(series: pd.Series) -> str:
@@ -173,10 +191,14 @@ def fit_category_encoder(
     private: Optional[PrivateColumn],
     table: str,
 ) -> CategoryEncoder:
-    value_type = category_value_type(series)
+    if private is None:
+        value_type = category_value_type(series)
+    else:  # read through a charged mechanism, never off the values (one row could flip it)
+        value_type = private_value_type(series.dropna().value_counts(sort=False), private)
     values = as_category_values(series, value_type)
     present = values.dropna()
     max_cat = column.max_cat or params.max_cat
+    warn_if_identifier_like(table, column.name, present.value_counts(sort=False), max_cat)
     kept, other, has_null = fit_categories(present, len(series) - len(present), max_cat, private)
     categories = [category_json_value(value, value_type) for value in kept]
     if not categories and not other:

@@ -23,7 +23,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import privbayes
+from .noise import NoiseSource
 from .privacy import (
+    COUNT_MECHANISM,
+    SELECTION_MECHANISM,
     STRUCTURE_BUDGET_FRACTION,
     BudgetLedger,
     exponential_mechanism,
@@ -80,7 +83,7 @@ def select_given_columns(
     useful: privbayes.UsefulParentChoices,
     epsilon_per_step: float,
     group: int,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> Tuple[List[int], List[Dict[str, Any]]]:
     """`k` parent columns by the exponential mechanism, each scored by its largest mutual information with a
     child column (sensitivity: group size times Lemma 4.1 of PrivBayes, as a max of such scores)."""
@@ -96,7 +99,7 @@ def select_given_columns(
                 for child in range(n_child)
             ]
             scores.append(float(scorer.scores(nodes).max()) if nodes else 0.0)
-        picked = remaining[exponential_mechanism(scores, sensitivity, epsilon_per_step, rng)]
+        picked = remaining[exponential_mechanism(scores, sensitivity, epsilon_per_step, noise)]
         steps.append({"candidates": len(remaining), "sensitivity": sensitivity, "picked": picked})
         chosen.append(picked)
         remaining.remove(picked)
@@ -158,13 +161,13 @@ def fit_conditioned(
     given = candidates_given
     if select_steps:
         given, selection = select_given_columns(
-            scorer, d, candidates_given, max_given, useful_given, step_epsilon, group, rng
+            scorer, d, candidates_given, max_given, useful_given, step_epsilon, group, ledger.noise
         )
         for index, step in enumerate(selection, start=1):
             ledger.charge(
                 table=table,
                 purpose="cross_table_selection",
-                mechanism="exponential",
+                mechanism=SELECTION_MECHANISM,
                 epsilon=step_epsilon,
                 sensitivity=step["sensitivity"],
                 scale=None,
@@ -190,11 +193,13 @@ def fit_conditioned(
                     candidates.setdefault(node.key, node)
         candidate_nodes = list(candidates.values())
         sensitivity = _step_cost(candidate_nodes, given_set, scorer, group)
-        chosen = candidate_nodes[exponential_mechanism(scorer.scores(candidate_nodes), sensitivity, step_epsilon, rng)]
+        chosen = candidate_nodes[
+            exponential_mechanism(scorer.scores(candidate_nodes), sensitivity, step_epsilon, ledger.noise)
+        ]
         ledger.charge(
             table=table,
             purpose="structure",
-            mechanism="exponential",
+            mechanism=SELECTION_MECHANISM,
             epsilon=step_epsilon,
             sensitivity=sensitivity,
             scale=None,
@@ -226,14 +231,14 @@ def fit_conditioned(
         involves_given = bool(set(node.parents) & given_set)
         sensitivity = privbayes.COUNT_SENSITIVITY * (group if involves_given else 1)
         scale = sensitivity / table_epsilon
-        noisy_tables.append(privbayes.noisy_counts(counts, scale, rng))
+        noisy_tables.append(privbayes.noisy_counts(counts, scale, ledger.noise))
         node_sizes.append(sizes)
         node_coarsenings.append(coarsenings)
         node_scales.append(scale)
         ledger.charge(
             table=table,
             purpose="conditional",
-            mechanism="laplace",
+            mechanism=COUNT_MECHANISM,
             epsilon=table_epsilon,
             sensitivity=sensitivity,
             scale=scale,

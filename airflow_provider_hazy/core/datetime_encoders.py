@@ -28,6 +28,9 @@ from .dp_preprocessing import PrivateColumn
 
 UNITS_PER_DAY = {"D": 1.0, "s": 86_400.0, "us": 86_400e6, "ns": 86_400e9}
 DEFAULT_FORMATS = {"date": "%Y-%m-%d", "datetime": "%Y-%m-%d %H:%M:%S"}
+PRIVATE_UNIT = "s"
+"""The resolution a datetime is modelled in with `processing_epsilon` set: whole seconds, a fixed choice (the
+resolution found in the values could reveal one row's sub-second timestamp)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,8 @@ def to_datetime64(series: pd.Series, fmt: Optional[str], where_: str) -> np.ndar
         if failed.any():
             raise ValueError(
                 f"{where_}: {int(failed.sum())} value(s) do not match the date format '{fmt}', "
-                f"e.g. {series[failed].iloc[0]!r}"
+                f"e.g. {series[failed].iloc[0]!r}; declare the column's format (with processing_epsilon set it is "
+                "never detected from the values)"
             )
         return values
     if is_number_column(series):
@@ -126,11 +130,19 @@ def _resolution(values: np.ndarray) -> str:
     return "s" if np.all(micros % 1_000_000 == 0) else "us"
 
 
-def detect_source(series: pd.Series, column: Union[DateColumn, DatetimeColumn], where_: str) -> DatetimeSource:
-    """How the column is stored, its format (the column's own, else detected) and the unit to model."""
+def detect_source(
+    series: pd.Series, column: Union[DateColumn, DatetimeColumn], where_: str, private: bool = False
+) -> DatetimeSource:
+    """How the column is stored, its format (the column's own, else detected) and the unit to model.
+
+    With `private` (processing_epsilon set) nothing is read off the values: text is read in the declared
+    format or the default one (`DEFAULT_FORMATS`), and datetimes are modelled in `PRIVATE_UNIT`. The storage
+    (text, datetime64, date objects) and the time zone come from the column's type as the source declares it.
+    """
     tz = str(series.dtype.tz) if isinstance(series.dtype, pd.DatetimeTZDtype) else None
     if is_datetime_text(series):
-        fmt = column.format or (DEFAULT_FORMATS[column.type] if series.isna().all() else detect_format(series))
+        detected = None if private or series.isna().all() else detect_format(series)
+        fmt = column.format or detected or (DEFAULT_FORMATS[column.type] if private or series.isna().all() else None)
         if fmt is None:
             raise ValueError(f"{where_}: could not detect the date format of the text values; set the column's format")
         storage = "text"
@@ -143,6 +155,8 @@ def detect_source(series: pd.Series, column: Union[DateColumn, DatetimeColumn], 
         return DatetimeSource(storage, "D", fmt, tz)
     if storage == "text":
         return DatetimeSource(storage, "us" if "%f" in fmt else "s", fmt, tz)
+    if private:
+        return DatetimeSource(storage, PRIVATE_UNIT, fmt, tz)
     return DatetimeSource(storage, _resolution(to_datetime64(series, fmt, where_)), fmt, tz)
 
 
@@ -352,7 +366,7 @@ def fit_datetime_encoder(
     table: str,
 ) -> Union[DatetimeEncoder, SplitDatetimeEncoder]:
     where_ = where(table, column.name)
-    source = detect_source(series, column, where_)
+    source = detect_source(series, column, where_, private=private is not None)
     epochs = to_epochs(to_datetime64(series, source.format, where_), source.unit)
     present_epochs = epochs[~np.isnan(epochs)]
     n_rows = len(epochs)

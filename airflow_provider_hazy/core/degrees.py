@@ -38,7 +38,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import numpy as np
 
 from . import privbayes
-from .privacy import BudgetLedger, exponential_mechanism
+from .privacy import COUNT_MECHANISM, SELECTION_MECHANISM, BudgetLedger, exponential_mechanism
 
 CAP_BUDGET_FRACTION = 0.25
 """Share of a degree model's budget spent on choosing its cap."""
@@ -73,7 +73,6 @@ def private_degree_cap(
     n_child: int,
     *,
     epsilon: float,
-    rng: np.random.Generator,
     ledger: BudgetLedger,
     table: str,
     relation: str,
@@ -86,11 +85,11 @@ def private_degree_cap(
     prior = -CAP_PRIOR_PER_DOUBLING * np.abs(np.log2(grid / default_cap))
     utility = -above.astype(np.float64) - CAP_SIZE_PENALTY * np.log2(grid)
     scores = utility + (2.0 * 1.0 / epsilon) * prior  # weights exp(eps u / 2) * exp(prior)
-    cap = int(grid[exponential_mechanism(scores, 1.0, epsilon, rng)])
+    cap = int(grid[exponential_mechanism(scores, 1.0, epsilon, ledger.noise)])
     ledger.charge(
         table=table,
         purpose="degree_cap",
-        mechanism="exponential",
+        mechanism=SELECTION_MECHANISM,
         epsilon=epsilon,
         sensitivity=1.0,
         scale=None,
@@ -284,7 +283,6 @@ def fit_secondary_degrees(
     n_child: int,
     *,
     epsilon: float,
-    rng: np.random.Generator,
     ledger: BudgetLedger,
     table: str,
 ) -> SecondaryDegrees:
@@ -298,7 +296,7 @@ def fit_secondary_degrees(
     lower = degree_bins(cap)
     counts = np.bincount(np.searchsorted(lower, np.minimum(degrees, cap), side="right") - 1, minlength=len(lower))
     scale = DEGREE_SENSITIVITY / epsilon
-    noisy = privbayes.noisy_counts(counts.astype(np.float64), scale, rng)
+    noisy = privbayes.noisy_counts(counts, scale, ledger.noise)
     # cells not clearly above the noise (scale x ln(cells / P_FAIL), which noise alone passes somewhere with
     # probability below P_FAIL) are taken as empty; the rest is brought to the public parent count
     kept = np.where(noisy > scale * math.log(len(lower) / P_FAIL), noisy, 0.0)
@@ -313,7 +311,7 @@ def fit_secondary_degrees(
     ledger.charge(
         table=table,
         purpose="secondary_degrees",
-        mechanism="laplace",
+        mechanism=COUNT_MECHANISM,
         epsilon=epsilon,
         sensitivity=DEGREE_SENSITIVITY,
         scale=scale,

@@ -371,21 +371,37 @@ def _nonempty_bins(
     return domain.point | (n_cells == 0) | (mass > EMPTY_BIN_SIGMAS * noise_sd)
 
 
+MIN_CATEGORY_COUNT = 5
+"""Without `processing_epsilon`, a category value reaches the model only when at least this many rows hold
+it (small-cell suppression, as statistical offices publish tables): rarer values are merged into the
+other-bucket, so no value held by one row (a name, a case number) is copied into the model. With
+`processing_epsilon` set, the noisy threshold of `private_category_domain` decides instead."""
+
+
+def frequent_categories(counts: pd.Series) -> pd.Series:
+    """The category counts of values held by at least `MIN_CATEGORY_COUNT` rows."""
+    return counts[counts >= MIN_CATEGORY_COUNT]
+
+
 def fit_categories(
     present: pd.Series, null_count: int, max_cat: int, private: Optional[PrivateColumn]
 ) -> Tuple[List, bool, bool]:
     """(kept categories in sorted order, whether there is an other-bucket, whether there is a null code).
 
-    Without DP: the `max_cat` most frequent categories (ties by value), an other-bucket when any were
-    merged. With DP: the categories passing the noisy threshold, at most `max_cat` by noisy count, and
-    always an other-bucket (whether something was merged is not released).
+    Without DP: the `max_cat` most frequent categories among those held by at least `MIN_CATEGORY_COUNT`
+    rows (ties by value), an other-bucket when any were merged. With DP: the categories passing the noisy
+    threshold, at most `max_cat` by noisy count, and always an other-bucket (whether something was merged
+    is not released).
     """
     counts = present.value_counts(sort=False)
     if private is None:
         has_null = null_count > 0
-        ranked = sorted(zip(counts.to_numpy().tolist(), counts.index.tolist()), key=lambda item: (-item[0], item[1]))
+        frequent = frequent_categories(counts)
+        ranked = sorted(
+            zip(frequent.to_numpy().tolist(), frequent.index.tolist()), key=lambda item: (-item[0], item[1])
+        )
         kept = [value for _, value in ranked[:max_cat]]
-        other = len(ranked) > max_cat
+        other = len(counts) > len(kept)
     else:
         noisy, has_null = private_category_domain(counts, null_count, private)
         ranked = sorted(zip(noisy.to_numpy().tolist(), noisy.index.tolist()), key=lambda item: (-item[0], item[1]))

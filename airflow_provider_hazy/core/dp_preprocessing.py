@@ -20,6 +20,9 @@ charges it to the ledger; everything derived from the noisy counts is post-proce
 - frequent values (`single_threshold`): Laplace on the exact-match counts of candidate values inside the
   private range (every integer of a short integer range, else the round numbers / days of the grid;
   sensitivity 2), kept above max(single_threshold * n, the occupancy threshold).
+- category value type (`private_value_type`): Laplace on the number of rows whose value is a boolean, a
+  whole number, another number or text (sensitivity 2); the narrowest type that no occupied class contradicts
+  (text > number > bool, float > int), so one replaced row cannot flip the stored type.
 - category domain: Laplace on the count of every observed category and of nulls (sensitivity 2), keeping a
   category when its noisy count exceeds 1 + (2 / epsilon) ln(1 / delta). With no public domain this is
   (epsilon, delta)-DP with delta = `CATEGORY_DELTA` per column: a category held by a single row is released
@@ -35,7 +38,7 @@ from typing import List, Tuple
 import numpy as np
 import pandas as pd
 
-from .privacy import BudgetLedger, laplace_noise
+from .privacy import COUNT_MECHANISM, BudgetLedger, noisy_counts
 
 PURPOSE = "preprocessing"
 P_FAIL = 0.05
@@ -66,7 +69,6 @@ class PrivateColumn:
     column: str
     epsilon: float
     n_steps: int
-    rng: np.random.Generator
     ledger: BudgetLedger
     _shares: List[float] = field(init=False, repr=False)
 
@@ -82,8 +84,10 @@ class PrivateColumn:
         """The share the next mechanism will spend."""
         return self._shares[0]
 
-    def spend(self, mechanism: str, sensitivity: float, scale_per_epsilon: float, detail: str) -> float:
-        """Charge the next share; returns its epsilon."""
+    def spend(
+        self, mechanism: str, sensitivity: float, scale_per_epsilon: float, detail: str, delta: float = 0.0
+    ) -> float:
+        """Charge the next share (with the mechanism's `delta`, if it has one); returns its epsilon."""
         if not self._shares:
             raise RuntimeError(f"column '{self.column}': more preprocessing steps than planned")
         epsilon = self._shares.pop(0)
@@ -95,15 +99,18 @@ class PrivateColumn:
             sensitivity=sensitivity,
             scale=scale_per_epsilon / epsilon,
             detail=f"column '{self.column}': {detail}",
+            delta=delta,
         )
         return epsilon
 
-    def laplace(self, true_values: np.ndarray, sensitivity: float, detail: str) -> Tuple[np.ndarray, float]:
-        """Laplace noise added to counts (L1 `sensitivity`); returns the noisy counts and the scale."""
-        epsilon = self.spend("laplace", sensitivity, sensitivity, detail)
+    def laplace(
+        self, true_values: np.ndarray, sensitivity: float, detail: str, delta: float = 0.0
+    ) -> Tuple[np.ndarray, float]:
+        """Discrete Laplace noise added to integer counts (L1 `sensitivity`), drawn by the ledger's noise
+        source; returns the noisy counts (float64) and the scale."""
+        epsilon = self.spend(COUNT_MECHANISM, sensitivity, sensitivity, detail, delta)
         scale = sensitivity / epsilon
-        values = np.asarray(true_values, dtype=np.float64)
-        return values + laplace_noise(values.shape, scale, self.rng), scale
+        return noisy_counts(np.asarray(true_values), scale, self.ledger.noise), scale
 
 
 def number_grid(integer: bool) -> np.ndarray:
@@ -195,13 +202,41 @@ def private_frequent_values(
     return candidates[noisy > max(min_count, occupancy_threshold(len(candidates), scale))]
 
 
+VALUE_CLASSES = ("bool", "int", "float", "str")
+
+
+def value_class_counts(counts: pd.Series) -> np.ndarray:
+    """Rows per value class (bool, whole number, other number, text) from a column's counts per distinct
+    value: the classes are read off the distinct values, never row by row."""
+    values = pd.Series(counts.index.to_numpy(dtype=object))
+    weights = counts.to_numpy(dtype=np.int64)
+    is_bool = values.map(lambda value: isinstance(value, (bool, np.bool_))).to_numpy(dtype=bool)
+    numbers = pd.to_numeric(values.where(~is_bool), errors="coerce").to_numpy(dtype=np.float64)
+    is_number = ~is_bool & np.isfinite(numbers) & ~values.map(lambda value: isinstance(value, str)).to_numpy(bool)
+    whole = is_number & (numbers == np.round(numbers))
+    classes = np.select([is_bool, whole, is_number], [0, 1, 2], default=3)
+    return np.bincount(classes, weights=weights, minlength=4).astype(np.int64)
+
+
+def private_value_type(counts: pd.Series, private: PrivateColumn) -> str:
+    """A category column's value type from noisy class counts (`value_class_counts`): 'str' when text is
+    present (or booleans mixed with numbers), else 'bool', 'float' or 'int' (also for an empty column)."""
+    noisy, scale = private.laplace(value_class_counts(counts), 2.0, "value type (rows per value class)")
+    present = dict(zip(VALUE_CLASSES, noisy > occupancy_threshold(len(VALUE_CLASSES), scale)))
+    if present["str"] or (present["bool"] and (present["int"] or present["float"])):
+        return "str"
+    if present["bool"]:
+        return "bool"
+    return "float" if present["float"] else "int"
+
+
 def private_category_domain(
     category_counts: pd.Series, null_count: int, private: PrivateColumn, delta: float = CATEGORY_DELTA
 ) -> Tuple[pd.Series, bool]:
     """Observed categories whose noisy count passes the (epsilon, delta) threshold, with their noisy counts,
     and whether the column gets a null code."""
     true_counts = np.append(category_counts.to_numpy(dtype=np.float64), float(null_count))
-    noisy, scale = private.laplace(true_counts, 2.0, f"category counts (domain discovery, delta={delta:g})")
+    noisy, scale = private.laplace(true_counts, 2.0, f"category counts (domain discovery, delta={delta:g})", delta)
     threshold = 1.0 + scale * math.log(1.0 / delta)
     noisy_categories = pd.Series(noisy[:-1], index=category_counts.index)
     return noisy_categories[noisy_categories > threshold], bool(noisy[-1] > NULL_THRESHOLD_SCALES * scale)

@@ -114,7 +114,9 @@ def private_steps(column, params: ProcessingParams) -> int:
         return numeric_private_steps(column, params)
     if column.type in ("datetime", "date"):
         return datetime_private_steps(column, params)
-    return 1  # category: one noisy histogram (with the null count); bool: the null count
+    if column.type == "category":
+        return 2  # the value type (noisy class counts), then one noisy histogram (with the null count)
+    return 1  # bool: the null count
 
 
 def _fit_encoder(series: pd.Series, column, params: ProcessingParams, private, table: str) -> Encoder:
@@ -377,7 +379,7 @@ def fit_table_encoding(
         private_column = None
         if private:
             steps = private_steps(column, params)
-            private_column = PrivateColumn(table_name, column.name, share, steps, rng, ledger)
+            private_column = PrivateColumn(table_name, column.name, share, steps, ledger)
         series = df[column.name].reset_index(drop=True)
         encoders.append(_fit_encoder(series, column, params, private_column, table_name))
         if private_column is not None and private_column.steps_left:

@@ -35,8 +35,9 @@ from . import privbayes
 from .batching import Batch, plan_batches, rows_for_magnitude
 from .degrees import hit_total, private_degree_cap, split_degree_budget, systematic_uniforms
 from .privacy import (
+    COUNT_MECHANISM,
     BudgetLedger,
-    laplace_noise,
+    noisy_counts,
 )
 
 DEGREE_WEIGHT = 0.5
@@ -463,7 +464,6 @@ def fit_degree_model(
     n_child: int,
     *,
     epsilon: float,
-    rng: np.random.Generator,
     ledger: BudgetLedger,
     private_cap: bool = False,
 ) -> DegreeModel:
@@ -483,7 +483,6 @@ def fit_degree_model(
             cap,
             n_child,
             epsilon=cap_epsilon,
-            rng=rng,
             ledger=ledger,
             table=relation.child,
             relation=relation.name,
@@ -501,7 +500,7 @@ def fit_degree_model(
     coarsenings = tuple(parent_hierarchies[c].coarsenings[level] for c, level in zip(columns, levels))
     combination = privbayes.parent_combination_codes(parent_codes, columns, coarsenings, sizes)
     counts = privbayes.joint_counts(np.asarray(degrees, dtype=np.int64), combination, math.prod(sizes), cap + 1)
-    noisy = privbayes.noisy_counts(counts, scale, rng)
+    noisy = privbayes.noisy_counts(counts, scale, ledger.noise)
     projected = privbayes.project_to_total(noisy, float(n_parent))
     probabilities = privbayes.conditional_distributions(projected, "marginal")
     weights = projected.sum(axis=1)
@@ -510,7 +509,7 @@ def fit_degree_model(
     ledger.charge(
         table=relation.child,
         purpose="degree_preserving",
-        mechanism="laplace",
+        mechanism=COUNT_MECHANISM,
         epsilon=epsilon,
         sensitivity=DEGREE_SENSITIVITY,
         scale=scale,
@@ -555,18 +554,18 @@ def orphan_rows(n_with_parent: int, null_rate: float) -> int:
 
 
 def noisy_null_rate(
-    relation: Relation, n_null: int, n_rows: int, *, epsilon: float, rng: np.random.Generator, ledger: BudgetLedger
+    relation: Relation, n_null: int, n_rows: int, *, epsilon: float, ledger: BudgetLedger
 ) -> float:
     """The share of null keys of a foreign key (for a driving key: of rows without a parent, null or dangling):
     a Laplace count (sensitivity 1: replacing a child row changes the count by at most one), clipped to
     [0, n] and divided by the public n. A noisy count below NULL_COUNT_THRESHOLD noise scales counts as zero
     (post-processing): with a small budget the noise alone would otherwise make keys null."""
     scale = 1.0 / epsilon
-    noisy = float(n_null + laplace_noise(1, scale, rng)[0])
+    noisy = float(noisy_counts(np.array([n_null]), scale, ledger.noise)[0])
     ledger.charge(
         table=relation.child,
         purpose="foreign_key_null_rate",
-        mechanism="laplace",
+        mechanism=COUNT_MECHANISM,
         epsilon=epsilon,
         sensitivity=1.0,
         scale=scale,

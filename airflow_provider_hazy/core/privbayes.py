@@ -51,13 +51,16 @@ from .count_postprocessing import (
     project_to_total,
     tilt_to_marginal,
 )
+from .noise import NoiseSource
 from .privacy import (
+    COUNT_MECHANISM,
+    SELECTION_MECHANISM,
     STRUCTURE_BUDGET_FRACTION,
     USEFULNESS_THETA,
     BudgetLedger,
     exponential_mechanism,
-    laplace_noise,
     mutual_information_sensitivity,
+    noisy_counts,  # noqa: F401 (the count-table mechanism, used as privbayes.noisy_counts)
 )
 from .privbayes_model import (
     Conditional,
@@ -524,13 +527,14 @@ def learn_network(
     sample_parents: int,
     network_sample_rows: int | None,
     rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> LearnedNetwork:
     """GreedyBayes with the exponential mechanism (Zhang et al., Algorithm 4 with theta-useful parents),
     scored on all rows or on `network_sample_rows` of them (`learn_network_from_rows`)."""
     if budget.n_structure_steps == 0:
         return LearnedNetwork(tuple(Node(j) for j in range(data.n_columns)), ())
     scored = rows_to_score(data.codes, network_sample_rows, rng)
-    return learn_network_from_rows(scored, data.n_rows, data, budget, n_parents, sample_parents, rng)
+    return learn_network_from_rows(scored, data.n_rows, data, budget, n_parents, sample_parents, rng, noise)
 
 
 def learn_network_from_rows(
@@ -541,6 +545,7 @@ def learn_network_from_rows(
     n_parents: int,
     sample_parents: int,
     rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> LearnedNetwork:
     """GreedyBayes (as `learn_network`) on rows already sampled; `n_rows` is the table's row count, which
     sets the usefulness bound. The first attribute is drawn uniformly at random (it reads no data and
@@ -557,7 +562,7 @@ def learn_network_from_rows(
         parent_sets = candidate_parent_sets(placed, n_parents, sample_parents, rng)
         candidates = step_candidates(unplaced, parent_sets, useful_parents, data.domain_sizes)
         sensitivity = step_sensitivity(candidates, scorer)
-        chosen = exponential_mechanism(scorer.scores(candidates), sensitivity, budget.structure_step_epsilon, rng)
+        chosen = exponential_mechanism(scorer.scores(candidates), sensitivity, budget.structure_step_epsilon, noise)
         selected = candidates[chosen]
         steps.append(StructureStep(selected, len(candidates), sensitivity, scorer.n_rows))
         nodes.append(selected)
@@ -567,11 +572,6 @@ def learn_network_from_rows(
 
 
 # Step 2: measure the conditionals -------------------------------------------------------------------------
-
-
-def noisy_counts(counts: np.ndarray, laplace_scale: float, rng: np.random.Generator) -> np.ndarray:
-    """The Laplace mechanism on a count table: independent Laplace(`laplace_scale`) noise on every cell."""
-    return counts + laplace_noise(counts.shape, laplace_scale, rng)
 
 
 def consistent_conditionals(
@@ -631,6 +631,7 @@ def measure_conditionals(
     budget: BudgetSplit,
     default_strategy: str,
     rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> tuple[Conditional, ...]:
     """One noisy joint count table per attribute over all n rows (Laplace on every cell, in network order),
     then `consistent_conditionals` (post-processing)."""
@@ -640,7 +641,7 @@ def measure_conditionals(
         parent_codes = parent_combination_codes(data.codes, node.parents, coarsenings, sizes)
         child_size = data.domain_sizes[node.child]
         count_tables.append(joint_counts(data.codes[:, node.child], parent_codes, math.prod(sizes), child_size))
-    return conditionals_from_counts(data, network, count_tables, data.n_rows, budget, default_strategy, rng)
+    return conditionals_from_counts(data, network, count_tables, data.n_rows, budget, default_strategy, rng, noise)
 
 
 def node_parent_levels(data: TrainingData, node: Node) -> tuple[tuple[int, ...], tuple[np.ndarray | None, ...]]:
@@ -659,11 +660,12 @@ def conditionals_from_counts(
     budget: BudgetSplit,
     default_strategy: str,
     rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> tuple[Conditional, ...]:
-    """Laplace noise on every cell of each node's exact count table (in network order), then
+    """Laplace noise (`noise`) on every cell of each node's exact count table (in network order), then
     `consistent_conditionals` (post-processing): the one measurement step of `fit` and of
     `privbayes_streaming.fit_from_chunks`."""
-    noisy_tables = [noisy_counts(counts, budget.laplace_scale, rng) for counts in count_tables]
+    noisy_tables = [noisy_counts(counts, budget.laplace_scale, noise) for counts in count_tables]
     levels = [node_parent_levels(data, node) for node in network.nodes]
     return consistent_conditionals(
         network.nodes,
@@ -695,7 +697,7 @@ def record_ledger(
         ledger.charge(
             table=table,
             purpose="structure",
-            mechanism="exponential",
+            mechanism=SELECTION_MECHANISM,
             epsilon=budget.structure_step_epsilon,
             sensitivity=step.sensitivity,
             scale=None,
@@ -712,7 +714,7 @@ def record_ledger(
         ledger.charge(
             table=table,
             purpose="conditional",
-            mechanism="laplace",
+            mechanism=COUNT_MECHANISM,
             epsilon=budget.table_epsilon,
             sensitivity=COUNT_SENSITIVITY,
             scale=budget.laplace_scale,
@@ -769,8 +771,8 @@ def fit(
     )
     data = check_inputs(codes, domain_sizes, hierarchies, table)
     budget = split_budget(epsilon, data.n_columns, n_parents, structure_fraction)
-    network = learn_network(data, budget, n_parents, sample_parents, network_sample_rows, rng)
-    conditionals = measure_conditionals(data, network, budget, default_strategy, rng)
+    network = learn_network(data, budget, n_parents, sample_parents, network_sample_rows, rng, ledger.noise)
+    conditionals = measure_conditionals(data, network, budget, default_strategy, rng, ledger.noise)
     record_ledger(ledger, table, budget, network, conditionals, data.n_rows)
     return PrivBayesModel(data.domain_sizes, conditionals)
 

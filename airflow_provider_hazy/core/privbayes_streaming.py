@@ -119,9 +119,11 @@ def fit_from_chunks(
         scored = check_inputs(scored, sizes, hierarchies, table).codes
     else:
         scored = data.codes
-    network = learn_network_from_rows(scored, n_rows, data, budget, n_parents, sample_parents, rng)
+    network = learn_network_from_rows(scored, n_rows, data, budget, n_parents, sample_parents, rng, ledger.noise)
     del scored
     totals = summed_joint_counts(code_chunks, data, network, n_rows)
-    conditionals = conditionals_from_counts(data, network, totals, n_rows, budget, default_strategy, rng)
+    conditionals = conditionals_from_counts(
+        data, network, totals, n_rows, budget, default_strategy, rng, ledger.noise
+    )
     record_ledger(ledger, table, budget, network, conditionals, n_rows)
     return PrivBayesModel(data.domain_sizes, conditionals)

@@ -50,7 +50,13 @@ import pandas as pd
 
 from . import privbayes
 from .cross_table import absent_hierarchy, sample_conditioned, select_given_columns
-from .privacy import STRUCTURE_BUDGET_FRACTION, BudgetLedger, exponential_mechanism
+from .privacy import (
+    COUNT_MECHANISM,
+    SELECTION_MECHANISM,
+    STRUCTURE_BUDGET_FRACTION,
+    BudgetLedger,
+    exponential_mechanism,
+)
 
 MODEL_FORMAT = "sequential/1"
 FIRST_ROW_SHARE = 0.3
@@ -336,11 +342,13 @@ def fit_given_network(
                 candidates.setdefault(node.key, node)
         candidate_nodes = list(candidates.values())
         sensitivity = group * privbayes.step_sensitivity(candidate_nodes, scorer)
-        chosen = candidate_nodes[exponential_mechanism(scorer.scores(candidate_nodes), sensitivity, step_epsilon, rng)]
+        chosen = candidate_nodes[
+            exponential_mechanism(scorer.scores(candidate_nodes), sensitivity, step_epsilon, ledger.noise)
+        ]
         ledger.charge(
             table=table,
             purpose="structure",
-            mechanism="exponential",
+            mechanism=SELECTION_MECHANISM,
             epsilon=step_epsilon,
             sensitivity=sensitivity,
             scale=None,
@@ -369,7 +377,7 @@ def fit_given_network(
             data.codes[:, node.child], parent_codes, math.prod(sizes), all_sizes[node.child]
         )
         scale = float(scales[node.child])
-        noisy = privbayes.noisy_counts(counts, scale, rng)
+        noisy = privbayes.noisy_counts(counts, scale, ledger.noise)
         probabilities = privbayes.conditional_distributions(
             privbayes.project_to_total(noisy, n_rows_public), default_strategy
         )
@@ -379,7 +387,7 @@ def fit_given_network(
         ledger.charge(
             table=table,
             purpose="conditional",
-            mechanism="laplace",
+            mechanism=COUNT_MECHANISM,
             epsilon=float(table_epsilons[node.child]),
             sensitivity=privbayes.COUNT_SENSITIVITY * group,
             scale=scale,
@@ -568,13 +576,13 @@ def fit_sequences(
             useful,
             select_epsilon / max_owner_columns,
             1,
-            rng,
+            ledger.noise,
         )
         for index, step in enumerate(steps, start=1):
             ledger.charge(
                 table=table,
                 purpose="cross_table_selection",
-                mechanism="exponential",
+                mechanism=SELECTION_MECHANISM,
                 epsilon=select_epsilon / max_owner_columns,
                 sensitivity=step["sensitivity"],
                 detail={"step": index, "parent_table": owner_table, "candidates": step["candidates"], "group_size": 1},

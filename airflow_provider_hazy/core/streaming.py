@@ -43,10 +43,17 @@ import pandas as pd
 from ..config.model_parameters import ProcessingParams
 from ..config.schema import BaseTable
 from .bin_rules import point_share, resolve_params
-from .category_encoder import CategoryEncoder, as_category_values, category_json_value, category_value_type
+from .category_encoder import (
+    CategoryEncoder,
+    as_category_values,
+    category_json_value,
+    category_value_type,
+    warn_if_identifier_like,
+)
 from .column_encoders import BoolEncoder, NumericEncoder, bin_spec, bool_values, numeric_values, where, with_grid
 from .datetime_encoders import (
     DEFAULT_FORMATS,
+    PRIVATE_UNIT,
     UNITS_PER_DAY,
     DatetimeEncoder,
     DatetimeSource,
@@ -59,10 +66,11 @@ from .datetime_encoders import (
     to_epochs,
 )
 from .datetime_text import detect_format
-from .domains import BinSpec, ValueSummary, count_sorted, fit_nulls, numeric_domain
+from .domains import BinSpec, ValueSummary, count_sorted, fit_nulls, frequent_categories, numeric_domain
 from .dp_preprocessing import (
     PrivateColumn,
     private_category_domain,
+    private_value_type,
     split_budget,
 )
 from .encoding import (
@@ -232,11 +240,11 @@ class CategoryStats:
             return "int"  # a column with no values at all (as `category_value_type` says of it)
         return "str"
 
-    def typed_counts(self) -> pd.Series:
+    def typed_counts(self, value_type: Optional[str] = None) -> pd.Series:
         """Counts keyed by the values in the categories' type, in sorted order (unconvertible: dropped)."""
         if self.counts is None:
             return pd.Series([], dtype=np.int64)
-        values = as_category_values(pd.Series(self.counts.index.to_numpy(dtype=object)), self.value_type)
+        values = as_category_values(pd.Series(self.counts.index.to_numpy(dtype=object)), value_type or self.value_type)
         typed = pd.Series(self.counts.to_numpy(dtype=np.int64), index=pd.Index(values))
         typed = typed[typed.index.notna()]
         return typed.groupby(level=0, sort=True).sum().astype(np.int64)
@@ -245,11 +253,15 @@ class CategoryStats:
 class DatetimeStats:
     """Storage and resolution of a date/datetime column and summaries of its instants in nanoseconds."""
 
-    def __init__(self, column, params: ProcessingParams, where_: str, fraction: Optional[float]) -> None:
+    def __init__(
+        self, column, params: ProcessingParams, where_: str, fraction: Optional[float], private: bool = False
+    ) -> None:
+        self.private = private
         self.column, self.params, self.where = column, params, where_
         self.storage: Optional[str] = None
         self.tz: Optional[str] = None
-        self.format: Optional[str] = column.format
+        # private: the declared format or the default one, never one detected from the values
+        self.format: Optional[str] = column.format or (DEFAULT_FORMATS[column.type] if private else None)
         self.pending: List[pd.Series] = []
         self.pending_present = 0
         self.all_seconds, self.all_micros = True, True
@@ -319,6 +331,8 @@ class DatetimeStats:
             unit = "D"
         elif storage == "text":
             unit = "us" if "%f" in fmt else "s"
+        elif self.private:
+            unit = PRIVATE_UNIT  # a fixed resolution, not read from the values (`detect_source`)
         else:
             unit = "s" if self.all_seconds else ("us" if self.all_micros else "ns")
         return DatetimeSource(storage, unit, fmt if storage == "text" else None, self.tz)
@@ -400,7 +414,7 @@ class _Column:
         if kind == "category":
             self.stats: Any = CategoryStats()
         elif kind in ("datetime", "date"):
-            self.stats = DatetimeStats(column, params, self.where, fraction)
+            self.stats = DatetimeStats(column, params, self.where, fraction, private=private)
         else:
             self.stats = ValueStats(fraction, grid=None if private else GridTracker(kind == "integer"))
 
@@ -463,20 +477,25 @@ class _Column:
 
     def _fit_category(self, private: Optional[PrivateColumn]) -> CategoryEncoder:
         stats: CategoryStats = self.stats
-        value_type = stats.value_type
-        counts = stats.typed_counts()
+        if private is None:
+            value_type = stats.value_type
+        else:  # through a charged mechanism, as `fit_category_encoder`
+            raw = stats.counts if stats.counts is not None else pd.Series([], dtype=np.int64)
+            value_type = private_value_type(raw, private)
+        counts = stats.typed_counts(value_type)
         null_count = stats.n_rows - int(counts.sum())
         max_cat = self.column.max_cat or self.params.max_cat
+        warn_if_identifier_like(self.table, self.column.name, counts, max_cat)
         if private is None:
             has_null = null_count > 0
-            ranked = counts
+            ranked = frequent_categories(counts)
             other_if_merged = True
         else:
             ranked, has_null = private_category_domain(counts, null_count, private)
             other_if_merged = False
         order = sorted(zip(ranked.to_numpy().tolist(), ranked.index.tolist()), key=lambda item: (-item[0], item[1]))
         kept = sorted(value for _, value in order[:max_cat])
-        other = len(order) > max_cat if other_if_merged else True
+        other = len(counts) > len(kept) if other_if_merged else True
         categories = [category_json_value(value, value_type) for value in kept]
         if not categories and not other:
             has_null = True
@@ -591,7 +610,7 @@ def fit_table_encoding_from_chunks(
         fitter.set_params(params)
     shares = split_budget(processing_epsilon, len(modelled)) if private and modelled else [None] * len(modelled)
     private_columns = [
-        PrivateColumn(table_name, column.name, share, private_steps(column, params), rng, ledger) if private else None
+        PrivateColumn(table_name, column.name, share, private_steps(column, params), ledger) if private else None
         for column, share in zip(modelled, shares)
     ]
     encoders: List[Encoder] = _run_fitters([fitter.fit(p) for fitter, p in zip(columns, private_columns)], chunks)

@@ -17,6 +17,7 @@ from ..config import EvaluateConfig, TrainingConfig
 from ..config.base import read_config_file
 from ..io.locations import location_path
 from ..metrics.results import metric_results
+from ..pipeline.evaluation_file import read_detail
 from .base import HazyBaseOperator
 from .configs import load_config
 
@@ -61,7 +62,8 @@ class HazyEvaluateOperator(HazyBaseOperator):
         else:
             training = self.load(TrainingConfig)
             model = str(location_path(training.model_output))
-            result = api.inspect_model(model)["evaluation"]
+            # the full evaluation beside the model, else the scores the model holds
+            result = read_detail(model) or api.inspect_model(model)["evaluation"]
             if not metric_results(result):
                 raise ValueError(
                     f"model {model}: holds no evaluation (training ran with evaluation null or metrics []); "

@@ -46,6 +46,7 @@ class HazyTrainOperator(HazyBaseOperator):
         summary = api.inspect_model(path)
         epsilon = summary["privacy"]["total_epsilon"]
         self.log.info("model %s trained, total epsilon %s", path, epsilon)
+        self.log.info("%s", summary["guarantee"])
         result: Dict[str, Any] = {
             "model": str(path),
             "epsilon": epsilon,

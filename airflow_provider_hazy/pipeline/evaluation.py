@@ -38,6 +38,7 @@ from ..metrics.results import PRIVACY_NOTE, metric_results
 from ..metrics.validation import ValidationReport, text_columns, validate
 from ..model_file import read_manifest
 from .batches import batch_plan
+from .evaluation_file import scores_only
 from .model import Model
 
 # Keys of an evaluation dict that are not metric results.
@@ -119,7 +120,8 @@ def annotate_model(
 ) -> None:
     """Store the evaluation and each table's validation metadata in the model's manifest. Pass
     `synthetic` (a multi-table sample with foreign keys assigned) to score it instead of per-table samples."""
-    model.manifest["evaluation"] = evaluate_model(config, model, real, holdout, synthetic)
+    model.evaluation_detail = evaluate_model(config, model, real, holdout, synthetic)
+    model.manifest["evaluation"] = scores_only(model.evaluation_detail)  # the detail never enters the model
     for name, table in model.tables.items():
         model.manifest["tables"][name]["validation_metadata"] = validation_metadata(table.encoding)
 
@@ -183,6 +185,9 @@ def validation_metadata(encoding: TableEncoding) -> Dict[str, Any]:
             entry["nullable"] = False
         if column.name in encoding.max_string_lengths:
             entry["max_length"] = int(encoding.max_string_lengths[column.name])
+            other_label = getattr(encoders.get(column.name), "other_label", None)
+            if other_label is not None:  # rare values merged into the other-bucket come back as its label
+                entry["max_length"] = max(entry["max_length"], len(other_label))
         if entry:
             columns[column.name] = entry
     return {"columns": columns}

@@ -29,6 +29,7 @@ from ..core.degrees import SecondaryDegrees
 from ..core.encoding import TableEncoding
 from ..core.privacy import BudgetLedger
 from ..model_file import ModelFileError, read_manifest, read_model, write_model
+from . import evaluation_file, guarantee
 
 
 @dataclass
@@ -89,6 +90,8 @@ class Model:
     manifest: Dict[str, Any]
     tables: Dict[str, TableModel]
     references: Dict[str, pd.DataFrame] = field(default_factory=dict)
+    evaluation_detail: Optional[Dict[str, Any]] = None
+    """The full evaluation of training (histograms, matrices): written beside the model, never into it."""
 
     @property
     def total_epsilon(self) -> float:
@@ -153,6 +156,7 @@ def build_manifest(
             "processing_private": processing_private,
             "neighbouring": "bounded: databases differ in one row of one table; row counts are public",
             "budget_rule": MULTI_TABLE_BUDGET_RULE,
+            **guarantee.privacy_record(ledger),
             "ledger": ledger.to_dict(),
         },
         "training_config": config.sanitize().model_dump(mode="json"),
@@ -272,6 +276,7 @@ def _summary(path: Union[str, Path], manifest: Dict[str, Any]) -> Dict[str, Any]
         "title": manifest.get("title", ""),
         "created_at": manifest.get("created_at"),
         "privacy": manifest["privacy"],
+        "guarantee": guarantee.guarantee_line(manifest),
         "multi_table": manifest.get("multi_table", {}),
         "tables": {
             name: {
@@ -319,8 +324,10 @@ def _model_arrays(model: Model) -> Dict[str, np.ndarray]:
 
 
 def save_model(model: Model, path: Union[str, Path]) -> Path:
-    """Write a model to a `.hmf` file."""
-    return write_model(path, model.manifest, _model_arrays(model))
+    """Write a model to a `.hmf` file, and its evaluation detail (if any) to `<stem>.evaluation.json` beside it."""
+    written = write_model(path, evaluation_file.with_detail_name(model.manifest, path), _model_arrays(model))
+    evaluation_file.write_detail(written, model.evaluation_detail)
+    return written
 
 
 def _prefixed(arrays: Dict[str, np.ndarray], prefix: str) -> Dict[str, np.ndarray]:

@@ -12,6 +12,7 @@ synthetic sample (`batches.one_batch`) and the evaluation and validation metadat
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -24,6 +25,7 @@ from ..core import cross_table, multitable, privbayes, privbayes_streaming, sequ
 from ..core.batching import rows_for_magnitude
 from ..core.degrees import SecondaryDegrees, fit_secondary_degrees
 from ..core.encoding import fit_table_encoding
+from ..core.noise import noise_for_training
 from ..core.privacy import BudgetLedger
 from ..core.streaming import fit_table_encoding_from_chunks
 from ..io.sources import DataSources
@@ -278,7 +280,6 @@ def _fit_degree(
         parent.cap,
         n_child,
         epsilon=parent.degree_epsilon,
-        rng=rng,
         ledger=ledger,
         private_cap=private_cap,
     )
@@ -300,7 +301,7 @@ def _fit_null_rates(
         else:
             n_null = int(frame[list(relation.child_columns)].isna().any(axis=1).sum())
         rates[relation.name] = multitable.noisy_null_rate(
-            relation, n_null, len(frame), epsilon=budget.null_rate[relation.name], rng=rng, ledger=ledger
+            relation, n_null, len(frame), epsilon=budget.null_rate[relation.name], ledger=ledger
         )
     return rates
 
@@ -331,7 +332,6 @@ def _fit_secondary_degrees(
             len(parent),
             n_child,
             epsilon=epsilon,
-            rng=rng,
             ledger=ledger,
             table=name,
         )
@@ -373,7 +373,7 @@ def fit(config: TrainingConfig, *, chunk_rows: Optional[int] = None) -> Model:
             graph, generator.epsilon, generator.processing_epsilon, adjacency == "degree_preserving"
         )
         rng = np.random.default_rng(config.random_state)
-        ledger = BudgetLedger()
+        ledger = BudgetLedger(noise=noise_for_training(config.random_state, os.environ))
         fitted: Dict[str, TableModel] = {}
         codes: Dict[str, np.ndarray] = {}
         for name in graph.modelled_tables:

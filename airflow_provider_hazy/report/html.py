@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..metrics.results import PRIVACY_NOTE, metric_results
 from ..model_file import read_manifest
+from ..pipeline.evaluation_file import read_detail
 from . import svg
 
 MEANINGS = {
@@ -58,7 +59,7 @@ def load_evaluation(path: str | Path) -> Tuple[Dict[str, Any], str]:
     path = Path(path)
     if zipfile.is_zipfile(path):
         manifest = read_manifest(path)
-        evaluation = manifest.get("evaluation")
+        evaluation = read_detail(path) or manifest.get("evaluation")  # the detail file beside the model
         if not evaluation:
             raise ValueError(f"{path}: the model holds no evaluation (evaluation was null or had no metrics)")
         return evaluation, manifest.get("title") or path.name

@@ -11,7 +11,9 @@ import pytest
 
 from airflow_provider_hazy.config.model_parameters import PrivBayesConfig
 from airflow_provider_hazy.config.schema import TabularTable
+from airflow_provider_hazy.core.domains import MIN_CATEGORY_COUNT
 from airflow_provider_hazy.core.encoding import TableEncoding, fit_table_encoding, prepare_frame
+from airflow_provider_hazy.core.noise import ReproducibleNoise
 from airflow_provider_hazy.core.privacy import BudgetLedger
 
 
@@ -26,7 +28,7 @@ def fit(df, table, seed=0, processing_epsilon=None, ledger=None, **params):
         PrivBayesConfig(**params),
         processing_epsilon=processing_epsilon,
         rng=np.random.default_rng(seed),
-        ledger=ledger if ledger is not None else BudgetLedger(),
+        ledger=ledger if ledger is not None else BudgetLedger(noise=ReproducibleNoise(seed)),
         table_name=table.name,
     )
 
@@ -107,7 +109,7 @@ def test_prepare_frame_leaves_non_strings_of_a_mixed_column_alone():
 
 def test_categories_and_nulls_survive_a_round_trip():
     table = make_table({"name": "segment", "type": "category"})
-    df = pd.DataFrame({"segment": ["a", "b", None, "c", "a", None]})
+    df = pd.DataFrame({"segment": ["a", "b", None, "c", "a", None] * MIN_CATEGORY_COUNT})
     encoding, codes, decoded, _ = round_trip(df, table)
     assert encoding.null_codes == [0]
     assert decoded["segment"].tolist()[:2] == ["a", "b"]
@@ -270,8 +272,41 @@ def test_the_model_holds_bin_edges_but_no_other_source_value():
     assert "Zyxwvut" not in json.dumps(encoding.to_json())
 
 
+def declared_formats(table):
+    """The table with the text date column's format declared, as private preprocessing needs it."""
+    columns = [
+        column.model_copy(update={"format": "%d/%m/%Y"}) if column.name == "ordered_on" else column
+        for column in table.columns
+    ]
+    return table.model_copy(update={"columns": columns})
+
+
+def test_private_preprocessing_reads_no_format_or_resolution_off_the_values(mixed):
+    df, table = mixed
+    with pytest.raises(ValueError, match="declare the column's format"):
+        fit(df, table, processing_epsilon=5.0)
+    encoding = fit(df, declared_formats(table), processing_epsilon=5.0)
+    sources = {e.column: e.source for e in encoding.encoders if hasattr(e, "source")}
+    assert sources["ordered_on"].format == "%d/%m/%Y"
+    assert all(source.unit in ("D", "s") for source in sources.values())
+
+
+def test_private_preprocessing_charges_the_category_value_type_and_one_row_cannot_flip_it():
+    table = make_table({"name": "grade", "type": "category"})
+    whole = pd.DataFrame({"grade": pd.Series([1, 2, 3] * 400, dtype=object)})
+    flipped = whole.copy()
+    flipped.loc[0, "grade"] = "x"  # one replaced row: pandas now calls the column text
+    for frame in (whole, flipped):
+        ledger = BudgetLedger()
+        encoding = fit(frame, table, processing_epsilon=2.0, ledger=ledger)
+        assert encoding.encoders[0].value_type == "int"
+        assert any("value type" in entry.detail["description"] for entry in ledger.entries)
+    assert fit(flipped, table).encoders[0].value_type == "str"  # without processing_epsilon: read off the values
+
+
 def test_same_seed_gives_identical_encoders_and_decoded_frames(mixed):
     df, table = mixed
+    table = declared_formats(table)  # private preprocessing reads no format off the values
     first = fit(df, table, seed=3, processing_epsilon=5.0)
     second = fit(df, table, seed=3, processing_epsilon=5.0)
     assert first.to_json() == second.to_json()

@@ -1,6 +1,8 @@
 """Discretisation parameters: n_bins, bin strategies, skew_threshold, single_threshold, drop_empty_bins,
 max_cat and the other-bucket, split_time and preserve_datetime_range."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from airflow_provider_hazy.config.model_parameters import PrivBayesConfig
 from airflow_provider_hazy.config.schema import TabularTable
 from airflow_provider_hazy.core.bin_rules import budget_bins
+from airflow_provider_hazy.core.domains import MIN_CATEGORY_COUNT
 from airflow_provider_hazy.core.encoding import fit_table_encoding
 from airflow_provider_hazy.core.privacy import BudgetLedger
 
@@ -134,42 +137,59 @@ def test_decoded_values_avoid_dropped_empty_bins():
 
 
 def test_max_cat_keeps_the_most_frequent_categories_and_merges_the_rest():
-    df = pd.DataFrame({"city": ["leeds"] * 5 + ["york"] * 4 + ["bath"] * 2 + ["ely"]})
+    df = pd.DataFrame({"city": ["leeds"] * 10 + ["york"] * 8 + ["bath"] * 6 + ["ely"]})
     encoding = fit(df, make_table({"name": "city", "type": "category"}), max_cat=2)
     assert encoding.encoders[0].categories == ["leeds", "york"]
     assert encoding.domain_sizes == [3]
     codes = encoding.encode(df)[:, 0]
-    assert set(codes[-3:]) == {2}
+    assert set(codes[-7:]) == {2}
+
+
+def test_a_category_held_by_fewer_than_the_minimum_rows_never_reaches_the_model():
+    rare = ["ely"] * (MIN_CATEGORY_COUNT - 1) + ["case-7731"]
+    df = pd.DataFrame({"city": ["leeds"] * MIN_CATEGORY_COUNT + ["york"] * 8 + rare})
+    encoding = fit(df, make_table({"name": "city", "type": "category"}), max_cat=100)
+    assert encoding.encoders[0].categories == ["leeds", "york"]
+    assert encoding.encoders[0].other_bucket  # the rare values are merged, not dropped
+    assert "case-7731" not in json.dumps(encoding.to_json()) and "ely" not in json.dumps(encoding.to_json())
+
+
+def test_a_category_column_of_mostly_unique_values_is_warned_about_by_name(caplog):
+    df = pd.DataFrame({"case_no": [f"C-{i}" for i in range(300)] + ["C-1"] * 10})
+    with caplog.at_level("WARNING"):
+        encoding = fit(df, make_table({"name": "case_no", "type": "category"}), max_cat=100)
+    assert "column 'case_no'" in caplog.text and "looks like an identifier" in caplog.text
+    assert encoding.encoders[0].categories == ["C-1"]
 
 
 def test_the_other_bucket_decodes_to_the_label_other():
-    df = pd.DataFrame({"city": ["leeds"] * 5 + ["york"] * 4 + ["bath"]})
+    df = pd.DataFrame({"city": ["leeds"] * 10 + ["york"] * 8 + ["bath"] * 5})
     encoding = fit(df, make_table({"name": "city", "type": "category"}), max_cat=2)
     decoded = encoding.decode(np.array([[2]]), np.random.default_rng(0))
     assert decoded["city"].tolist() == ["other"]
 
 
 def test_the_other_label_avoids_a_real_category_called_other():
-    df = pd.DataFrame({"city": ["other"] * 5 + ["york"] * 4 + ["bath"]})
+    df = pd.DataFrame({"city": ["other"] * 10 + ["york"] * 8 + ["bath"] * 5})
     encoding = fit(df, make_table({"name": "city", "type": "category"}), max_cat=2)
     assert encoding.decode(np.array([[2]]), np.random.default_rng(0))["city"].tolist() == ["other_"]
 
 
 def test_the_other_bucket_of_numeric_categories_decodes_to_null():
-    df = pd.DataFrame({"grade": [1] * 5 + [2] * 4 + [3]})
+    df = pd.DataFrame({"grade": [1] * 10 + [2] * 8 + [3] * 5})
     encoding = fit(df, make_table({"name": "grade", "type": "category"}), max_cat=2)
     decoded = encoding.decode(np.array([[0], [2]]), np.random.default_rng(0))["grade"]
     assert decoded.iloc[0] == 1 and pd.isna(decoded.iloc[1])
 
 
 def test_a_columns_own_max_cat_overrides_the_generators():
-    df = pd.DataFrame({"city": list("aabbccd")})
+    df = pd.DataFrame({"city": list("aabbccd") * MIN_CATEGORY_COUNT})
     encoding = fit(df, make_table({"name": "city", "type": "category", "max_cat": 1}), max_cat=100)
     assert encoding.domain_sizes == [2]
 
 
 def test_without_merged_categories_there_is_no_other_bucket():
-    df = pd.DataFrame({"city": list("aabbc")})
+    df = pd.DataFrame({"city": list("aabbc") * MIN_CATEGORY_COUNT})
     assert fit(df, make_table({"name": "city", "type": "category"})).domain_sizes == [3]
 
 

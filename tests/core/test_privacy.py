@@ -1,4 +1,4 @@
-"""Privacy primitives: Laplace noise, the exponential mechanism, the PrivBayes mutual-information
+"""Privacy primitives: discrete Laplace noise, the selection mechanism, the PrivBayes mutual-information
 sensitivity, and the budget ledger."""
 
 import json
@@ -7,63 +7,76 @@ import math
 import numpy as np
 import pytest
 
+from airflow_provider_hazy.core.noise import FreshNoise, ReproducibleNoise
 from airflow_provider_hazy.core.privacy import (
     BudgetLedger,
     LedgerEntry,
     exponential_mechanism,
-    laplace_noise,
     mutual_information_sensitivity,
+    noisy_counts,
 )
 
-# Laplace noise --------------------------------------------------------------------------------------------
+# Discrete Laplace on counts --------------------------------------------------------------------------------
 
 
-def test_laplace_noise_has_the_requested_shape_and_variance_two_scale_squared():
-    noise = laplace_noise((400, 500), 3.0, np.random.default_rng(0))
-    assert noise.shape == (400, 500)
-    assert abs(noise.mean()) < 0.05
-    assert noise.var() == pytest.approx(2 * 3.0**2, rel=0.02)
+def discrete_laplace_variance(scale: float) -> float:
+    q = math.exp(-1.0 / scale)
+    return 2 * q / (1 - q) ** 2
 
 
-def test_laplace_noise_rejects_a_negative_or_infinite_scale():
+@pytest.mark.parametrize("noise", [FreshNoise(), ReproducibleNoise(0)], ids=["fresh", "reproducible"])
+def test_noisy_counts_are_integers_with_the_discrete_laplace_variance(noise):
+    counts = np.full((300, 400), 7, dtype=np.int64)
+    noisy = noisy_counts(counts, 3.0, noise)
+    assert noisy.shape == (300, 400) and noisy.dtype == np.float64
+    assert np.all(noisy == np.round(noisy))
+    assert abs((noisy - 7).mean()) < 0.05
+    assert (noisy - 7).var() == pytest.approx(discrete_laplace_variance(3.0), rel=0.03)
+
+
+def test_noisy_counts_reject_a_negative_or_infinite_scale_and_fractional_counts():
     with pytest.raises(ValueError, match="scale"):
-        laplace_noise(3, -1.0, np.random.default_rng(0))
+        noisy_counts(np.zeros(3, dtype=np.int64), -1.0, FreshNoise())
     with pytest.raises(ValueError, match="scale"):
-        laplace_noise(3, math.inf, np.random.default_rng(0))
+        noisy_counts(np.zeros(3, dtype=np.int64), math.inf, FreshNoise())
+    with pytest.raises(ValueError, match="integer"):
+        noisy_counts(np.array([0.5, 1.0]), 1.0, FreshNoise())
 
 
-# Exponential mechanism ------------------------------------------------------------------------------------
+# Selection (report noisy max, exponential noise) ----------------------------------------------------------
 
 
-def test_exponential_mechanism_draws_each_candidate_with_the_exponential_frequency():
-    scores, epsilon, sensitivity = [0.0, 1.0, 2.0], 1.5, 0.5
-    rng = np.random.default_rng(7)
-    draws = np.array([exponential_mechanism(scores, sensitivity, epsilon, rng) for _ in range(20_000)])
-    weights = np.exp(epsilon * np.array(scores) / (2 * sensitivity))
-    expected = weights / weights.sum()
-    observed = np.bincount(draws, minlength=3) / draws.size
-    assert np.abs(observed - expected).max() < 0.01
+def draw_frequencies(scores, sensitivity, epsilon, noise, n_draws):
+    draws = np.array([exponential_mechanism(scores, sensitivity, epsilon, noise) for _ in range(n_draws)])
+    return np.bincount(draws, minlength=len(scores)) / n_draws
 
 
-def test_exponential_mechanism_does_not_overflow_on_large_scores():
-    rng = np.random.default_rng(0)
-    draws = [exponential_mechanism([1e6, 1e6 + 1.0, 0.0], 1.0, 2.0, rng) for _ in range(2000)]
-    frequency_of_best = np.mean(np.array(draws) == 1)
-    assert frequency_of_best == pytest.approx(math.e / (1 + math.e), abs=0.03)
+@pytest.mark.parametrize("noise", [FreshNoise(), ReproducibleNoise(7)], ids=["fresh", "reproducible"])
+def test_selection_keeps_the_probability_ratio_of_neighbouring_scores_within_e_to_the_epsilon(noise):
+    epsilon, sensitivity = 1.0, 0.5
+    # every score moves by at most the sensitivity between the two neighbouring datasets
+    before = draw_frequencies([0.0, 0.5, 1.0], sensitivity, epsilon, noise, 6000)
+    after = draw_frequencies([0.5, 0.0, 0.5], sensitivity, epsilon, noise, 6000)
+    assert before[2] > before[1] > before[0]
+    ratios = np.maximum(before / after, after / before)
+    assert ratios.max() < math.exp(epsilon) * 1.15  # sampling error of 6000 draws
 
 
-def test_exponential_mechanism_with_zero_sensitivity_returns_a_best_candidate():
-    rng = np.random.default_rng(0)
-    draws = {exponential_mechanism([0.0, 3.0, 3.0, 1.0], 0.0, 1.0, rng) for _ in range(200)}
+def test_selection_does_not_overflow_on_large_scores():
+    frequencies = draw_frequencies([1e6, 1e6 + 1.0, 0.0], 1.0, 2.0, ReproducibleNoise(0), 2000)
+    assert frequencies[2] == 0 and frequencies[1] > frequencies[0]
+
+
+def test_selection_with_zero_sensitivity_returns_a_best_candidate():
+    draws = {exponential_mechanism([0.0, 3.0, 3.0, 1.0], 0.0, 1.0, FreshNoise()) for _ in range(200)}
     assert draws == {1, 2}
 
 
-def test_exponential_mechanism_rejects_no_candidates_and_a_bad_epsilon():
-    rng = np.random.default_rng(0)
+def test_selection_rejects_no_candidates_and_a_bad_epsilon():
     with pytest.raises(ValueError):
-        exponential_mechanism([], 1.0, 1.0, rng)
+        exponential_mechanism([], 1.0, 1.0, FreshNoise())
     with pytest.raises(ValueError, match="epsilon"):
-        exponential_mechanism([1.0], 1.0, math.inf, rng)
+        exponential_mechanism([1.0], 1.0, math.inf, FreshNoise())
 
 
 # Mutual-information sensitivity (Zhang et al., TODS 2017, Lemma 4.1) ----------------------------------------
@@ -157,3 +170,30 @@ def test_charging_an_infinite_or_negative_epsilon_is_an_error():
         charge(BudgetLedger(), epsilon=math.inf)
     with pytest.raises(ValueError, match="orders"):
         charge(BudgetLedger(), epsilon=-0.1)
+
+
+def test_total_delta_is_the_sum_of_the_mechanisms_deltas_and_round_trips():
+    ledger = BudgetLedger()
+    charge(ledger, epsilon=0.5)
+    charge(ledger, epsilon=0.25, delta=1e-6)
+    charge(ledger, epsilon=0.25, delta=1e-6)
+    assert ledger.total_delta == pytest.approx(2e-6, rel=1e-12)
+    stored = json.loads(json.dumps(ledger.to_dict()))
+    assert stored["total_delta"] == ledger.total_delta
+    assert BudgetLedger.from_dict(stored).total_delta == ledger.total_delta
+
+
+def test_a_delta_outside_zero_to_one_is_an_error():
+    with pytest.raises(ValueError, match="delta"):
+        charge(BudgetLedger(), delta=1.0)
+
+
+def test_the_ledger_records_whether_its_noise_was_fresh_or_reproducible():
+    fresh, seeded = BudgetLedger(), BudgetLedger(noise=ReproducibleNoise(42))
+    assert fresh.private_noise and fresh.to_dict()["noise"] == "fresh (OS entropy, OpenDP samplers)"
+    assert not seeded.private_noise and seeded.to_dict()["noise"] == "reproducible (not private)"
+    restored = BudgetLedger.from_dict(json.loads(json.dumps(seeded.to_dict())))
+    assert not restored.private_noise
+    with pytest.raises(RuntimeError, match="no noise source"):
+        restored.noise.discrete_laplace(np.zeros(2, dtype=np.int64), 1.0)
+    assert not BudgetLedger.from_dict({"entries": []}).private_noise  # written before noise was recorded

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from airflow_provider_hazy.core import privbayes
+from airflow_provider_hazy.core.noise import FreshNoise, ReproducibleNoise
 from airflow_provider_hazy.core.privacy import (
     STRUCTURE_BUDGET_FRACTION,
     BudgetLedger,
@@ -57,7 +58,7 @@ def fit(codes, domain_sizes, epsilon=1.0, seed=0, ledger=None, **options):
         domain_sizes,
         epsilon=epsilon,
         rng=np.random.default_rng(seed),
-        ledger=ledger if ledger is not None else BudgetLedger(),
+        ledger=ledger if ledger is not None else BudgetLedger(noise=ReproducibleNoise(seed)),
         **options,
     )
 
@@ -96,7 +97,7 @@ def test_each_count_table_is_charged_laplace_noise_of_scale_2d_over_the_conditio
     tables = [entry for entry in ledger.entries if entry.purpose == "conditional"]
     assert sorted(entry.detail["child"] for entry in tables) == list(range(n_columns))
     for entry in tables:
-        assert entry.mechanism == "laplace"
+        assert entry.mechanism == "discrete_laplace"
         assert entry.sensitivity == 2.0
         assert entry.scale == pytest.approx(2 * n_columns / ((1 - BETA) * epsilon), rel=1e-12)
         assert entry.epsilon == pytest.approx((1 - BETA) * epsilon / n_columns, rel=1e-12)
@@ -114,7 +115,7 @@ def test_each_structure_step_is_an_exponential_mechanism_with_the_lemma_4_1_sens
     steps = [entry for entry in ledger.entries if entry.purpose == "structure"]
     assert len(steps) == n_columns - 1
     for entry in steps:
-        assert entry.mechanism == "exponential"
+        assert entry.mechanism == "report_noisy_max"
         assert entry.scale is None
         assert entry.epsilon == pytest.approx(BETA * epsilon / (n_columns - 1), rel=1e-12)
         assert entry.sensitivity == mutual_information_sensitivity(3000, binary_child=False)
@@ -153,8 +154,9 @@ def test_noise_on_an_all_zero_table_has_the_variance_of_the_recorded_scale():
     ledger = BudgetLedger()
     fit(random_codes(1000, domain_sizes), domain_sizes, epsilon=0.8, ledger=ledger)
     scale = ledger.entries[-1].scale
-    noisy = privbayes.noisy_counts(np.zeros((300, 400)), scale, np.random.default_rng(3))
-    assert noisy.var() == pytest.approx(2 * scale**2, rel=0.03)
+    noisy = privbayes.noisy_counts(np.zeros((300, 400), dtype=np.int64), scale, FreshNoise())
+    q = math.exp(-1 / scale)  # discrete Laplace: variance 2q / (1 - q)^2, within 1 % of 2 scale^2 here
+    assert noisy.var() == pytest.approx(2 * q / (1 - q) ** 2, rel=0.03)
 
 
 def test_every_count_table_counts_all_rows_even_when_the_structure_uses_a_sample():
@@ -245,7 +247,7 @@ def test_the_post_processing_improves_epsilon_1_fidelity_without_spending_budget
     # The same noisy tables (same seed) turned into conditionals by clipping alone, then by
     # `consistent_conditionals`: the ledger is identical, the 2-way marginals closer.
     def fit_and_measure():
-        ledger = BudgetLedger()
+        ledger = BudgetLedger(noise=ReproducibleNoise(1))
         model = fit(tree_data, TREE_DOMAINS, epsilon=1.0, seed=1, hierarchies=tree_hierarchies, ledger=ledger)
         synthetic = privbayes.sample(model, 50_000, np.random.default_rng(7))
         return ledger.to_dict(), two_way_total_variation(tree_data, synthetic, TREE_DOMAINS).mean()

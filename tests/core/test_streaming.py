@@ -17,12 +17,18 @@ from airflow_provider_hazy.config.model_parameters import PrivBayesConfig
 from airflow_provider_hazy.core import privbayes, streaming
 from airflow_provider_hazy.core.bin_rules import MIN_BINS
 from airflow_provider_hazy.core.encoding import fit_table_encoding, prepare_frame
+from airflow_provider_hazy.core.noise import ReproducibleNoise
 from airflow_provider_hazy.core.privacy import BudgetLedger
 from airflow_provider_hazy.core.privbayes_streaming import fit_from_chunks
 from airflow_provider_hazy.core.streaming import fit_table_encoding_from_chunks
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
+
+
+def _ledger() -> BudgetLedger:
+    """A ledger with the test-only reproducible noise: the comparisons below are byte for byte."""
+    return BudgetLedger(noise=ReproducibleNoise(0))
 
 def _config(tmp_path: Path, **generator) -> TrainingConfig:
     config = TrainingConfig.from_file(EXAMPLES / "training.yaml")
@@ -48,14 +54,14 @@ def _model_bytes(config: TrainingConfig, chunk_rows: int) -> bytes:
     ],
     ids=["sampled-network", "dp-preprocessing", "quantile-empty-bins"],
 )
-def test_chunked_training_writes_the_bytes_of_one_in_memory_read(tmp_path, generator):
+def test_chunked_training_writes_the_bytes_of_one_in_memory_read(tmp_path, generator, reproducible_noise):
     config = _config(tmp_path, **generator)
     whole = _model_bytes(config, 10**9)  # one chunk: the table in memory
     for chunk_rows in (997, 2048):
         assert _model_bytes(config, chunk_rows) == whole
 
 
-def test_columns_with_many_distinct_values_are_chunk_invariant_too(tmp_path, monkeypatch):
+def test_columns_with_many_distinct_values_are_chunk_invariant_too(tmp_path, monkeypatch, reproducible_noise):
     """Past DISTINCT_CAP a column is binned from an exact fine histogram read in another pass."""
     monkeypatch.setattr(streaming, "DISTINCT_CAP", 40)
     config = _config(tmp_path, bin_strategy_default="quantile", skew_threshold=0.5, drop_empty_bins=True)
@@ -83,10 +89,10 @@ def test_exact_summaries_give_the_in_memory_encoders():
         {**generator.model_dump(), "bin_strategy_default": "quantile", "split_time": True, "drop_empty_bins": True}
     )
     old = fit_table_encoding(
-        frame, table, params, processing_epsilon=None, rng=np.random.default_rng(3), ledger=BudgetLedger()
+        frame, table, params, processing_epsilon=None, rng=np.random.default_rng(3), ledger=_ledger()
     )
     new, n_rows = fit_table_encoding_from_chunks(
-        _chunks(frame, 777), table, params, processing_epsilon=None, rng=np.random.default_rng(3), ledger=BudgetLedger()
+        _chunks(frame, 777), table, params, processing_epsilon=None, rng=np.random.default_rng(3), ledger=_ledger()
     )
     assert n_rows == len(frame)
     assert json.dumps(new.to_json(), sort_keys=True) == json.dumps(old.to_json(), sort_keys=True)
@@ -98,7 +104,7 @@ def test_private_preprocessing_is_charged_as_in_memory():
     they sum to processing_epsilon; noise is added once to the counts of the whole table."""
     frame, table, generator = _frame_and_table()
     params = PrivBayesConfig.model_validate({**generator.model_dump(), "processing_epsilon": 0.8})
-    old_ledger, new_ledger = BudgetLedger(), BudgetLedger()
+    old_ledger, new_ledger = _ledger(), _ledger()
     fit_table_encoding(frame, table, params, processing_epsilon=0.8, rng=np.random.default_rng(0), ledger=old_ledger)
     encoding, _ = fit_table_encoding_from_chunks(
         _chunks(frame, 1500), table, params, processing_epsilon=0.8, rng=np.random.default_rng(0), ledger=new_ledger
@@ -124,10 +130,10 @@ def test_fit_from_chunks_equals_fit_on_the_whole_matrix():
     sizes = [6, 4, 9]
     hierarchies = [privbayes.ordinal_hierarchy(size) for size in sizes]
     options = dict(epsilon=1.5, network_sample_rows=2500, hierarchies=hierarchies, n_parents=2)
-    expected_ledger = BudgetLedger()
+    expected_ledger = _ledger()
     expected = privbayes.fit(codes, sizes, rng=np.random.default_rng(9), ledger=expected_ledger, **options)
     for size in (500, 1777):
-        ledger = BudgetLedger()
+        ledger = _ledger()
         chunks = lambda size=size: (codes[i : i + size] for i in range(0, n, size))  # noqa: E731
         model = fit_from_chunks(chunks, n, sizes, rng=np.random.default_rng(9), ledger=ledger, **options)
         assert model == expected
@@ -142,7 +148,7 @@ def test_a_table_that_changes_between_passes_is_an_error():
         return iter([codes[: next(passes)]])
 
     with pytest.raises(RuntimeError, match="changed between passes"):
-        fit_from_chunks(chunks, 100, [2, 2], epsilon=1.0, rng=np.random.default_rng(0), ledger=BudgetLedger())
+        fit_from_chunks(chunks, 100, [2, 2], epsilon=1.0, rng=np.random.default_rng(0), ledger=_ledger())
 
 
 def _generated_chunks(n_chunks: int, chunk_rows: int):
@@ -184,7 +190,7 @@ def _peak_training_memory(n_chunks: int, chunk_rows: int) -> int:
     chunks = _generated_chunks(n_chunks, chunk_rows)
     tracemalloc.start()
     try:
-        rng, ledger = np.random.default_rng(0), BudgetLedger()
+        rng, ledger = np.random.default_rng(0), _ledger()
         encoding, n_rows = fit_table_encoding_from_chunks(
             chunks, table, params, processing_epsilon=None, rng=rng, ledger=ledger
         )

@@ -111,7 +111,7 @@ def _assert_no_secret(tmp_path: Path, secret: str) -> None:
 
 
 @pytest.mark.slow
-def test_train_from_postgres_and_generate_into_postgres(pg_source, tmp_path, caplog):
+def test_train_from_postgres_and_generate_into_postgres(pg_source, tmp_path, caplog, reproducible_noise):
     caplog.set_level("DEBUG")
     source_id, password, engine = pg_source
     source_table, target_table = f"src_{uuid.uuid4().hex[:10]}", f"syn_{uuid.uuid4().hex[:10]}"

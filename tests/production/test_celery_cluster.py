@@ -26,6 +26,8 @@ import pytest
 import sqlalchemy as sa
 from airflow_cluster import AirflowCluster
 
+from airflow_provider_hazy.core.noise import REPRODUCIBLE_NOISE_ENV
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROBE_DAG = Path(__file__).with_name("probe_dag.py")
 HAZY_UI_TRIGGER = REPO_ROOT / "dags" / "hazy_ui_trigger.py"
@@ -217,5 +219,7 @@ def test_hazy_ui_trigger_on_celery_cluster_like_dag_test(tmp_path, cluster_servi
             "AIRFLOW_CONN_HAZY_PROD_TARGET": conn(production_target),
             "AIRFLOW_CONN_HAZY_REF_TARGET": conn(reference_target),
             "HAZY_WORK_DIR": str(tmp_path / "hazy-work"),
+            # both runs train: the same rows only with the test-only reproducible noise (docs/privacy.md)
+            REPRODUCIBLE_NOISE_ENV: "1",
         },
     )
