@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict, Iterator, List
 
 import pandas as pd
 import pytest
@@ -82,10 +82,12 @@ def _generate(trained: Dict[str, object], name: str, output: Dict[str, object]) 
     return json.loads((directory / f"state_{name}.json").read_text(encoding="utf-8"))
 
 
-def _check(state: Dict[str, object], territory_ids: pd.Series) -> None:
+def _check(state: Dict[str, object], names: List[str], territory_ids: pd.Series) -> None:
     validation = state["validation"]
     assert validation["passed"] and validation["n_failed"] == 0, validation["failures"]
-    assert validation["n_checks"] > 200  # every table of the run was checked
+    report = json.loads(Path(validation["report"]).read_text(encoding="utf-8"))
+    assert report["n_checks"] == len(report["checks"]) == validation["n_checks"] > 100
+    assert {check["table"] for check in report["checks"]} == set(names)  # every table of the run was checked
     values = territory_ids.tolist()
     assert len(values) == 53 and all(isinstance(v, str) and FIVE_DIGITS.fullmatch(v) for v in values), values
     assert any(v.startswith("0") for v in values)  # leading zeros kept (7 of the 53 with this random_state)
@@ -105,7 +107,7 @@ def test_sqlite_target_keeps_five_digit_text_and_validates(trained, monkeypatch)
     finally:
         engine.dispose()
     assert types == [("text",)]
-    _check(state, ids)
+    _check(state, trained["names"], ids)
 
 
 def test_postgres_target_keeps_five_digit_text_and_validates(trained, monkeypatch) -> None:
@@ -126,7 +128,7 @@ def test_postgres_target_keeps_five_digit_text_and_validates(trained, monkeypatc
                 connection.execute(sa.text(f'SELECT "TerritoryID" FROM "{schema_name}"."Territories"')).scalars().all()
             )
         assert isinstance(column["type"], sa.String) and column["type"].length == 5
-        _check(state, ids)
+        _check(state, trained["names"], ids)
     finally:
         with engine.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
@@ -137,4 +139,4 @@ def test_csv_target_keeps_leading_zeros_and_validates(trained) -> None:
     folder = trained["directory"] / "csv"
     state = _generate(trained, "csv", {"sources": [], "location": lambda n: str(folder / f"{n.replace(' ', '_')}.csv")})
     ids = pd.read_csv(folder / "Territories.csv", dtype=str)["TerritoryID"]
-    _check(state, ids)
+    _check(state, trained["names"], ids)
