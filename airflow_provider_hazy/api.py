@@ -2,7 +2,8 @@
 Airflow operators.
 
 - `train(config) -> model path`, `inspect_model(path)`;
-- `generate(config, batch_indices=None) -> state`, `list_batches(config) -> batch indices`;
+- `generate(config, batch_indices=None, run_id=None) -> state`, `list_batches(config) -> batch indices`,
+  `publish(config, run_id)` (a mapped run's last step);
 - `evaluate(config)`, `validate(config)`, `subset(config, output_dir)`.
 
 A config is a config object, a dict or a YAML/JSON file path. This module is the facade only: each call
@@ -22,10 +23,10 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from .config import EvaluateConfig, GenerationConfig, TrainingConfig
 from .io.local_paths import require_local_path
 from .io.locations import location_path
-from .pipeline import evaluation, generation, sources, training
-from .pipeline.generation import GenerationError
+from .pipeline import evaluation, generation, publication, sources, training
 from .pipeline.model import Model, load_model, save_model
 from .pipeline.model import inspect_model as _inspect_model
+from .pipeline.publication import GenerationError
 
 __all__ = [
     "GenerationError",
@@ -36,6 +37,7 @@ __all__ = [
     "inspect_model",
     "list_batches",
     "load_model",
+    "publish",
     "save_model",
     "subset",
     "train",
@@ -93,16 +95,31 @@ def list_batches(config: ConfigLike) -> List[int]:
     return generation.list_batches(_generation_config(config))
 
 
-def generate(config: ConfigLike, batch_indices: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+def generate(
+    config: ConfigLike,
+    batch_indices: Optional[Sequence[int]] = None,
+    *,
+    run_id: Optional[str] = None,
+    lock_wait: Optional[float] = None,
+) -> Dict[str, Any]:
     """Generate every configured table in batches and write it; returns the generation state (a report).
 
     Batch i holds the root-table rows of batch i and all their descendants, so it is referentially complete
     on its own; a batch that fails to write goes to the location's fail-safe path when one is set, otherwise
-    the run raises `GenerationError` carrying the state. `batch_indices` makes a mapped run (`[]` is the
-    prepare step; `[i, ...]` generates and appends those batches, replacing an earlier attempt's rows):
+    the run raises `GenerationError` carrying the state. The run writes into staging of its own, validates
+    it and publishes it in one step, holding the targets' locks (write-audit-publish, docs/publish.md):
+    `state["published"]` says what was published, False when nothing was. `batch_indices` makes a mapped
+    run (`[]` is the prepare step, which makes the `run_id`; `[i, ...]` generates those batches into the
+    run's staging, replacing an earlier attempt's rows; `publish(config, run_id)` ends it):
     `pipeline.generation.generate` and docs/airflow.md say how.
     """
-    return generation.generate(_generation_config(config), batch_indices)
+    return generation.generate(_generation_config(config), batch_indices, run_id=run_id, lock_wait=lock_wait)
+
+
+def publish(config: ConfigLike, run_id: str, *, lock_wait: Optional[float] = None) -> Dict[str, Any]:
+    """The last step of a mapped run: validate the staging its prepare step and batches wrote and publish it
+    into the targets, under their locks (`pipeline.publication.publish`)."""
+    return publication.publish(_generation_config(config), run_id, lock_wait=lock_wait)
 
 
 def evaluate(config: Union[EvaluateConfig, Dict[str, Any], str, Path]) -> Dict[str, Any]:

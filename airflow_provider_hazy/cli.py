@@ -139,10 +139,19 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(f"validation: {validation['n_checks']} checks, {validation['n_failed']} failed")
         for line in validation["failures"]:
             print(f"  FAILED {line}")
+    print(_published_line(state))
     outcome = generation_outcome(state)
     if not outcome.ok:
         print(f"hazy generate: {outcome.message()}", file=sys.stderr)
     return outcome.exit_code
+
+
+def _published_line(state: dict) -> str:
+    """What the run published (write-audit-publish, docs/publish.md), or that it published nothing."""
+    published = state.get("published")
+    if not published:
+        return f"run {state['run_id']}: nothing published, the targets are as they were"
+    return f"run {state['run_id']}: published " + ", ".join(f"'{name}' ({how})" for name, how in published.items())
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:

@@ -3,9 +3,11 @@
 Steps: `subset` the source tables (through the Airflow connection `hazy_sample_source`) -> `train` a
 PrivBayes model (epsilon from the `epsilon` param), registered as a new version of the registry generator
 `sample_bank` and activated when its histogram similarity reaches 0.5 (docs/registry.md) -> `evaluate` it
-against the source -> `prepare_target` (drops and re-creates the target tables) and `list_batches` ->
-`generate`, one mapped task per batch (retried batches replace their own rows) -> `validate` what landed
-in `hazy_sample_target`.
+against the source -> `prepare_target` (creates this run's staging tables `hzm_<run id>_<table>` beside the
+targets) and `list_batches` -> `generate`, one mapped task per batch into the staging (retried batches
+replace their own rows) -> `publish` (validates the staging, then swaps it into the target tables in one
+step: until then the targets hold the previous run's rows, docs/publish.md) -> `validate` what landed in
+`hazy_sample_target`.
 
 By default it runs on the bundled sample bank (SQLite, built on first parse) into
 `$AIRFLOW_HOME/hazy_sample/synthetic_bank.sqlite`: no server needed. To run it on your own databases:
@@ -31,6 +33,7 @@ from airflow_provider_hazy.config import GenerationConfig
 from airflow_provider_hazy.operators import (
     HazyEvaluateOperator,
     HazyGenerateOperator,
+    HazyPublishOperator,
     HazySubsetOperator,
     HazyTrainOperator,
     HazyValidateOperator,
@@ -85,17 +88,19 @@ def hazy_db_to_db():
     )
     batches = list_generation_batches_task(GENERATION)
     generate = HazyGenerateOperator.partial(
-        task_id="generate",
+        task_id="generate", config=GENERATION, target_conn_id=TARGET_CONN_ID, retries=2, outlets=[]
+    ).expand(batch_index=batches)
+    publish = HazyPublishOperator(
+        task_id="publish",
         config=GENERATION,
         target_conn_id=TARGET_CONN_ID,
-        retries=2,
         outlets=config_outlets(GENERATION, GenerationConfig, TARGET_CONN_ID),
-    ).expand(batch_index=batches)
+    )
     validate = HazyValidateOperator(
         task_id="validate", config=GENERATION, target_conn_id=TARGET_CONN_ID, report_path=f"{RUN_DIR}/validation.json"
     )
     train >> [evaluate, prepare, batches]
-    [prepare, batches] >> generate >> validate
+    [prepare, batches] >> generate >> publish >> validate
 
 
 hazy_db_to_db()

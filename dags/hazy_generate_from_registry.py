@@ -5,9 +5,11 @@ file under AIRFLOW_HOME, docs/registry.md) for the generator's active version an
 private model. Promoting or withdrawing a model ("Activate" / "Make draft" on the "Synthetic generators"
 page, or `hazy registry activate|draft`) changes what the next run generates without touching this DAG.
 
-Steps: `prepare_target` (drops and re-creates the target tables) and `list_batches` -> `generate`, one
-mapped task per batch -> `validate` what landed in `hazy_sample_target`. `hazy_db_to_db` registers and
-activates the model first; without an active version every task fails with "no active version".
+Steps: `prepare_target` (creates this run's staging tables beside the targets) and `list_batches` ->
+`generate`, one mapped task per batch into the staging -> `publish` (validates the staging and swaps it into
+the target tables in one step, docs/publish.md) -> `validate` what landed in `hazy_sample_target`.
+`hazy_db_to_db` registers and activates the model first; without an active version every task fails with
+"no active version".
 
 A version activated while a run is under way is picked up by the batches that start after it: pin
 `generator: {name: sample_bank, version: N}` in the config for a run that must not move.
@@ -20,7 +22,12 @@ from datetime import datetime
 from airflow.sdk import dag
 
 from airflow_provider_hazy import sample_data
-from airflow_provider_hazy.operators import HazyGenerateOperator, HazyValidateOperator, list_generation_batches_task
+from airflow_provider_hazy.operators import (
+    HazyGenerateOperator,
+    HazyPublishOperator,
+    HazyValidateOperator,
+    list_generation_batches_task,
+)
 from airflow_provider_hazy.sample_data.defaults import (
     SAMPLE_GENERATOR,
     TARGET_CONN_ID,
@@ -60,10 +67,13 @@ def hazy_generate_from_registry():
     generate = HazyGenerateOperator.partial(
         task_id="generate", config=GENERATION, generator=SAMPLE_GENERATOR, target_conn_id=TARGET_CONN_ID, retries=2
     ).expand(batch_index=batches)
+    publish = HazyPublishOperator(
+        task_id="publish", config=GENERATION, generator=SAMPLE_GENERATOR, target_conn_id=TARGET_CONN_ID
+    )
     validate = HazyValidateOperator(
         task_id="validate", config=GENERATION, target_conn_id=TARGET_CONN_ID, report_path=f"{RUN_DIR}/validation.json"
     )
-    [prepare, batches] >> generate >> validate
+    [prepare, batches] >> generate >> publish >> validate
 
 
 hazy_generate_from_registry()

@@ -11,7 +11,8 @@ password are the access key id and secret; extra `{"endpoint_url": "http://127.0
 Steps: `stage_sample` uploads the bundled sample bank to `s3://<bucket>/source/<table>.parquet` (skip it
 for your own data) -> `train` -> `evaluate` and `prepare_target` / `list_batches` -> `generate`, one
 mapped task per batch, each writing `s3://<bucket>/synthetic/<ds>/<table>/part-<batch>.parquet` (a retry
-replaces its own part) -> `validate`. Every S3 path resolves through `aws_conn_id`; no key is in a config.
+replaces its own part) -> `publish` (S3 parts are written in place: S3 has no rename, so this step only
+validates them) -> `validate`. Every S3 path resolves through `aws_conn_id`; no key is in a config.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from airflow_provider_hazy.hooks import HazyS3Hook
 from airflow_provider_hazy.operators import (
     HazyEvaluateOperator,
     HazyGenerateOperator,
+    HazyPublishOperator,
     HazyTrainOperator,
     HazyValidateOperator,
     list_generation_batches_task,
@@ -87,9 +89,10 @@ def hazy_s3_to_s3():
     generate = HazyGenerateOperator.partial(
         task_id="generate", config=GENERATION, aws_conn_id=AWS_CONN_ID, retries=2
     ).expand(batch_index=batches)
+    publish = HazyPublishOperator(task_id="publish", config=GENERATION, aws_conn_id=AWS_CONN_ID)
     validate = HazyValidateOperator(task_id="validate", config=GENERATION, aws_conn_id=AWS_CONN_ID)
     stage_sample() >> train >> [evaluate, prepare, batches]
-    [prepare, batches] >> generate >> validate
+    [prepare, batches] >> generate >> publish >> validate
 
 
 hazy_s3_to_s3()

@@ -24,6 +24,7 @@ from airflow_provider_hazy import sample_data
 from airflow_provider_hazy.operators import (
     HazyEvaluateOperator,
     HazyGenerateOperator,
+    HazyPublishOperator,
     HazyTrainOperator,
     HazyValidateOperator,
     list_generation_batches_task,
@@ -110,9 +111,10 @@ def hazy_ui_trigger():
     generate = HazyGenerateOperator.partial(
         task_id="generate", config=configs["generation"], target_conn_id=TARGET, retries=2
     ).expand(batch_index=batches)
+    publish = HazyPublishOperator(task_id="publish", config=configs["generation"], target_conn_id=TARGET)
     validate = HazyValidateOperator(task_id="validate", config=configs["generation"], target_conn_id=TARGET)
     train >> [evaluate, prepare, batches]
-    [prepare, batches] >> generate >> validate
+    [prepare, batches] >> generate >> publish >> validate
 
 
 hazy_ui_trigger()

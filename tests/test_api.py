@@ -104,28 +104,35 @@ def test_unknown_output_table_is_named(workdir):
         api.generate(config.model_copy(update={"data_output": [output]}))
 
 
-def test_failed_batch_goes_to_the_fail_safe_path(workdir):
-    api.train(_training_config())
-    config = _generation_config()
-    location = config.data_output[0].location.model_copy(
-        update={"path": "out/synthetic_customers.csv", "if_exists": "fail", "fail_safe_path": "out/fail_safe"}
-    )
-    Path("out/synthetic_customers.csv").write_text("already here\n")
+def _unwritable_output(config: GenerationConfig, monkeypatch, **changes) -> GenerationConfig:
+    """The config writing customers into a SQLite schema that does not exist: every batch fails to write."""
+    from airflow_provider_hazy.config import DatabaseWriteTableConfig, SecretDataSource
+
+    monkeypatch.setenv("HAZY_CONN_TARGET", f"sqlite:///{Path('out/target.sqlite').resolve()}")
+    location = DatabaseWriteTableConfig(source_id="target", schema_name="missing", table_name="customers", **changes)
     output = config.data_output[0].model_copy(update={"location": location})
-    state = api.generate(config.model_copy(update={"data_output": [output]}))
+    sources = [*config.data_sources, SecretDataSource(id="target")]
+    return config.model_copy(update={"data_output": [output], "data_sources": sources})
+
+
+def test_failed_batch_goes_to_the_fail_safe_path_of_its_run(workdir, monkeypatch):
+    api.train(_training_config())
+    config = _unwritable_output(_generation_config(), monkeypatch, fail_safe_path="out/fail_safe")
+    state = api.generate(config)
     batches = state["tables"]["customers"]["batches"]
     assert [b["status"] for b in batches] == ["fail_safe"] * 4
-    assert all("if_exists is 'fail'" in b["error"] for b in batches)
+    assert all("unknown database missing" in b["error"] for b in batches)
+    assert all(Path(b["destination"]).parent == Path("out/fail_safe") / state["run_id"] for b in batches)
     assert sum(len(pd.read_csv(b["destination"])) for b in batches) == 10000
-    assert Path("out/synthetic_customers.csv").read_text() == "already here\n"
+    assert state["published"] is False
+    again = api.generate(config)  # the next run's fail-safe files go to a folder of their own
+    assert again["run_id"] != state["run_id"]
+    assert sorted(p.name for p in Path("out/fail_safe").iterdir()) == sorted([state["run_id"], again["run_id"]])
 
 
-def test_failed_batch_without_fail_safe_path_stops_the_run_and_says_what_was_written(workdir):
+def test_failed_batch_without_fail_safe_path_stops_the_run_and_says_what_was_written(workdir, monkeypatch):
     api.train(_training_config())
-    config = _generation_config()
-    location = config.data_output[0].location.model_copy(update={"if_exists": "fail"})
-    Path("out/synthetic_customers.csv").write_text("already here\n")
-    output = config.data_output[0].model_copy(update={"location": location})
+    config = _unwritable_output(_generation_config(), monkeypatch)
     with pytest.raises(api.GenerationError, match="batches written") as raised:
-        api.generate(config.model_copy(update={"data_output": [output]}))
+        api.generate(config)
     assert raised.value.state["tables"]["customers"]["batches"][0]["status"] == "failed"

@@ -140,10 +140,16 @@ def test_batches_made_apart_are_the_full_run(model_path, tmp_path):
     assert {name: entry["rows"] for name, entry in prepared["tables"].items() if entry["rows"]} == {
         "regions": len(full["regions"])
     }
+    run_id = prepared["run_id"]
     for indices in ([2, 0], [3], [1]):
-        state = api.generate(config, batch_indices=indices)
+        state = api.generate(config, batch_indices=indices, run_id=run_id)
         assert state["batch_indices"] == indices
         assert state["tables"]["regions"]["rows"] == 0  # reference tables are written by the prepare step
+    assert not (tmp_path / "mapped").exists() or not any(p.name in TABLES for p in (tmp_path / "mapped").iterdir())
+    published = api.publish(config, run_id)  # the batches wrote the run's staging: now it becomes the output
+    assert published["published"] == {name: "created" for name in TABLES}
+    written = sorted(p.name for p in (tmp_path / "mapped").iterdir() if not p.name.endswith(".hazy-lock"))
+    assert written == sorted(TABLES)
     for name in TABLES:
         parts = sorted(p.name for p in (tmp_path / "mapped" / name).iterdir())
         assert parts == (["part-00000.csv"] if name == "regions" else [f"part-{i:05d}.csv" for i in range(4)])

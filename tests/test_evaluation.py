@@ -188,19 +188,39 @@ def test_private_preprocessing_metadata_validates_generated_data_and_costs_nothi
     assert state["validation"]["passed"] is True, state["validation"]["failures"]
 
 
-def test_a_failed_check_after_generation_is_in_the_state_and_printed(workdir, capsys):
+def test_a_failed_check_after_generation_is_in_the_state_and_printed(workdir, capsys, monkeypatch):
+    """A staging that fails validation is not published: the target keeps the previous run's rows."""
     from airflow_provider_hazy.cli import main
+    from airflow_provider_hazy.pipeline import evaluation
 
+    api.train(training_config())
+    Path("gen.json").write_text(json.dumps(generation_config().model_dump(mode="json")))
+    assert main(["generate", "gen.json"]) == 0
+    published = Path("out/synthetic_customers.csv").read_bytes()
+    metadata = evaluation._generation_metadata
+
+    def expecting_twice_the_rows(config, model, table):
+        return {**metadata(config, model, table), "rows": 4 * ROWS}
+
+    monkeypatch.setattr(evaluation, "_generation_metadata", expecting_twice_the_rows)
+    assert main(["generate", "gen.json"]) == 4  # validation failed (docs/cli.md): nothing published
+    out = capsys.readouterr().out
+    assert f"FAILED table 'customers': row_count failed ({2 * ROWS} violation(s), e.g. [{2 * ROWS}])" in out
+    state = json.loads(Path("out/generation_state.json").read_text())
+    assert state["validation"]["passed"] is False and state["validation"]["n_failed"] >= 1
+    assert state["published"] is False
+    assert Path("out/synthetic_customers.csv").read_bytes() == published
+
+
+def test_an_append_is_validated_on_its_own_rows_and_appended(workdir):
     api.train(training_config())
     config = generation_config().model_dump(mode="json")
     config["data_output"][0]["location"]["if_exists"] = "append"
-    Path("gen.json").write_text(json.dumps(config))
-    assert main(["generate", "gen.json"]) == 0
-    assert main(["generate", "gen.json"]) == 4  # appended: twice the rows; validation failed (docs/cli.md)
-    out = capsys.readouterr().out
-    assert f"FAILED table 'customers': row_count failed ({2 * ROWS} violation(s), e.g. [{4 * ROWS}])" in out
-    state = json.loads(Path("out/generation_state.json").read_text())
-    assert state["validation"]["passed"] is False and state["validation"]["n_failed"] >= 1
+    first = api.generate(config)
+    second = api.generate(config)
+    assert first["published"] == {"customers": "created"} and second["published"] == {"customers": "appended"}
+    assert second["validation"]["passed"] is True, second["validation"]["failures"]
+    assert len(pd.read_csv("out/synthetic_customers.csv")) == 4 * ROWS
 
 
 def test_split_datetimes_and_other_buckets_validate(workdir):

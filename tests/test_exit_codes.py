@@ -15,7 +15,7 @@ import yaml
 from airflow_provider_hazy import api
 from airflow_provider_hazy.cli import main
 from airflow_provider_hazy.config import TrainingConfig
-from airflow_provider_hazy.outcome import EXIT_CONFIG, EXIT_FAIL_SAFE, EXIT_OK, EXIT_RUNTIME, EXIT_VALIDATION
+from airflow_provider_hazy.outcome import EXIT_CONFIG, EXIT_FAIL_SAFE, EXIT_RUNTIME, EXIT_VALIDATION
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROWS = 300
@@ -50,8 +50,14 @@ def error_lines(capsys) -> list:
 
 
 def test_rows_in_the_fail_safe_path_exit_3_naming_the_file(trained, capsys):
-    # the same keys appended again: every row breaks the primary key, the batch goes to the fail-safe path
-    location = {"source_id": "t", "table_name": "customers", "if_exists": "append", "fail_safe_path": "out/failed"}
+    # a schema the database does not have: the batch cannot be written and goes to the fail-safe path
+    location = {
+        "source_id": "t",
+        "schema_name": "missing",
+        "table_name": "customers",
+        "if_exists": "append",
+        "fail_safe_path": "out/failed",
+    }
     config = generation(location)
     capsys.readouterr()
     assert main(["generate", config]) == EXIT_FAIL_SAFE == 3
@@ -59,27 +65,39 @@ def test_rows_in_the_fail_safe_path_exit_3_naming_the_file(trained, capsys):
     fail_safe_file = json.loads(Path("out/state.json").read_text())["tables"]["customers"]["batches"][0]["destination"]
     assert Path(fail_safe_file).exists()
     assert line.startswith("hazy generate: 1 batch(es), 300 rows, went to the fail-safe path:")
-    assert f"table 'customers' batch 0 -> {fail_safe_file}" in line and "UNIQUE constraint failed" in line
+    assert f"table 'customers' batch 0 -> {fail_safe_file}" in line and "unknown database missing" in line
 
 
-def test_validation_failed_exits_4_naming_the_checks(trained, capsys):
-    assert main(["generate", generation({"path": "out/s.csv", "if_exists": "replace"})]) == EXIT_OK
+def test_validation_failed_exits_4_naming_the_checks(trained, capsys, monkeypatch):
+    from airflow_provider_hazy.pipeline import evaluation
+
+    metadata = evaluation._generation_metadata
+    monkeypatch.setattr(  # a model expecting twice the rows: the staging's row count fails validation
+        evaluation, "_generation_metadata", lambda *args: {**metadata(*args), "rows": 2 * ROWS}
+    )
     capsys.readouterr()
     assert main(["generate", generation({"path": "out/s.csv", "if_exists": "append"})]) == EXIT_VALIDATION == 4
     [line] = error_lines(capsys)
-    assert line.startswith("hazy generate: validation failed, 2 check(s):")
-    assert "row_count failed" in line and "primary_key_unique failed" in line
+    assert line.startswith("hazy generate: validation failed, 1 check(s):")
+    assert "row_count failed" in line
+    assert not Path("out/s.csv").exists()  # a staging that fails validation is not published
 
 
 def test_an_unwritable_fail_safe_path_reports_the_original_error_the_batch_and_the_path(trained, capsys):
     Path("a-file").write_text("not a directory", encoding="utf-8")
     config = generation(
-        {"source_id": "t", "table_name": "customers", "if_exists": "append", "fail_safe_path": "a-file/failed"}
+        {
+            "source_id": "t",
+            "schema_name": "missing",
+            "table_name": "customers",
+            "if_exists": "append",
+            "fail_safe_path": "a-file/failed",
+        }
     )
     capsys.readouterr()
     assert main(["generate", config]) == EXIT_RUNTIME == 1
     [line] = error_lines(capsys)
-    assert "IntegrityError: UNIQUE constraint failed: customers.customer_id" in line  # the database's error
+    assert "unknown database missing" in line  # the database's error
     assert "batch 0 could not be written to the fail-safe path a-file/failed either: NotADirectoryError" in line
     state = json.loads(Path("out/state.json").read_text())
     assert state["tables"]["customers"]["batches"][0]["status"] == "failed"

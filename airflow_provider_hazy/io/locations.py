@@ -77,7 +77,7 @@ def fail_safe_path(location: WriteLocation) -> Optional[str]:
     return getattr(location, "fail_safe_path", None)
 
 
-def _local_path(table: str, location: Union[ReadLocation, WriteLocation]) -> str:
+def local_path(table: str, location: Union[ReadLocation, WriteLocation]) -> str:
     path = location_path(location)
     assert path is not None
     if "://" in path and not path.lower().startswith("file://"):
@@ -144,7 +144,7 @@ def read_table_chunks(
             client = registry.s3_client(source_id)
             chunks = _select(read_s3_table_chunks(client, path, chunk_size, nrows, text_columns), columns)
         else:
-            local = _local_path(table, location)
+            local = local_path(table, location)
             chunks = _select(read_file_table_chunks(local, chunk_size, nrows, text_columns), columns)
     except Exception as error:
         if owned:
@@ -229,7 +229,7 @@ def open_writer(
     if_exists = getattr(location, "if_exists", IfExists.FAIL)
     kind = location_kind(location)
     if kind == "file":
-        return FileTableWriter(_local_path(table, location), if_exists=if_exists)
+        return FileTableWriter(local_path(table, location), if_exists=if_exists)
     registry = DataSources.coerce(sources)
     owned = not isinstance(sources, DataSources)
     source_id = getattr(location, "source_id", None)
@@ -363,7 +363,7 @@ def list_parts(table: str, location: Union[ReadLocation, WriteLocation], *, sour
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=where.bucket, Prefix=where.key):
             keys += [item["Key"] for item in page.get("Contents", [])]
         return sorted(f"s3://{where.bucket}/{key}" for key in keys)
-    folder, _, start = _local_path(table, prefix).rpartition("/")
+    folder, _, start = local_path(table, prefix).rpartition("/")
     return sorted(str(part) for part in Path(folder or ".").glob(f"{start}*") if part.is_file())
 
 
@@ -373,7 +373,7 @@ def _output_exists(table: str, location: Union[ReadLocation, WriteLocation], sou
     if location_kind(location) == "s3":
         client = DataSources.coerce(sources).s3_client(getattr(location, "source_id", None))
         return object_size(client, path) is not None
-    return Path(_local_path(table, path)).exists()
+    return Path(local_path(table, path)).exists()
 
 
 def prepare_parts(table: str, location: WriteLocation, *, sources: SourcesLike = None) -> int:
@@ -397,7 +397,7 @@ def prepare_parts(table: str, location: WriteLocation, *, sources: SourcesLike =
             client.delete_object(Bucket=where.bucket, Key=where.key)
     else:
         for item in removed:
-            os.unlink(_local_path(table, item))
+            os.unlink(local_path(table, item))
     return len(removed)
 
 

@@ -90,7 +90,7 @@ log = logging.getLogger(__name__)
 DEFAULT_READ_CHUNK_ROWS = 100_000
 DEFAULT_EXECUTEMANY_ROWS = 10_000
 # Dialects whose DDL is transactional (a failed first batch also undoes its CREATE/DROP).
-_TRANSACTIONAL_DDL = {"postgresql", "sqlite", "mssql"}
+TRANSACTIONAL_DDL = {"postgresql", "sqlite", "mssql"}
 
 
 class SqlWriteError(RuntimeError):
@@ -440,7 +440,7 @@ class SqlTableWriter:
     def write_batch(self, frame: pd.DataFrame) -> int:
         """Write one batch in one transaction; returns its row count. On failure nothing of it is written."""
         try:
-            if self._sa_table is None and self.engine.dialect.name not in _TRANSACTIONAL_DDL:
+            if self._sa_table is None and self.engine.dialect.name not in TRANSACTIONAL_DDL:
                 # DDL commits implicitly here: create (or replace) the table on its own first.
                 with self.engine.begin() as connection:
                     self._sa_table = self._prepare(connection, frame)

@@ -453,7 +453,7 @@ def has_table(connection: Connection, name: str, schema_name: Optional[str]) -> 
     return sa.inspect(connection).has_table(name, schema=schema_name)
 
 
-def _drop_table(connection: Connection, name: str, schema_name: Optional[str]) -> None:
+def drop_table(connection: Connection, name: str, schema_name: Optional[str]) -> None:
     """Drop a table, first dropping the foreign keys of other tables (in its schema) that reference it.
 
     So that a multi-table run with `if_exists='replace'` can replace parents before children; a child
@@ -572,7 +572,7 @@ def create_table_in(
     )
     if exists:
         log.info("table %s: replacing the existing table", display_name(name, schema_name))
-        _drop_table(connection, name, schema_name)
+        drop_table(connection, name, schema_name)
     sa_table.create(connection)
     log.info("table %s: created", display_name(name, schema_name))
     return sa_table

@@ -5,8 +5,10 @@
 `batches.finish_batch`) and writes it: a failed write goes to the location's fail-safe path when one is set
 (`write_batch`), otherwise the run stops with `GenerationError`. A mapped run (one Airflow task per batch)
 has a prepare step (`if_exists`, empty tables, reference tables) and batches that first delete the rows an
-earlier attempt wrote (`delete_batch_rows`). The generation state is written to `generation_state_path`,
-and an unmapped run ends with the functional validation (`evaluation.run_validation`).
+earlier attempt wrote (`delete_batch_rows`). The generation state is written to `generation_state_path` at
+the start and after every batch. Every run writes into staging of its own and publishes it at the end
+(write-audit-publish, `pipeline.publication`, docs/publish.md): an unmapped run validates its staging
+(`evaluation.run_validation`) and publishes it; a mapped run's `publication.publish` step does that.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -38,21 +39,15 @@ from ..io.locations import (
     part_location,
     prepare_parts,
 )
+from ..io.publish import staged_run
 from ..io.sources import DataSources
+from ..io.staging import check_run_id, new_run_id
 from ..outcome import fail_safe_write_error
 from .batches import batch_plan, finish_batch, make_batch
-from .evaluation import run_validation
 from .model import Model, load_model
+from .publication import GenerationError, audit_and_publish
 
 log = logging.getLogger(__name__)
-
-
-class GenerationError(RuntimeError):
-    """A generation run that could not write every batch; `state` says which batches landed where."""
-
-    def __init__(self, message: str, state: Dict[str, Any]) -> None:
-        super().__init__(message)
-        self.state = state
 
 
 def model_path(config: GenerationConfig) -> str:
@@ -75,7 +70,13 @@ def list_batches(config: GenerationConfig) -> List[int]:
     return list(range(batch_plan(model, model.graph(), config).n_batches))
 
 
-def generate(config: GenerationConfig, batch_indices: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+def generate(
+    config: GenerationConfig,
+    batch_indices: Optional[Sequence[int]] = None,
+    *,
+    run_id: Optional[str] = None,
+    lock_wait: Optional[float] = None,
+) -> Dict[str, Any]:
     """Generate every configured table in batches and write it; returns the generation state (a report).
 
     Batch i holds the root-table rows of batch i and all their descendants, so it is referentially complete
@@ -94,7 +95,14 @@ def generate(config: GenerationConfig, batch_indices: Optional[Sequence[int]] = 
       part `<name>/part-00003.<ext>` (`io.locations.part_path`), replacing it.
     The union of the prepare step and every batch is the rows of one unmapped run with the same
     `random_state`. A mapped batch that cannot write raises (no fail-safe path: the task is retried), and
-    a mapped run does not validate (a batch is not the whole output): `validate` does.
+    a mapped run does not validate (a batch is not the whole output): its publish step does.
+
+    Write-audit-publish (docs/publish.md): a run writes into staging of its own (`hzs_<run id>_<table>`
+    beside a database table, `.hzs_<run id>_<file>/` beside a file), validates the staging and then
+    publishes it in one step; a failed, refused or killed run leaves the target as it was. An unmapped run
+    holds the targets' locks throughout (`TargetLockedError` names the holder; `lock_wait` or
+    `HAZY_LOCK_WAIT` seconds to wait). A mapped run's prepare step, batches and publish share its `run_id`
+    (the prepare step makes one when none is given: its state's `run_id`).
     """
     started = time.time()
     path = model_path(config)
@@ -113,8 +121,11 @@ def generate(config: GenerationConfig, batch_indices: Optional[Sequence[int]] = 
     for index in indices:
         if not 0 <= index < plan.n_batches:
             raise ValueError(f"batch_indices: {index} is not a batch of this run (0..{plan.n_batches - 1})")
+    if mapped and indices and run_id is None:
+        raise ValueError("a mapped batch needs the run_id of its prepare step (api.generate(..., run_id=...))")
+    run_id = check_run_id(run_id) if run_id is not None else new_run_id()
     state: Dict[str, Any] = {
-        "run_id": uuid.uuid4().hex,
+        "run_id": run_id,
         "package_version": __version__,
         "model": path,
         "synthesiser": model.manifest["synthesiser"],
@@ -129,58 +140,70 @@ def generate(config: GenerationConfig, batch_indices: Optional[Sequence[int]] = 
         "tables": {},
         "validation": None,
     }
-    outputs = {item.name: item.location for item in config.data_output}
-    write_order = [name for name in order_tables_for_write(model.schema) if name in outputs]
+    targets = {item.name: item.location for item in config.data_output}
+    write_order = [name for name in order_tables_for_write(model.schema) if name in targets]
+    targets = {name: targets[name] for name in write_order}
     failures: List[str] = []
+    phase = "run" if not mapped else ("batch" if indices else "prepare")
     with DataSources(config.data_sources) as sources, contextlib.ExitStack() as stack:
+        staged = stack.enter_context(staged_run(targets, sources, run_id, phase, lock_wait=lock_wait))
+        outputs = {name: output.staged for name, output in staged.items()}
+        state["staging"] = {name: location_label(location) for name, location in outputs.items()}
+        state["published"] = None
+        _write_state(config, state)
+        with contextlib.ExitStack() as writers:  # closed (Parquet footers written) before the publish
 
-        def opener(name: str, location: Any) -> Any:
-            return open_writer(
-                name,
-                location,
-                table_schema=model.schema.table(name),
-                data_schema=model.schema,
-                sources=sources,
-                table_locations=outputs,
-            )
+            def opener(name: str, location: Any) -> Any:
+                return open_writer(
+                    name,
+                    location,
+                    table_schema=model.schema.table(name),
+                    data_schema=model.schema,
+                    sources=sources,
+                    table_locations=outputs,
+                )
 
-        writes: Dict[str, Callable[[int, pd.DataFrame], Any]] = {}
-        for name in write_order:
-            location = outputs[name]
-            if mapped and location_kind(location) != "sql":
-                writes[name] = _part_write(opener, name, location)
-            else:
-                if mapped and indices:  # the prepare step applied if_exists: batches append
-                    location = location.model_copy(update={"if_exists": IfExists.APPEND})
-                writer = stack.enter_context(opener(name, location))
-                writes[name] = lambda _index, frame, writer=writer: writer.write_batch(frame)
-            state["tables"][name] = {"rows": 0, "output": location_label(outputs[name]), "batches": [], "failure": None}
-        if mapped and not indices:
-            _prepare_outputs(config, model, graph, plan, entropy, outputs, write_order, writes, sources, state)
-        for index in indices:
-            frames = make_batch(model, graph, plan, index, lambda t, i=index: table_batch_seed(entropy, i, t))
-            frames = finish_batch(config, model, graph, frames)
-            tables = [name for name in write_order if name not in model.references or (index == 0 and not mapped)]
-            if mapped:
-                _delete_batch_rows(model, graph, outputs, tables, frames, sources)
-            for name in tables:
-                start_row = plan.offsets.get(name, [0] * plan.n_batches)[index]
+            writes: Dict[str, Callable[[int, pd.DataFrame], Any]] = {}
+            for name in write_order:
                 location = outputs[name]
                 if mapped and location_kind(location) != "sql":
-                    location = part_location(location, index)
-                entry = _write_batch(writes[name], location, name, index, frames[name], start_row, not mapped)
-                table_state = state["tables"][name]
-                table_state["batches"].append(entry)
-                if entry["status"] == "written":
-                    table_state["rows"] += entry["rows"]
-                if entry["status"] == "failed":
-                    table_state["failure"] = entry["error"]
-                    failures.append(f"table '{name}': {entry['error']}")
+                    writes[name] = _part_write(opener, name, location)
+                else:
+                    if mapped and indices:  # the prepare step made the staging: batches append
+                        location = location.model_copy(update={"if_exists": IfExists.APPEND})
+                    writer = writers.enter_context(opener(name, location))
+                    writes[name] = lambda _index, frame, writer=writer: writer.write_batch(frame)
+                label = location_label(targets[name])
+                state["tables"][name] = {"rows": 0, "output": label, "batches": [], "failure": None}
+            if mapped and not indices:
+                _prepare_outputs(config, model, graph, plan, entropy, outputs, write_order, writes, sources, state)
+            for index in indices:
+                frames = make_batch(model, graph, plan, index, lambda t, i=index: table_batch_seed(entropy, i, t))
+                frames = finish_batch(config, model, graph, frames)
+                tables = [name for name in write_order if name not in model.references or (index == 0 and not mapped)]
+                if mapped:
+                    _delete_batch_rows(model, graph, outputs, tables, frames, sources)
+                for name in tables:
+                    start_row = plan.offsets.get(name, [0] * plan.n_batches)[index]
+                    location = outputs[name]
+                    if mapped and location_kind(location) != "sql":
+                        location = part_location(location, index)
+                    entry = _write_batch(
+                        writes[name], location, name, index, frames[name], start_row, not mapped, run_id
+                    )
+                    table_state = state["tables"][name]
+                    table_state["batches"].append(entry)
+                    if entry["status"] == "written":
+                        table_state["rows"] += entry["rows"]
+                    if entry["status"] == "failed":
+                        table_state["failure"] = entry["error"]
+                        failures.append(f"table '{name}': {entry['error']}")
+                        break
+                _write_state(config, state)
+                if failures:
                     break
-            if failures:
-                break
-    if not failures and not mapped and config.validation is not None and config.validation.enable:
-        state["validation"] = run_validation(config, model)
+        if not mapped:
+            audit_and_publish(config, model, state, staged, sources, failures)
     state["seconds"] = round(time.time() - started, 3)
     _write_state(config, state)
     if failures:
@@ -290,9 +313,10 @@ def _write_state(config: GenerationConfig, state: Dict[str, Any]) -> None:
     path.write_text(json.dumps(state, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def _write_fail_safe(directory: str, table: str, batch_index: int, frame: pd.DataFrame) -> str:
+def _write_fail_safe(directory: str, table: str, batch_index: int, frame: pd.DataFrame, run_id: str = "") -> str:
+    """`<fail_safe_path>/<run id>/<table>.batch-00003.csv`: a folder per run, never overwritten by the next."""
     safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in table)
-    path = Path(directory) / f"{safe_name}.batch-{batch_index:05d}.csv"
+    path = Path(directory) / run_id / f"{safe_name}.batch-{batch_index:05d}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return str(path)
@@ -306,6 +330,7 @@ def _write_batch(
     frame: pd.DataFrame,
     start_row: int,
     use_fail_safe: bool = True,
+    run_id: str = "",
 ) -> Dict[str, Any]:
     """Write batch `index` of `table` through `write(index, frame)`; its state entry (written, fail_safe or
     failed, and where). Without `use_fail_safe` (a mapped batch: Airflow retries it) a failure is failed."""
@@ -321,7 +346,7 @@ def _write_batch(
             entry["status"] = "failed"
         else:
             try:
-                entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table, index, frame))
+                entry.update(status="fail_safe", destination=_write_fail_safe(fail_safe, table, index, frame, run_id))
             except Exception as fail_safe_error:  # noqa: BLE001 - report both errors, the batch and the path
                 error = fail_safe_write_error(entry["error"], index, fail_safe, fail_safe_error)
                 entry.update(status="failed", error=error)

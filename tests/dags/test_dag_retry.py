@@ -1,6 +1,7 @@
 """A mapped generate batch that fails after its rows were committed is retried by Airflow, and the target
 (the whole sample bank, foreign keys enforced by the created tables) ends with exactly the rows of one
-unmapped run: the retry deleted its own rows, children first, and wrote them again instead of adding them."""
+unmapped run once `publish` has swapped the run's staging in: the retry deleted its own rows of the staging,
+children first, and wrote them again instead of adding them."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ pytestmark = pytest.mark.slow
 def test_retried_batch_leaves_exactly_the_rows_of_an_unmapped_run(serialized, tmp_path, monkeypatch):
     from airflow.sdk import DAG
 
-    from airflow_provider_hazy.operators import HazyGenerateOperator, list_generation_batches_task
+    from airflow_provider_hazy.operators import (
+        HazyGenerateOperator,
+        HazyPublishOperator,
+        list_generation_batches_task,
+    )
 
     class WorkerLostAfterCommit(HazyGenerateOperator):
         """Batch 1's first attempt writes its rows, then dies (as a worker killed after the commit would)."""
@@ -47,11 +52,14 @@ def test_retried_batch_leaves_exactly_the_rows_of_an_unmapped_run(serialized, tm
             retries=1,
             retry_delay=dt.timedelta(0),
         ).expand(batch_index=list_generation_batches_task(config))
-        prepare >> generate
+        publish = HazyPublishOperator(task_id="publish", config=config, target_conn_id="hazy_retry_target")
+        prepare >> generate >> publish
     run = serialized(dag).test()
     tries = {ti.map_index: (ti.state, ti.try_number) for ti in run.get_task_instances() if ti.task_id == "generate"}
     assert run.state == "success", tries
     assert tries[1] == ("success", 2) and tries[0] == ("success", 1)
+    published = run.get_task_instance("publish").xcom_pull(task_ids="publish")
+    assert published["published"] == {name: "created" for name in sample_data.TABLES}
 
     monkeypatch.setenv("HAZY_CONN_TARGET", f"sqlite:///{tmp_path / 'unmapped.sqlite'}")
     api.generate(config)

@@ -20,7 +20,11 @@ pytestmark = pytest.mark.slow
 def test_mapped_batches_of_histories_with_a_retry_equal_an_unmapped_run(serialized, tmp_path, monkeypatch):
     from airflow.sdk import DAG
 
-    from airflow_provider_hazy.operators import HazyGenerateOperator, list_generation_batches_task
+    from airflow_provider_hazy.operators import (
+        HazyGenerateOperator,
+        HazyPublishOperator,
+        list_generation_batches_task,
+    )
 
     class WorkerLostAfterCommit(HazyGenerateOperator):
         def execute(self, context):
@@ -63,7 +67,8 @@ def test_mapped_batches_of_histories_with_a_retry_equal_an_unmapped_run(serializ
             retries=1,
             retry_delay=dt.timedelta(0),
         ).expand(batch_index=list_generation_batches_task(config))
-        prepare >> generate
+        publish = HazyPublishOperator(task_id="publish", config=config, target_conn_id="hazy_seq_target")
+        prepare >> generate >> publish
     run = serialized(dag).test()
     tries = {ti.map_index: (ti.state, ti.try_number) for ti in run.get_task_instances() if ti.task_id == "generate"}
     assert run.state == "success", tries

@@ -1,7 +1,8 @@
 """Mapped generation of the multi-table sample bank into PostgreSQL and MariaDB, where the created tables
-enforce their foreign keys: the prepare step creates the tables empty (parents first), a batch run twice
+enforce their foreign keys: the prepare step creates the run's staging tables empty (parents first), a batch run twice
 (a retry after its rows were committed) deletes its own rows children first and writes them again, and the
-target ends with exactly the rows of one unmapped run with the same random_state."""
+target ends, once the publish step has renamed the run's staging tables into place, with exactly the rows of
+one unmapped run with the same random_state."""
 
 from __future__ import annotations
 
@@ -62,19 +63,34 @@ def test_a_retried_batch_replaces_its_rows_under_enforced_foreign_keys(database,
     try:
         mapped = _generation(bank_model, url, mapped_schema)
         prepared = api.generate(mapped, batch_indices=[])
-        inspector = sa.inspect(engine)
-        assert {name: len(pd.read_sql_table(name, engine, schema=mapped_schema)) for name in sample_data.TABLES} == {
-            "branches": len(sample_data.sample_frames()["branches"]),
-            "customers": 0,
-            "accounts": 0,
-            "transactions": 0,
-        } == {name: entry["rows"] for name, entry in prepared["tables"].items()}
-        referred = {fk["referred_table"] for fk in inspector.get_foreign_keys("accounts", schema=mapped_schema)}
-        assert referred == {"customers", "branches"}  # the database enforces these keys
+        run_id = prepared["run_id"]
+        staging = {name: f"hzm_{run_id}_{name}" for name in sample_data.TABLES}
+        assert (
+            {name: len(pd.read_sql_table(staging[name], engine, schema=mapped_schema)) for name in sample_data.TABLES}
+            == {
+                "branches": len(sample_data.sample_frames()["branches"]),
+                "customers": 0,
+                "accounts": 0,
+                "transactions": 0,
+            }
+            == {name: entry["rows"] for name, entry in prepared["tables"].items()}
+        )
+        referred = {
+            fk["referred_table"]
+            for fk in sa.inspect(engine).get_foreign_keys(staging["accounts"], schema=mapped_schema)
+        }
+        assert referred == {staging["customers"], staging["branches"]}  # the database enforces these keys
 
         assert api.list_batches(mapped) == [0, 1, 2, 3]
         for index in (0, 1, 1, 2, 3, 3):  # batches 1 and 3 run twice, as retries after a commit would
-            api.generate(mapped, batch_indices=[index])
+            api.generate(mapped, batch_indices=[index], run_id=run_id)
+        assert set(sa.inspect(engine).get_table_names(schema=mapped_schema)) == set(staging.values())
+        assert api.publish(mapped, run_id)["published"] == {name: "created" for name in sample_data.TABLES}
+        assert set(sa.inspect(engine).get_table_names(schema=mapped_schema)) == set(sample_data.TABLES)
+        referred = {
+            fk["referred_table"] for fk in sa.inspect(engine).get_foreign_keys("accounts", schema=mapped_schema)
+        }
+        assert referred == {"customers", "branches"}  # the published children reference the published parents
         api.generate(_generation(bank_model, url, unmapped_schema))
         for name in sample_data.TABLES:
             key = sample_data.training_config()["data_schema"]["tables"][sample_data.TABLES.index(name)]["primary_key"]

@@ -33,21 +33,30 @@ def generated(tmp_path, monkeypatch):
 def test_rows_in_the_fail_safe_path_fail_the_task_naming_the_files(generated, tmp_path):
     generation, target = generated
     failed = tmp_path / "failed"
-    generation["data_output"][0]["location"].update(if_exists="append", fail_safe_path=str(failed))
+    # a schema the database does not have: every batch goes to the fail-safe path
+    generation["data_output"][0]["location"].update(schema_name="missing", fail_safe_path=str(failed))
     operator = HazyGenerateOperator(task_id="generate", config=generation, target_conn_id=target)
     with pytest.raises(AirflowException, match=r"exit code 3\): 4 batch\(es\), 600 rows") as caught:
         operator.execute({})
     written = sorted(failed.rglob("*.csv"))
     assert len(written) == 4 and all(str(path) in str(caught.value) for path in written)
-    assert "UNIQUE constraint failed" in str(caught.value)
+    assert "unknown database missing" in str(caught.value)
 
 
-def test_failed_validation_fails_the_task_naming_the_checks(generated, tmp_path):
+def test_failed_validation_fails_the_task_naming_the_checks(generated, tmp_path, monkeypatch):
+    from airflow_provider_hazy.pipeline import evaluation
+
     generation, _ = generated
     output = tmp_path / "synthetic.csv"
     generation["data_output"][0]["location"] = {"path": str(output), "if_exists": "append"}
     HazyGenerateOperator(task_id="generate", config=generation).execute({})
     assert Path(output).exists()
-    with pytest.raises(AirflowException, match=r"exit code 4\): validation failed, 2 check\(s\)") as caught:
-        HazyGenerateOperator(task_id="generate", config=generation).execute({})  # the same rows again
-    assert "row_count failed" in str(caught.value) and "primary_key_unique failed" in str(caught.value)
+    published = output.read_bytes()
+    metadata = evaluation._generation_metadata
+    monkeypatch.setattr(  # a model expecting twice the rows: the staging's row count fails validation
+        evaluation, "_generation_metadata", lambda *args: {**metadata(*args), "rows": 1200}
+    )
+    with pytest.raises(AirflowException, match=r"exit code 4\): validation failed, 1 check\(s\)") as caught:
+        HazyGenerateOperator(task_id="generate", config=generation).execute({})
+    assert "row_count failed" in str(caught.value)
+    assert output.read_bytes() == published  # nothing published
