@@ -32,12 +32,12 @@ def test_this_machine_reports_its_available_memory():
 
 
 def test_a_table_too_wide_for_memory_is_refused_before_any_data_is_read_naming_n_parents():
-    # 20,000 columns at n_parents 3: every column's table reaches the 4M-cell cap, ~2 TB in all; the source
-    # file does not exist, so the refusal comes before reading
+    # 20,000 columns at n_parents 3: every column's table reaches the cap of privbayes.MAX_TABLE_CELLS
+    # (262,144 cells), ~126 GB in all; the source file does not exist, so the refusal comes before reading
     with pytest.raises(MemoryEstimateError) as caught:
         api.train(wide_config(20_000, n_parents=3))
     message = str(caught.value)
-    assert message.startswith("training needs about 2013.3 GB of memory, more than the ")
+    assert message.startswith("training needs about 125.8 GB of memory, more than the ")
     assert "table 'wide': 20000 modelled columns" in message
     assert message.endswith("set model_parameters.generator.n_parents to 1 or lower (now 3)")
     assert caught.value.exit_code == EXIT_CONFIG

@@ -51,6 +51,7 @@ from .count_postprocessing import (
     project_to_total,
     tilt_to_marginal,
 )
+from .entropy import count_log_counts, entropy_bits, joint_entropy_bits, log_counts
 from .noise import NoiseSource
 from .privacy import (
     COUNT_MECHANISM,
@@ -72,9 +73,12 @@ from .privbayes_model import (
 
 COUNT_SENSITIVITY = 2.0
 """L1 sensitivity of one joint count table when a row is replaced: one cell loses 1, another gains 1."""
-MAX_TABLE_CELLS = 1 << 22
-"""Memory guard on one count table (4M cells, 32 MB of float64), applied with the usefulness bound. It
-depends on nothing but public sizes."""
+MAX_TABLE_CELLS = 1 << 18
+"""Guard on one count table (262,144 cells, 2 MB of float64), applied with the usefulness bound; public sizes
+only. It bounds the model's size and the time to score and to draw a column (docs/scale.md)."""
+SCORING_ROWS = 50_000
+"""Rows the structure search scores when `network_sample_rows` is unset (a larger table: this many drawn
+without replacement; the sensitivity is that of the rows scored). Measured in docs/scale.md."""
 DEFAULT_STRATEGIES = ("uniform", "marginal")
 CONSISTENCY_ROWS = 50_000
 """Rows drawn from the model while it is built (`consistent_conditionals`) to find the model's own
@@ -268,22 +272,6 @@ def joint_counts(child_codes: np.ndarray, parent_codes: np.ndarray, n_combinatio
     return np.bincount(cells, minlength=n_combinations * child_size).reshape(n_combinations, child_size)
 
 
-def count_log_counts(n_rows: int) -> np.ndarray:
-    """c * log2(c) for every count c in 0..n_rows (0 for c = 0): entropies become one gather and a sum."""
-    counts = np.arange(n_rows + 1, dtype=np.float64)
-    terms = np.zeros(n_rows + 1)
-    terms[1:] = counts[1:] * np.log2(counts[1:])
-    return terms
-
-
-def entropy_bits(counts: np.ndarray, n_rows: int, count_log_count: np.ndarray) -> float:
-    """Entropy in bits of the empirical distribution with these counts (summing to n_rows):
-    log2 n - sum(c log2 c) / n, with `count_log_count` = `count_log_counts(n_rows)`."""
-    if n_rows == 0:
-        return 0.0
-    return math.log2(n_rows) - float(count_log_count[counts].sum()) / n_rows
-
-
 # Step 1: learn the network --------------------------------------------------------------------------------
 
 
@@ -356,13 +344,19 @@ def fit_parent_levels(
     return (), ()
 
 
+def scored_row_count(n_rows: int, network_sample_rows: int | None) -> int:
+    """How many rows the structure search scores: `network_sample_rows`, unset `SCORING_ROWS`, at most n."""
+    return min(n_rows, SCORING_ROWS if network_sample_rows is None else network_sample_rows)
+
+
 def rows_to_score(codes: np.ndarray, network_sample_rows: int | None, rng: np.random.Generator) -> np.ndarray:
-    """The rows the structure search scores: all of them, or `network_sample_rows` drawn without
-    replacement (kept in their original order)."""
+    """The rows the structure search scores: all of them, or `scored_row_count` drawn without replacement
+    (kept in their original order)."""
     n_rows = codes.shape[0]
-    if network_sample_rows is None or network_sample_rows >= n_rows:
+    size = scored_row_count(n_rows, network_sample_rows)
+    if size >= n_rows:
         return codes
-    chosen = np.sort(rng.choice(n_rows, size=network_sample_rows, replace=False))
+    chosen = np.sort(rng.choice(n_rows, size=size, replace=False))
     return np.asfortranarray(codes[chosen])
 
 
@@ -395,6 +389,7 @@ class MutualInformationScorer:
         self.hierarchies = tuple(hierarchies)
         self.n_rows = int(codes.shape[0])
         self.count_log_count = count_log_counts(self.n_rows)
+        self.log_count = log_counts(self.n_rows)
         self.child_entropies = [
             self.entropy(np.bincount(codes[:, j], minlength=size)) for j, size in enumerate(self.domain_sizes)
         ]
@@ -431,10 +426,13 @@ class MutualInformationScorer:
             if child_size <= 1:
                 self.cache[node.key] = 0.0
                 continue
-            counts = joint_counts(self.codes[:, node.child], parent_codes, n_combinations, child_size)
-            joint_entropy = self.entropy(counts)
+            joint_entropy = self._joint_entropy(self.codes[:, node.child], parent_codes, n_combinations, child_size)
             information = self.child_entropies[node.child] + parent_entropy - joint_entropy
             self.cache[node.key] = max(information, 0.0)
+
+
+    def _joint_entropy(self, child: np.ndarray, parents: np.ndarray, n_combinations: int, child_size: int) -> float:
+        return joint_entropy_bits(child, parents, n_combinations, child_size, self.count_log_count, self.log_count)
 
 
 ParentChoice = tuple[tuple[int, ...], tuple[int, ...]]
@@ -783,7 +781,7 @@ def sample(model: PrivBayesModel, n_rows: int, rng: np.random.Generator) -> np.n
     if n_rows < 0:
         raise ValueError(f"n_rows must be >= 0, got {n_rows}")
     codes = np.empty((n_rows, len(model.domain_sizes)), dtype=np.int64, order="F")
-    for conditional, cumulative_table in zip(model.conditionals, model.cumulative):
+    for conditional, cumulative_table, guide in zip(model.conditionals, model.cumulative, model.guides):
         child_size = model.domain_sizes[conditional.child]
         if child_size == 1:
             codes[:, conditional.child] = 0
@@ -791,5 +789,5 @@ def sample(model: PrivBayesModel, n_rows: int, rng: np.random.Generator) -> np.n
         parent_codes = parent_combination_codes(
             codes, conditional.parents, conditional.parent_coarsenings, conditional.parent_sizes
         )
-        codes[:, conditional.child] = draw_children(cumulative_table, parent_codes, child_size, rng)
+        codes[:, conditional.child] = draw_children(cumulative_table, parent_codes, child_size, rng, guide)
     return codes

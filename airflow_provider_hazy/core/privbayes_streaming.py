@@ -30,6 +30,7 @@ from .privbayes import (
     node_parent_levels,
     parent_combination_codes,
     record_ledger,
+    scored_row_count,
     split_budget,
 )
 
@@ -37,9 +38,10 @@ from .privbayes import (
 def sample_row_indices(n_rows: int, network_sample_rows: int | None, rng: np.random.Generator) -> np.ndarray | None:
     """The sorted global indices of the rows the structure search scores, or None for all rows: the same
     draw as `rows_to_score`, made from the row count alone (known after a first pass)."""
-    if network_sample_rows is None or network_sample_rows >= n_rows:
+    size = scored_row_count(n_rows, network_sample_rows)
+    if size >= n_rows:
         return None
-    return np.sort(rng.choice(n_rows, size=network_sample_rows, replace=False))
+    return np.sort(rng.choice(n_rows, size=size, replace=False))
 
 
 def gather_rows(code_chunks: Any, n_rows: int, n_columns: int, indices: np.ndarray | None) -> np.ndarray:

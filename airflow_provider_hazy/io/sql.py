@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..config import IfExists
 from ..config.schema import BaseTable, DataSchema
+from . import pg_copy_read
 from .masking import mask_url, scrub
 from .pg_copy import BinaryCopyStream, BinaryField, CsvCopyStream, NotBinary, arrow_for_csv, binary_fields
 from .sql_tables import (
@@ -229,6 +230,9 @@ def read_sql_table(
     text_datetimes = dialect.name == "sqlite"
     kinds = [column_kind(column.type, dialect) for column in selected]
     names = [column.name for column in selected]
+    if pg_copy_read.supported(engine, kinds):  # COPY ... TO STDOUT into Arrow (io/pg_copy_read.py)
+        qualified = qualified_name(dialect, table_name, schema_name)
+        return pg_copy_read.read_chunks(engine, qualified, names, kinds, chunk_size, limit)
     expressions = [_read_expression(column, kind, text_datetimes) for column, kind in zip(selected, kinds, strict=True)]
     statement = sa.select(*expressions)
     if limit is not None:

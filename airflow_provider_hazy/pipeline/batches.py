@@ -24,6 +24,7 @@ from ..core import multitable, sequence_frames
 from ..core.batching import Batch
 from ..core.degrees import secondary_picks
 from ..core.postprocess import apply_post_generation, drop_unique_violations, limit_string_lengths
+from .batch_memory import model_batch_magnitude
 from .model import Model, TableModel, table_order
 
 
@@ -35,7 +36,10 @@ def batch_plan(model: Model, graph: multitable.ForeignKeyGraph, config: Generati
         for name, table in model.tables.items()
         if table.degree is not None
     }
-    return multitable.plan_generation(graph, n_rows, caps, params.magnitude, params.batch_magnitude)
+    batch_magnitude = params.batch_magnitude
+    if batch_magnitude is None:  # batches that fit in HAZY_BATCH_MEMORY (pipeline.batch_memory)
+        batch_magnitude = model_batch_magnitude(model, graph, caps, params.magnitude)
+    return multitable.plan_generation(graph, n_rows, caps, params.magnitude, batch_magnitude)
 
 
 def one_batch(

@@ -210,7 +210,9 @@ def _touched_columns(config: GenerationConfig, table: str) -> List[str]:
     return touched
 
 
-def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> Dict[str, Any]:
+def generation_metadata(config: GenerationConfig, model: Model, table: str) -> Dict[str, Any]:
+    """What a generation run's output of `table` is validated against: its expected row count and, per
+    column, the model's domains and ranges (shared by the read-back and the batch-by-batch validation)."""
     entry = model.manifest["tables"][table]
     if table in model.references:  # copied as it is: its rows, its schema types and keys are checked
         return {"rows": len(model.references[table]), "columns": {}}
@@ -231,7 +233,8 @@ def _generation_metadata(config: GenerationConfig, model: Model, table: str) -> 
     return {"rows": expected, "columns": columns}
 
 
-def _validation_schema(config: GenerationConfig, model: Model) -> DataSchema:
+def validation_schema(config: GenerationConfig, model: Model) -> DataSchema:
+    """The model's schema without the columns post-generation steps drop, rename or rewrite."""
     schema = DataSchema.model_validate(model.manifest["schema"])
     tables = []
     for table in schema.tables:
@@ -246,12 +249,12 @@ def validate_output(config: GenerationConfig, model: Model) -> ValidationReport:
     """Read every `data_output` table back from where it was written (a mapped run's parts concatenated,
     `io.locations.read_output_table`) and validate it against the model: schema types and keys, the
     encoders' domains and ranges, and the row count the magnitude asks for."""
-    schema = _validation_schema(config, model)
+    schema = validation_schema(config, model)
     frames: Dict[str, pd.DataFrame] = {}
     for item in config.data_output:
         text = text_columns(schema, item.name)  # a CSV's "01581" stays text
         frames[item.name] = read_output_table(item.name, item.location, sources=config.data_sources, text_columns=text)
-    metadata = {item.name: _generation_metadata(config, model, item.name) for item in config.data_output}
+    metadata = {item.name: generation_metadata(config, model, item.name) for item in config.data_output}
     report = validate(schema, frames, metadata)
     names = {item.name for item in config.data_output}
     # Tables of the model that this run did not write are not expected.

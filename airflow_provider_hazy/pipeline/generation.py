@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import pandas as pd
 
@@ -46,6 +46,7 @@ from ..outcome import fail_safe_write_error
 from .batches import batch_plan, finish_batch, make_batch
 from .model import Model, load_model
 from .publication import GenerationError, audit_and_publish
+from .workers import WorkerDied, WorkerTask, ordered_batches, workers_for
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,42 @@ def model_path(config: GenerationConfig) -> str:
     for item in config.data_output:
         require_local_path(fail_safe_path(item.location), f"data_output '{item.name}': fail_safe_path")
     return path
+
+
+def batch_frames(
+    config: GenerationConfig,
+    model: Model,
+    graph: multitable.ForeignKeyGraph,
+    plan: multitable.GenerationPlan,
+    entropy: int,
+    index: int,
+) -> Dict[str, pd.DataFrame]:
+    """Every table of batch `index`, drawn and finished (what one generation worker hands back)."""
+    frames = make_batch(model, graph, plan, index, lambda t: table_batch_seed(entropy, index, t))
+    return finish_batch(config, model, graph, frames)
+
+
+_WORKER: Dict[str, Any] = {}
+"""A generation worker process's config, model, graph, plan and entropy, set by `_worker_init`."""
+
+
+def _worker_init(path: str, config: GenerationConfig, entropy: int) -> None:
+    model = load_model(path)
+    graph = model.graph()
+    _WORKER.update(config=config, model=model, graph=graph, plan=batch_plan(model, graph, config), entropy=entropy)
+
+
+def _worker_batch(index: int) -> Dict[str, pd.DataFrame]:
+    w = _WORKER
+    return batch_frames(w["config"], w["model"], w["graph"], w["plan"], w["entropy"], index)
+
+
+def _until_worker_dies(batches: Iterator[Any], failures: List[str]) -> Iterator[Any]:
+    """The batches of `ordered_batches`; a dead worker ends them with a failure (nothing of its batch written)."""
+    try:
+        yield from batches
+    except WorkerDied as error:
+        failures.append(str(error))
 
 
 def list_batches(config: GenerationConfig) -> List[int]:
@@ -177,9 +214,13 @@ def generate(
                 state["tables"][name] = {"rows": 0, "output": label, "batches": [], "failure": None}
             if mapped and not indices:
                 _prepare_outputs(config, model, graph, plan, entropy, outputs, write_order, writes, sources, state)
-            for index in indices:
-                frames = make_batch(model, graph, plan, index, lambda t, i=index: table_batch_seed(entropy, i, t))
-                frames = finish_batch(config, model, graph, frames)
+            batches = ordered_batches(
+                indices,
+                lambda index: batch_frames(config, model, graph, plan, entropy, index),
+                WorkerTask(_worker_init, (path, config, entropy), _worker_batch),
+                workers_for(sum(sum(capacity) for capacity in plan.capacities.values())),
+            )
+            for index, frames in _until_worker_dies(batches, failures):
                 tables = [name for name in write_order if name not in model.references or (index == 0 and not mapped)]
                 if mapped:
                     _delete_batch_rows(model, graph, outputs, tables, frames, sources)

@@ -32,6 +32,7 @@ from ..io.sources import DataSources
 from ..memory_guard import check_training_memory
 from .batches import one_batch
 from .evaluation import annotate_model
+from .evaluation_sample import evaluation_frames, synthetic_rows
 from .model import CrossTable, Model, TableModel, adjacency_type, build_manifest, frame_records, parent_compression
 from .sources import (
     ChunkSource,
@@ -244,11 +245,10 @@ def _unrelated_tables(schema: DataSchema) -> set:
 
 
 def _needs_frames(config: TrainingConfig) -> bool:
-    """Whether training must hold every source table in memory: subsetting, a train/test split, the
-    evaluation and the source cache all work on whole tables."""
-    evaluation_on = config.evaluation is not None and bool(config.evaluation.metrics)
+    """Whether training must hold every source table in memory: subsetting, a train/test split and the
+    source cache work on whole tables (the evaluation scores a sample: `pipeline.evaluation_sample`)."""
     cached = config.model_parameters.multi_table.use_cache
-    return config.database_subsetting_params is not None or config.train_test_split or evaluation_on or cached
+    return config.database_subsetting_params is not None or config.train_test_split or cached
 
 
 def _fit_degree(
@@ -376,10 +376,11 @@ def fit(config: TrainingConfig, *, chunk_rows: Optional[int] = None) -> Model:
         ledger = BudgetLedger(noise=noise_for_training(config.random_state, os.environ))
         fitted: Dict[str, TableModel] = {}
         codes: Dict[str, np.ndarray] = {}
+        chunked: Dict[str, Any] = {}
         for name in graph.modelled_tables:
             table = schema.table(name)
             if name in unrelated:
-                chunks = (
+                chunks = chunked[name] = (
                     source_chunks(config, table, sources, chunk_rows)
                     if name in streamed
                     else frame_chunks(frames[name], chunk_rows)
@@ -400,6 +401,8 @@ def fit(config: TrainingConfig, *, chunk_rows: Optional[int] = None) -> Model:
             fitted[name] = model
             if graph.children(name):
                 codes[name] = model.encoding.encode(frame)
+        n_rows = {name: fitted[name].n_rows for name in chunked}
+        real = evaluation_frames(config, frames, chunked, n_rows)  # a bounded sample of each streamed table
     references = {name: frames[name] for name in graph.reference_tables}
     ordered = {name: fitted[name] for name in schema.table_names if name in fitted}
     manifest = build_manifest(config, ordered, ledger, graph=graph, references=references, budget=budget)
@@ -407,7 +410,7 @@ def fit(config: TrainingConfig, *, chunk_rows: Optional[int] = None) -> Model:
     manifest["sample"] = _sample(config, model, graph)
     if subset.summary:
         manifest["subset"] = subset.summary
-    annotate_model(config, model, frames, subset.test, synthetic=_evaluation_sample(config, model, graph))
+    annotate_model(config, model, real, subset.test, synthetic=_evaluation_sample(config, model, graph))
     return model
 
 
@@ -451,11 +454,12 @@ def _evaluation_sample(
     config: TrainingConfig, model: Model, graph: multitable.ForeignKeyGraph
 ) -> Optional[Dict[str, pd.DataFrame]]:
     """The synthetic tables the evaluation scores: `eval_sample_params.magnitude` of each root table's
-    training rows and their descendants, foreign keys assigned (None when no metric is configured)."""
+    training rows (at most `evaluation_sample.EVALUATION_ROWS`) and their descendants, foreign keys assigned
+    (None when no metric is configured)."""
     if config.evaluation is None or not config.evaluation.metrics:
         return None
     magnitude = config.evaluation.eval_sample_params.magnitude
-    roots = {name: rows_for_magnitude(model.tables[name].n_rows, magnitude) for name in graph.roots}
+    roots = {name: synthetic_rows(rows_for_magnitude(model.tables[name].n_rows, magnitude)) for name in graph.roots}
     frames = one_batch(config, model, graph, roots, stream=2**31 + 1)
     frames.update({name: frame for name, frame in model.references.items()})
     return frames

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from airflow_provider_hazy.core import privbayes
+from airflow_provider_hazy.core import privbayes, privbayes_model
 from airflow_provider_hazy.core.noise import FreshNoise, ReproducibleNoise
 from airflow_provider_hazy.core.privacy import (
     STRUCTURE_BUDGET_FRACTION,
@@ -288,13 +288,13 @@ def test_mutual_information_of_a_copied_column_is_its_entropy():
 
 def test_no_candidate_is_scored_twice(monkeypatch):
     counted = []
-    original = privbayes.joint_counts
+    original = privbayes.MutualInformationScorer._joint_entropy
 
-    def counting(child_codes, parent_codes, n_combinations, child_size):
+    def counting(self, child_codes, parent_codes, n_combinations, child_size):
         counted.append(1)
-        return original(child_codes, parent_codes, n_combinations, child_size)
+        return original(self, child_codes, parent_codes, n_combinations, child_size)
 
-    monkeypatch.setattr(privbayes, "joint_counts", counting)
+    monkeypatch.setattr(privbayes.MutualInformationScorer, "_joint_entropy", counting)
     codes = np.asfortranarray(random_codes(500, [3, 4, 5]))
     hierarchies = [privbayes.column_hierarchy(size, None, "c") for size in (3, 4, 5)]
     scorer = privbayes.MutualInformationScorer(codes, [3, 4, 5], hierarchies)
@@ -522,3 +522,32 @@ def test_codes_outside_their_domain_are_an_error_naming_the_table_and_column():
     codes = np.array([[0, 1], [1, 4]])
     with pytest.raises(ValueError, match="table 'orders', column 1"):
         fit(codes, [2, 3], table="orders")
+
+
+def test_joint_entropy_by_row_equals_the_table_scan():
+    codes = np.asfortranarray(random_codes(300, [40, 50]))
+    hierarchies = [privbayes.column_hierarchy(size, None, "c") for size in (40, 50)]
+    scorer = privbayes.MutualInformationScorer(codes, [40, 50], hierarchies)
+    counts = privbayes.joint_counts(codes[:, 1], codes[:, 0], 40, 50)  # 2,000 cells > 300 rows: summed by row
+    assert scorer._joint_entropy(codes[:, 1], codes[:, 0], 40, 50) == pytest.approx(scorer.entropy(counts), abs=1e-12)
+
+
+def test_scoring_samples_scoring_rows_when_network_sample_rows_is_unset(monkeypatch):
+    monkeypatch.setattr(privbayes, "SCORING_ROWS", 700)
+    domain_sizes = [3, 4, 5]
+    ledger = BudgetLedger()
+    fit(random_codes(2000, domain_sizes), domain_sizes, ledger=ledger)
+    steps = [entry for entry in ledger.entries if entry.purpose == "structure"]
+    assert {entry.detail["rows_scored"] for entry in steps} == {700}
+    assert {entry.sensitivity for entry in steps} == {mutual_information_sensitivity(700, binary_child=False)}
+
+
+def test_guided_draws_equal_the_binary_search():
+    rng = np.random.default_rng(3)
+    probabilities = rng.dirichlet(np.full(30, 0.2), size=400)
+    probabilities[0] = np.eye(30)[29]
+    flat = privbayes_model.flat_cumulative(probabilities)
+    parents = rng.integers(0, 400, 50_000)
+    searched = privbayes.draw_children(flat, parents, 30, np.random.default_rng(9))
+    guided = privbayes.draw_children(flat, parents, 30, np.random.default_rng(9), privbayes_model.guide_table(flat, 30))
+    assert np.array_equal(searched, guided)
