@@ -197,12 +197,12 @@ def test_a_failed_check_after_generation_is_in_the_state_and_printed(workdir, ca
     Path("gen.json").write_text(json.dumps(generation_config().model_dump(mode="json")))
     assert main(["generate", "gen.json"]) == 0
     published = Path("out/synthetic_customers.csv").read_bytes()
-    metadata = evaluation._generation_metadata
+    metadata = evaluation.generation_metadata
 
     def expecting_twice_the_rows(config, model, table):
         return {**metadata(config, model, table), "rows": 4 * ROWS}
 
-    monkeypatch.setattr(evaluation, "_generation_metadata", expecting_twice_the_rows)
+    monkeypatch.setattr(evaluation, "generation_metadata", expecting_twice_the_rows)
     assert main(["generate", "gen.json"]) == 4  # validation failed (docs/cli.md): nothing published
     out = capsys.readouterr().out
     assert f"FAILED table 'customers': row_count failed ({2 * ROWS} violation(s), e.g. [{2 * ROWS}])" in out
