@@ -12,8 +12,9 @@ import pytest
 
 from airflow_provider_hazy import api
 from airflow_provider_hazy.config import EvaluationConfig, GenerationConfig, TrainingConfig, ValidationConfig
+from airflow_provider_hazy.core.subsetting import DEFAULT_TEST_FRACTION
 from airflow_provider_hazy.metrics.results import metric_results
-from airflow_provider_hazy.pipeline.evaluation import HOLDOUT_FRACTION, validation_metadata
+from airflow_provider_hazy.pipeline.evaluation import validation_metadata
 from airflow_provider_hazy.pipeline.evaluation_file import read_detail
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -105,7 +106,7 @@ def test_train_test_split_holds_rows_out_for_utility_and_privacy(workdir):
     config = training_config(train_test_split=True, evaluation=EvaluationConfig.model_validate({"metrics": metrics}))
     api.train(config)
     info = api.inspect_model("out/customers.hmf")
-    held = int(round(ROWS * HOLDOUT_FRACTION))
+    held = int(round(ROWS * DEFAULT_TEST_FRACTION))
     assert info["tables"]["customers"]["n_rows"] == ROWS - held  # the model never saw the held-out rows
     evaluation = info["evaluation"]
     assert evaluation["holdout_rows"] == {"customers": held}
@@ -196,12 +197,12 @@ def test_a_failed_check_after_generation_is_in_the_state_and_printed(workdir, ca
     Path("gen.json").write_text(json.dumps(generation_config().model_dump(mode="json")))
     assert main(["generate", "gen.json"]) == 0
     published = Path("out/synthetic_customers.csv").read_bytes()
-    metadata = evaluation._generation_metadata
+    metadata = evaluation.generation_metadata
 
     def expecting_twice_the_rows(config, model, table):
         return {**metadata(config, model, table), "rows": 4 * ROWS}
 
-    monkeypatch.setattr(evaluation, "_generation_metadata", expecting_twice_the_rows)
+    monkeypatch.setattr(evaluation, "generation_metadata", expecting_twice_the_rows)
     assert main(["generate", "gen.json"]) == 4  # validation failed (docs/cli.md): nothing published
     out = capsys.readouterr().out
     assert f"FAILED table 'customers': row_count failed ({2 * ROWS} violation(s), e.g. [{2 * ROWS}])" in out

@@ -43,6 +43,7 @@ from .dp_preprocessing import (
     private_null_count,
     quantile_cells,
 )
+from .quantile_cells import REFINE_ROUNDS, refined_cell_edges
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,8 @@ def numeric_domain(
 
     Without DP, exact distinct counts give the bins of the sorted values themselves; without them (a
     streamed column past `streaming.DISTINCT_CAP` distinct values) quantile edges and skewness are
-    interpolated in an exact histogram of `FINE_CELLS` cells (docs/streaming.md gives the precision).
+    interpolated in an exact histogram of `FINE_CELLS` cells, refined where quantile targets crowd a cell
+    (`quantile_cells`; docs/streaming.md gives the precision).
     With DP every statistic is a noisy count (`dp_preprocessing`), in the same order either way."""
     if private is not None:
         domain = yield from _private_domain(summary, n_rows, n_present, has_null, spec, private)
@@ -282,6 +284,11 @@ def _histogram_domain(summary: ValueSummary, n_rows: int, has_null: bool, spec: 
         skew = skewness((cell_edges[:-1] + cell_edges[1:]) / 2.0, cells.astype(np.float64))
     strategy = choose_strategy(spec.column_strategy, spec.default_strategy, spec.skew_threshold, skew)
     if strategy == QUANTILE:
+        for _ in range(REFINE_ROUNDS):  # heavy tails: finer cells where the quantile edges fall
+            finer = refined_cell_edges(cell_edges, cells, spec.n_bins, spec.integer, FINE_CELLS)
+            if finer is None:
+                break
+            cell_edges, cells = finer, (yield CountQuery("cells", finer)).answer
         edges = quantile_edges_from_histogram(cell_edges, cells.astype(np.float64), spec.n_bins)
         edges[0], edges[-1] = low, high
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import IO, Any, Iterator, Optional, Sequence, Union
+from typing import IO, Any, Dict, Iterator, Optional, Sequence, Union
 
 import pandas as pd
 import pyarrow as pa
@@ -70,10 +70,12 @@ def read_csv_chunks(
     chunk_size: int = DEFAULT_CHUNK_ROWS,
     nrows: Optional[int] = None,
     compression: Optional[str] = "infer",
+    text_columns: Optional[Sequence[str]] = None,
 ) -> Iterator[pd.DataFrame]:
     """CSV rows in DataFrames of at most `chunk_size` rows, from a path or a binary stream (maybe gzip).
 
-    Each chunk's column types are inferred from that chunk (as `pandas.read_csv` does). A header naming a
+    Each chunk's column types are inferred from that chunk (as `pandas.read_csv` does), except
+    `text_columns`, read as text (a zero-padded id such as "01581" stays text, not 1581). A header naming a
     column twice is an error naming it (read from the file for a path; for a stream, seen as pandas' `x.1`
     renaming next to `x`).
     """
@@ -83,17 +85,25 @@ def read_csv_chunks(
         header = pd.read_csv(source, header=None, nrows=1, dtype=str, compression=compression)
         check_unique_header(header.iloc[0].tolist() if len(header) else [], where)
     if nrows == 0:  # pandas yields no chunk at all for nrows=0: one empty frame with the header's columns
-        frame = pd.read_csv(source, nrows=0, compression=compression)
+        frame = pd.read_csv(source, nrows=0, compression=compression, dtype=_text_dtypes(text_columns))
         if not is_path:
             check_unique_header(_mangled_duplicates(frame.columns) * 2, where)
         yield frame
         return
-    reader = pd.read_csv(source, chunksize=chunk_size, nrows=nrows, low_memory=False, compression=compression)
+    dtype = _text_dtypes(text_columns)
+    reader = pd.read_csv(
+        source, chunksize=chunk_size, nrows=nrows, low_memory=False, compression=compression, dtype=dtype
+    )
     with reader:
         for index, chunk in enumerate(reader):
             if index == 0 and not is_path:
                 check_unique_header(_mangled_duplicates(chunk.columns) * 2, where)
             yield chunk
+
+
+def _text_dtypes(text_columns: Optional[Sequence[str]]) -> Optional[Dict[str, Any]]:
+    """`pandas.read_csv`'s dtype for columns read as text (columns the file does not have are ignored)."""
+    return {str(column): str for column in text_columns} if text_columns else None
 
 
 def read_parquet_chunks(
@@ -117,14 +127,18 @@ def read_parquet_chunks(
 
 
 def read_file_table_chunks(
-    path: PathLike, chunk_size: int = DEFAULT_CHUNK_ROWS, nrows: Optional[int] = None
+    path: PathLike,
+    chunk_size: int = DEFAULT_CHUNK_ROWS,
+    nrows: Optional[int] = None,
+    text_columns: Optional[Sequence[str]] = None,
 ) -> Iterator[pd.DataFrame]:
-    """Read a CSV or Parquet table in DataFrames of at most `chunk_size` rows (the first `nrows` rows)."""
+    """Read a CSV or Parquet table in DataFrames of at most `chunk_size` rows (the first `nrows` rows;
+    a CSV's `text_columns` as text)."""
     kind = file_format(path)
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such table file")
     if kind == "csv":
-        return read_csv_chunks(path, chunk_size=chunk_size, nrows=nrows)
+        return read_csv_chunks(path, chunk_size=chunk_size, nrows=nrows, text_columns=text_columns)
     return read_parquet_chunks(path, chunk_size=chunk_size, nrows=nrows)
 
 

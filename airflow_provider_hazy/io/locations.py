@@ -96,9 +96,12 @@ def read_table(
     *,
     sources: SourcesLike = None,
     columns: Optional[Sequence[str]] = None,
+    text_columns: Optional[Sequence[str]] = None,
 ) -> pd.DataFrame:
     """Read the whole source table `table` from its location (the first `nrows` rows when set)."""
-    frames = list(read_table_chunks(table, location, nrows=nrows, sources=sources, columns=columns))
+    frames = list(
+        read_table_chunks(table, location, nrows=nrows, sources=sources, columns=columns, text_columns=text_columns)
+    )
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
@@ -110,8 +113,10 @@ def read_table_chunks(
     nrows: Optional[int] = None,
     sources: SourcesLike = None,
     columns: Optional[Sequence[str]] = None,
+    text_columns: Optional[Sequence[str]] = None,
 ) -> Iterator[pd.DataFrame]:
     """Read the source table `table` in DataFrames of at most `chunk_size` rows (at least one, maybe empty).
+    A CSV file's or object's `text_columns` are read as text, not re-typed from their digits.
 
     Errors name the table (and never a URL's secret): a missing file, object, table or column raises
     when this is called; later failures raise from the iterator.
@@ -136,9 +141,11 @@ def read_table_chunks(
         elif kind == "s3":
             path = location_path(location)
             assert path is not None
-            chunks = _select(read_s3_table_chunks(registry.s3_client(source_id), path, chunk_size, nrows), columns)
+            client = registry.s3_client(source_id)
+            chunks = _select(read_s3_table_chunks(client, path, chunk_size, nrows, text_columns), columns)
         else:
-            chunks = _select(read_file_table_chunks(local_path(table, location), chunk_size, nrows), columns)
+            local = local_path(table, location)
+            chunks = _select(read_file_table_chunks(local, chunk_size, nrows, text_columns), columns)
     except Exception as error:
         if owned:
             registry.dispose()
@@ -395,15 +402,23 @@ def prepare_parts(table: str, location: WriteLocation, *, sources: SourcesLike =
 
 
 def read_output_table(
-    table: str, location: Union[ReadLocation, WriteLocation], *, sources: SourcesLike = None
+    table: str,
+    location: Union[ReadLocation, WriteLocation],
+    *,
+    sources: SourcesLike = None,
+    text_columns: Optional[Sequence[str]] = None,
 ) -> pd.DataFrame:
     """A generated table as it was written: the database table, the file or S3 object, or, where a mapped
-    run wrote one part per batch instead (`part_path`), the parts concatenated in batch order."""
+    run wrote one part per batch instead (`part_path`), the parts concatenated in batch order (a CSV's
+    `text_columns` read as text)."""
     if location_kind(location) == "sql" or _output_exists(table, location, sources):
-        return read_table(table, location, sources=sources)
+        return read_table(table, location, sources=sources, text_columns=text_columns)
     parts = list_parts(table, location, sources=sources)
     if not parts:
         return read_table(table, location, sources=sources)  # raises, naming the table and the missing path
     source_id = getattr(location, "source_id", None)
-    frames = [read_table(table, PathReadTableConfig(path=part, source_id=source_id), sources=sources) for part in parts]
+    frames = []
+    for part in parts:
+        part_location = PathReadTableConfig(path=part, source_id=source_id)
+        frames.append(read_table(table, part_location, sources=sources, text_columns=text_columns))
     return pd.concat(frames, ignore_index=True)

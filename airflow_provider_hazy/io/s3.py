@@ -36,7 +36,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
@@ -233,7 +233,11 @@ class _S3ObjectFile(io.RawIOBase):
 
 
 def read_s3_table_chunks(
-    client: Any, path: str, chunk_size: int = DEFAULT_CHUNK_ROWS, nrows: Optional[int] = None
+    client: Any,
+    path: str,
+    chunk_size: int = DEFAULT_CHUNK_ROWS,
+    nrows: Optional[int] = None,
+    text_columns: Optional[Sequence[str]] = None,
 ) -> Iterator[pd.DataFrame]:
     """Read `s3://bucket/key` (CSV, CSV.gz or Parquet by extension) in DataFrames of at most `chunk_size` rows.
 
@@ -255,7 +259,9 @@ def read_s3_table_chunks(
             stream: Any = body
             if path.lower().endswith(".gz"):
                 stream = gzip.GzipFile(fileobj=body, mode="rb")
-            yield from read_csv_chunks(stream, chunk_size=chunk_size, nrows=nrows, compression=None)
+            yield from read_csv_chunks(
+                stream, chunk_size=chunk_size, nrows=nrows, compression=None, text_columns=text_columns
+            )
         finally:
             body.close()
 

@@ -148,6 +148,28 @@ def _present(series: pd.Series) -> np.ndarray:
 # --- per-column rules -----------------------------------------------------------------------------------
 
 
+def _is_text_column(schema: DataSchema, column: Any, depth: int = 0) -> bool:
+    if column.type == "foreign_key":
+        if depth > len(schema.tables) or column.ref_table not in schema.table_names:
+            return False
+        parent = schema.table(column.ref_table)
+        referenced = next((c for c in parent.columns if c.name == column.ref_column), None)
+        return referenced is not None and _is_text_column(schema, referenced, depth + 1)
+    if column.type == "id":
+        return column.format.value != "numerical"
+    return column.type in ("person", "location")
+
+
+def text_columns(schema: DataSchema, table: str) -> List[str]:
+    """The columns of `table` whose values are text by the schema (pattern and uuid ids, person and location
+    columns, foreign keys to such ids): read back as text from a CSV, so that a zero-padded id such as
+    "01581" is checked as written, not as the number 1581 a CSV reader would infer."""
+    if table not in schema.table_names:
+        return []
+    return [column.name for column in schema.table(table).columns if _is_text_column(schema, column)]
+
+
+
 def pattern_regex(pattern: str) -> str:
     """A full-match regular expression for ids of an id pattern such as 'CUST-{digits:6}'."""
     parts, position = [], 0

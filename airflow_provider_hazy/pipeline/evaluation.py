@@ -1,9 +1,5 @@
 """Evaluation and validation orchestration: at training, after generation and on demand.
 
-- `split_holdout`: with `TrainingConfig.train_test_split`, a seeded row split of one table into the rows
-  the model trains on and the held-out rows (HOLDOUT_FRACTION) that utility and privacy metrics score
-  against. (Single tables only: the FK-aware split of `core/subsetting.py` replaces it for schemas with
-  foreign keys.)
 - `evaluate_model`: the configured `EvaluationConfig` on a synthetic sample of
   `eval_sample_params.magnitude`; the result is stored in the manifest under `evaluation`.
 - `validation_metadata`: per column, what generation can produce, derived from the fitted encoders only
@@ -23,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -39,39 +35,20 @@ from ..io.locations import location_label, location_path, read_output_table
 from ..metrics.discretise import FAKED_TYPES
 from ..metrics.evaluate import evaluate
 from ..metrics.results import PRIVACY_NOTE, metric_results
-from ..metrics.validation import ValidationReport, validate
+from ..metrics.validation import ValidationReport, text_columns, validate
 from ..model_file import read_manifest
 from .batches import batch_plan
 from .evaluation_file import scores_only
 from .model import Model
 
-HOLDOUT_FRACTION = 0.2
 # Keys of an evaluation dict that are not metric results.
 META_KEYS = ("outside_privacy_budget", "privacy_note", "sample_rows", "holdout_rows", "random_state")
-# Seed stream of the evaluation sample and of the holdout split (apart from the model's own streams).
-_EVAL_STREAM, _SPLIT_STREAM = 2**31 + 1, 2**31 + 2
+# Seed stream of the evaluation sample (apart from the model's own streams).
+_EVAL_STREAM = 2**31 + 1
 
 
 def _stream(random_state: Optional[int], stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(random_state, spawn_key=(stream,)))
-
-
-# --- holdout --------------------------------------------------------------------------------------------
-
-
-def split_holdout(
-    config: TrainingConfig, frame: pd.DataFrame, table: str
-) -> Tuple[pd.DataFrame, Optional[pd.DataFrame]]:
-    """(rows to train on, held-out rows or None): HOLDOUT_FRACTION of the rows, drawn with a seed from
-    `random_state` and the table's position, when `train_test_split` is set and the table has 2+ rows."""
-    if not config.train_test_split or len(frame) < 2:
-        return frame, None
-    position = config.data_schema.table_names.index(table)
-    rng = np.random.default_rng(np.random.SeedSequence(config.random_state, spawn_key=(_SPLIT_STREAM, position)))
-    n_holdout = min(len(frame) - 1, max(1, int(round(len(frame) * HOLDOUT_FRACTION))))
-    held = np.zeros(len(frame), dtype=bool)
-    held[rng.choice(len(frame), size=n_holdout, replace=False)] = True
-    return frame.loc[~held].reset_index(drop=True), frame.loc[held].reset_index(drop=True)
 
 
 # --- evaluation at training -----------------------------------------------------------------------------
@@ -272,11 +249,12 @@ def validate_output(config: GenerationConfig, model: Model) -> ValidationReport:
     """Read every `data_output` table back from where it was written (a mapped run's parts concatenated,
     `io.locations.read_output_table`) and validate it against the model: schema types and keys, the
     encoders' domains and ranges, and the row count the magnitude asks for."""
+    schema = validation_schema(config, model)
     frames: Dict[str, pd.DataFrame] = {}
     for item in config.data_output:
-        frames[item.name] = read_output_table(item.name, item.location, sources=config.data_sources)
+        text = text_columns(schema, item.name)  # a CSV's "01581" stays text
+        frames[item.name] = read_output_table(item.name, item.location, sources=config.data_sources, text_columns=text)
     metadata = {item.name: generation_metadata(config, model, item.name) for item in config.data_output}
-    schema = validation_schema(config, model)
     report = validate(schema, frames, metadata)
     names = {item.name for item in config.data_output}
     # Tables of the model that this run did not write are not expected.
