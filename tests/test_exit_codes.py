@@ -71,9 +71,9 @@ def test_rows_in_the_fail_safe_path_exit_3_naming_the_file(trained, capsys):
 def test_validation_failed_exits_4_naming_the_checks(trained, capsys, monkeypatch):
     from airflow_provider_hazy.pipeline import evaluation
 
-    metadata = evaluation._generation_metadata
+    metadata = evaluation.generation_metadata
     monkeypatch.setattr(  # a model expecting twice the rows: the staging's row count fails validation
-        evaluation, "_generation_metadata", lambda *args: {**metadata(*args), "rows": 2 * ROWS}
+        evaluation, "generation_metadata", lambda *args: {**metadata(*args), "rows": 2 * ROWS}
     )
     capsys.readouterr()
     assert main(["generate", generation({"path": "out/s.csv", "if_exists": "append"})]) == EXIT_VALIDATION == 4

@@ -52,9 +52,9 @@ def test_failed_validation_fails_the_task_naming_the_checks(generated, tmp_path,
     HazyGenerateOperator(task_id="generate", config=generation).execute({})
     assert Path(output).exists()
     published = output.read_bytes()
-    metadata = evaluation._generation_metadata
+    metadata = evaluation.generation_metadata
     monkeypatch.setattr(  # a model expecting twice the rows: the staging's row count fails validation
-        evaluation, "_generation_metadata", lambda *args: {**metadata(*args), "rows": 1200}
+        evaluation, "generation_metadata", lambda *args: {**metadata(*args), "rows": 1200}
     )
     with pytest.raises(AirflowException, match=r"exit code 4\): validation failed, 1 check\(s\)") as caught:
         HazyGenerateOperator(task_id="generate", config=generation).execute({})
