@@ -22,8 +22,11 @@ publish the children reference the published parents. The previous tables are dr
 and a table outside the run that referenced a replaced parent loses that constraint (logged), as a
 replace always did.
 
-S3 outputs are written in place (no staging: S3 has no rename); `discard` drops a run's staging after a
-failure. A killed run leaves its staging behind; the next run on the same target drops it.
+- S3: the run writes under a staging prefix beside the target key and the publish copies the staged
+  objects onto their keys, then deletes the staging (`io.s3_staging`: what a reader sees during it).
+
+`discard` drops a run's staging after a failure. A killed run leaves its staging behind; the next run on
+the same target drops it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,15 @@ import sqlalchemy as sa
 
 from ..config import DatabaseReadTableConfig, IfExists, PathWriteTableConfig
 from .masking import scrub
+from .s3_staging import (
+    clean_stale_s3,
+    discard_s3,
+    publish_s3,
+    staged_s3_path,
+    staging_exists,
+    start_staging,
+    target_exists,
+)
 from .sources import DataSourceError, DataSources
 from .staging import (
     MAPPED,
@@ -109,7 +121,10 @@ def stage_outputs(
             folder = path.parent / staged_folder_name(path.name, run_id, kind_prefix)
             where = location.model_copy(update={"path": str(folder / path.name), "if_exists": IfExists.REPLACE})
         else:
-            where = location
+            if isinstance(location, str):
+                location = PathWriteTableConfig(path=location)
+            staged_path = staged_s3_path(location.path, run_id, kind_prefix)
+            where = location.model_copy(update={"path": staged_path, "if_exists": IfExists.REPLACE})
         staged[name] = StagedOutput(name, location, where, kind)
     return staged
 
@@ -160,6 +175,11 @@ def clean_stale(staged: Mapping[str, StagedOutput], sources: DataSources, run_id
                     log.warning(
                         "table '%s': removed %s left by run %s (killed or failed)", output.name, entry, match["run_id"]
                     )
+        elif output.kind == "s3":
+            client = sources.s3_client(getattr(output.target, "source_id", None))
+            for prefix in clean_stale_s3(client, output.target.path, stale):
+                removed.append(prefix)
+                log.warning("table '%s': removed the staging %s left by a killed or failed run", output.name, prefix)
     return removed
 
 
@@ -202,6 +222,15 @@ def check_targets(staged: Mapping[str, StagedOutput], sources: DataSources) -> N
                 raise ValueError(
                     f"table '{output.name}': {path}: if_exists 'append' to an existing Parquet file is not supported"
                 )
+        elif output.kind == "s3" and output.if_exists != IfExists.REPLACE:
+            client = sources.s3_client(getattr(output.target, "source_id", None))
+            found = target_exists(client, output.target.path)
+            if found and output.if_exists == IfExists.FAIL:
+                raise FileExistsError(f"table '{output.name}': {found} already exists and if_exists is 'fail'")
+            if found == output.target.path and not found.lower().endswith((".csv", ".csv.gz")):
+                raise ValueError(
+                    f"table '{output.name}': {found}: if_exists 'append' to an existing Parquet object is not supported"
+                )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -210,7 +239,7 @@ def check_targets(staged: Mapping[str, StagedOutput], sources: DataSources) -> N
 
 def publish_outputs(staged: Mapping[str, StagedOutput], sources: DataSources) -> Dict[str, str]:
     """Publish every staged output (given parents first) into its target; returns, per table, 'replaced',
-    'created', 'appended' or 'in place' (S3)."""
+    'created' or 'appended'."""
     done: Dict[str, str] = {}
     by_source: Dict[str, List[StagedOutput]] = {}
     for output in staged.values():
@@ -231,7 +260,9 @@ def publish_outputs(staged: Mapping[str, StagedOutput], sources: DataSources) ->
         if output.kind == "file":
             done[output.name] = _publish_file(output)
         elif output.kind == "s3":
-            done[output.name] = "in place"
+            client = sources.s3_client(getattr(output.target, "source_id", None))
+            append = output.if_exists == IfExists.APPEND
+            done[output.name] = publish_s3(client, output.staged.path, output.target.path, append)
     return {name: done[name] for name in staged}
 
 
@@ -244,6 +275,8 @@ def discard(staged: Mapping[str, StagedOutput], sources: DataSources) -> None:
                 _drop(engine, output.staged.table_name, output.staged.schema_name, missing_ok=True)
             elif output.kind == "file":
                 shutil.rmtree(Path(output.staged.path).parent, ignore_errors=True)
+            elif output.kind == "s3":
+                discard_s3(sources.s3_client(getattr(output.target, "source_id", None)), output.staged.path)
         except Exception as error:  # noqa: BLE001 - the next run on this target drops it
             log.warning("table '%s': could not drop its staging (%s); the next run will", output.name, error)
 
@@ -419,6 +452,9 @@ def require_staging(staged: Mapping[str, StagedOutput], sources: DataSources, ru
         elif output.kind == "file":
             found = Path(output.staged.path).parent.is_dir()
             label = str(Path(output.staged.path).parent)
+        elif output.kind == "s3":
+            found = staging_exists(sources.s3_client(getattr(output.target, "source_id", None)), output.staged.path)
+            label = output.staged.path.rpartition("/")[0] + "/"
         else:
             continue
         if not found:
@@ -464,6 +500,9 @@ def staged_run(
             for output in staged.values():
                 if output.kind == "file":
                     Path(output.staged.path).parent.mkdir(parents=True, exist_ok=True)
+                elif output.kind == "s3":
+                    client = sources.s3_client(getattr(output.target, "source_id", None))
+                    start_staging(client, output.staged.path, run_id)
             yield staged
         except BaseException:
             discard(staged, sources)

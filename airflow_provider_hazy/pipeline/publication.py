@@ -48,7 +48,7 @@ def audit_and_publish(
 ) -> None:
     """Validate an unmapped run's staged output and publish it; or, after a batch that did not reach the
     staging or a failed validation, drop the staging and leave the targets as they were. `state["published"]`
-    says which: {table: 'replaced'|'created'|'appended'|'in place'}, or False. A publish that fails (an
+    says which: {table: 'replaced'|'created'|'appended'}, or False. A publish that fails (an
     `append` hitting a key of the target, ...) is rolled back and added to `failures`."""
     complete = not failures and all(b["status"] == "written" for t in state["tables"].values() for b in t["batches"])
     if complete and config.validation is not None and config.validation.enable:
@@ -65,9 +65,6 @@ def audit_and_publish(
     discard(staged, sources)
     state["published"] = False
     log.error("nothing published (%s): the targets are as they were before this run", why)
-    in_place = [output.name for output in staged.values() if output.kind == "s3"]
-    if in_place:
-        log.warning("S3 output(s) %s are written in place (S3 has no staging): they hold this run's rows", in_place)
 
 
 def publish(config: GenerationConfig, run_id: str, *, lock_wait: Optional[float] = None) -> Dict[str, Any]:
