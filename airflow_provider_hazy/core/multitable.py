@@ -423,12 +423,16 @@ def tilt_to_mean(probabilities: np.ndarray, weights: np.ndarray, target: float) 
     degrees = np.arange(probabilities.shape[1], dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1.0 / len(weights))
+    # a row with no positive cell (cannot come from conditional_distributions, but a table is data) is uniform
+    support = (probabilities > 0) | ~(probabilities > 0).any(axis=1, keepdims=True)
     log_p = np.log(np.maximum(probabilities, 1e-300))
 
     def tilted(lam: float) -> np.ndarray:
-        exponents = log_p + lam * degrees[None, :]
+        # the row maximum is taken over the support only: over every cell, a large cap and a large lambda let an
+        # empty cell's exponent dominate, the support's values underflow to 0 and the row becomes 0/0 = NaN
+        exponents = np.where(support, log_p + lam * degrees[None, :], -np.inf)
         exponents -= exponents.max(axis=1, keepdims=True)
-        values = np.exp(exponents) * (probabilities > 0)
+        values = np.exp(exponents)
         return values / values.sum(axis=1, keepdims=True)
 
     def mean(lam: float) -> float:

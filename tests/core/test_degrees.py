@@ -125,3 +125,21 @@ def test_secondary_degrees_round_trip():
     assert again.cap == 3 and np.array_equal(again.probabilities, model.probabilities)
     with pytest.raises(ValueError, match="secondary degrees of r: malformed"):
         deg.SecondaryDegrees.from_parts({"relation": "r", "cap": 5}, model.arrays())
+
+
+def test_tilt_to_mean_stays_finite_with_a_large_cap_and_a_narrow_row() -> None:
+    """Regression: a private cap of ~100 and a row whose support is degrees 0-1 made the tilt's row maximum an
+    empty cell's exponent, the support underflowed to 0 and the row became NaN, so the saved model was refused
+    on load as a malformed degree table."""
+    from airflow_provider_hazy.core.multitable import tilt_to_mean
+
+    cap = 100
+    narrow = np.zeros(cap + 1)
+    narrow[:2] = 0.5
+    wide = np.full(cap + 1, 1.0 / (cap + 1))
+    probabilities = np.vstack([narrow, wide])
+    tilted = tilt_to_mean(probabilities, np.array([1.0, 1.0]), target=60.0)
+    assert np.all(np.isfinite(tilted))
+    np.testing.assert_allclose(tilted.sum(axis=1), 1.0)
+    assert np.all(tilted[0, 2:] == 0.0)  # the tilt never moves mass outside a row's support
+    assert tilted[1] @ np.arange(cap + 1) > 60.0  # the wide row carries the mean the narrow row cannot
