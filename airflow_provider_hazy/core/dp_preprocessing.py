@@ -25,7 +25,10 @@ charges it to the ledger; everything derived from the noisy counts is post-proce
   sensitivity 2), kept above max(single_threshold * n, the occupancy threshold).
 - category value type (`private_value_type`): Laplace on the number of rows whose value is a boolean, a
   whole number, another number or text (sensitivity 2); the narrowest type that no occupied class contradicts
-  (text > number > bool, float > int), so one replaced row cannot flip the stored type.
+  (text > number > bool, float > int), so one replaced row cannot flip the stored type. A class counts as
+  occupied only past a false-alarm probability of `VALUE_TYPE_P_FAIL` (1e-6), not the range steps' P_FAIL:
+  a false "text" writes a whole integer column as text, while a missed class of a few rows only turns
+  those rows' unconvertible values into nulls.
 - category domain: Laplace on the count of every observed category and of nulls (sensitivity 2), keeping a
   category when its noisy count exceeds 1 + (2 / epsilon) ln(1 / delta). With no public domain this is
   (epsilon, delta)-DP with delta = `CATEGORY_DELTA` per column: a category held by a single row is released
@@ -48,6 +51,7 @@ P_FAIL = 0.05
 RANGE_QUANTILE = 0.005
 NULL_THRESHOLD_SCALES = 3.0
 ALL_NULL_P = 1e-6
+VALUE_TYPE_P_FAIL = 1e-6
 CATEGORY_DELTA = 1e-6
 EMPTY_BIN_SIGMAS = 2.0
 NOISE_MASS_FRACTION = 0.1
@@ -237,7 +241,8 @@ def private_value_type(counts: pd.Series, private: PrivateColumn) -> str:
     """A category column's value type from noisy class counts (`value_class_counts`): 'str' when text is
     present (or booleans mixed with numbers), else 'bool', 'float' or 'int' (also for an empty column)."""
     noisy, scale = private.laplace(value_class_counts(counts), 2.0, "value type (rows per value class)")
-    present = dict(zip(VALUE_CLASSES, noisy > occupancy_threshold(len(VALUE_CLASSES), scale)))
+    threshold = scale * math.log(len(VALUE_CLASSES) / VALUE_TYPE_P_FAIL)
+    present = dict(zip(VALUE_CLASSES, noisy > threshold))
     if present["str"] or (present["bool"] and (present["int"] or present["float"])):
         return "str"
     if present["bool"]:
