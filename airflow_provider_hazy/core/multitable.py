@@ -33,7 +33,7 @@ import pandas as pd
 from ..config.schema import DataSchema, ReferenceTable, SequentialTable
 from . import privbayes
 from .batching import Batch, plan_batches, rows_for_magnitude
-from .degrees import hit_total, private_degree_cap, split_degree_budget, systematic_uniforms
+from .degrees import hit_total, keep_the_top, private_degree_cap, split_degree_budget, systematic_uniforms
 from .privacy import (
     COUNT_MECHANISM,
     BudgetLedger,
@@ -357,8 +357,8 @@ class DegreeModel:
     def degrees(self, parent_codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Children of each synthetic parent row: degree_preserving, drawn from its row of the table (systematic
         sampling within each parent combination, `degrees.systematic_uniforms`, so the drawn histogram is the
-        table's to within a row per degree) and then brought to the public total round(n_parent * ratio)
-        (`degrees.hit_total`); random, uniform picks."""
+        table's to within a row per degree; the top rounded over all rows, `degrees.keep_the_top`) and then
+        brought to the public total round(n_parent * ratio) (`degrees.hit_total`); random, uniform picks."""
         n_parent = parent_codes.shape[0]
         if self.adjacency == "random":
             total = int(math.floor(n_parent * self.ratio + 0.5))
@@ -371,7 +371,7 @@ class DegreeModel:
         cumulative += np.arange(cumulative.shape[0], dtype=np.float64)[:, None]
         targets = combination + systematic_uniforms(combination, rng)
         drawn = np.searchsorted(cumulative.ravel(), targets, side="right") - combination * (self.cap + 1)
-        drawn = np.clip(drawn, 0, self.cap)
+        drawn = keep_the_top(np.clip(drawn, 0, self.cap), combination, self.probabilities, rng)
         # row counts are public: the drawn degrees are brought to n_parent x ratio (degrees.hit_total)
         return hit_total(drawn, int(math.floor(n_parent * self.ratio + 0.5)), self.cap, rng)
 
@@ -487,6 +487,7 @@ def fit_degree_model(
             cap,
             n_child,
             epsilon=cap_epsilon,
+            histogram_scale=DEGREE_SENSITIVITY / epsilon,
             ledger=ledger,
             table=relation.child,
             relation=relation.name,
