@@ -26,22 +26,32 @@ a down one, of b up one).
   (Northwind: one order of 25 lines) is split over combinations whose expected counts are fractions, and
   the draw misses it whenever the synthetic combinations come out a little smaller than the source's (about
   one run in fifteen). The top is therefore rounded over the whole batch: with x the largest degree the
-  model expects at least half a parent row at or above (summed over the batch's rows), a draw with no row
-  at or above x gets one: a row of a combination chosen in proportion to its expected count there takes a
-  degree drawn from that combination's row above x. Post-processing of the model.
+  model expects at least half a parent row at or above (summed over the batch's rows with their
+  combinations' rows, or from the model's pooled distribution times the batch's rows, whichever is larger),
+  a draw with no row at or above x gets one: a row of a combination chosen in proportion to its expected
+  count there takes a degree drawn from that combination's row above x. Post-processing of the model.
+- `shrink_to_pooled`: a parent combination that few source rows fill (or that only noise filled: one noisy
+  count makes its row a point mass) says little about its degrees, but the synthetic parent table may put
+  many rows there (Northwind: orders whose required date is far from the order date, rare in the source,
+  came out in tens; each took the 25 or 38 children of the one source row there, the other orders lost
+  theirs to the public total, degree TVD 0.5, about one run in a hundred). Each combination's row is
+  therefore pulled to the pooled distribution as if `DEGREE_PRIOR_ROWS` parent rows of the pooled
+  distribution were added to it: (w P(d | c) + k P(d)) / (w + k), w its noisy parent rows. Post-processing.
 - `hit_total`: degrees drawn by a model are rescaled to a public total (row counts are public) by adding
   or removing children in proportion to the drawn degrees (a multinomial draw), within the cap: rows of a
   table whose driving parent decides its size come out within rounding of the source's count at magnitude 1.
 - `SecondaryDegrees`: for a foreign key that is not the driving one (children used to pick a parent row
-  uniformly, which flattens a skewed degree distribution), a noisy histogram of the degrees on bins 0, 1,
-  2, 3, then `HISTOGRAM_STEPS_PER_DOUBLING` per doubling up to the child row count (public: no cap to
-  choose, nothing clipped) (few cells, so few parents still give a
-  useful histogram; Laplace, sensitivity 4 as the driving degree model, every cell noised; cells not clearly
-  above the noise taken as empty, then projected to the public parent count, `privbayes.project_to_total`;
-  a degree is uniform within its bin). At generation every parent row of the batch draws a degree from it, the
-  degrees are brought to the number of child rows (`hit_total`) and the child rows take a random
-  permutation of the parents repeated by their degrees; within a group that must not repeat a parent (a
-  primary key made of two foreign keys) repeats are swapped away (`distinct_within_groups`).
+  uniformly, which flattens a skewed degree distribution), a noisy histogram of the degrees on bins 0, 1, 2,
+  3, then `HISTOGRAM_STEPS_PER_DOUBLING` per doubling up to the child row count (public: no cap to choose,
+  nothing clipped) (few cells, so few parents still give a useful histogram; Laplace, sensitivity 4 as the
+  driving degree model, every cell noised; cells not clearly above the noise taken as empty
+  (`secondary_thresholds`: a strict threshold above the mean degree, where a false cell gives a parent row
+  many children, a lenient one below it), then projected to the public parent count,
+  `privbayes.project_to_total`; a degree is uniform within its bin). At generation every parent row of the
+  batch draws a degree from it, the degrees are brought to the number of child rows (`hit_total`) and the
+  child rows take a random permutation of the parents repeated by their degrees; within a group that must not
+  repeat a parent (a primary key made of two foreign keys) repeats are swapped away
+  (`distinct_within_groups`).
 """
 
 from __future__ import annotations
@@ -71,8 +81,12 @@ MAX_DEGREE_CAP = 10_000
 DEGREE_SENSITIVITY = 4.0
 """L1 change of a degree histogram when a child row moves from one parent to another (two cells of each of
 two parents' degrees: -1 and +1 twice)."""
+DEGREE_PRIOR_ROWS = 10.0
+"""Pooled-distribution parent rows added to each parent combination's degree row (`shrink_to_pooled`): a
+combination of 10 source rows keeps half its own distribution, one of 100 keeps 91%."""
 SWAP_ROUNDS = 50
 P_FAIL = 0.05
+P_FAIL_LOW = 0.5
 HISTOGRAM_STEPS_PER_DOUBLING = 2
 """Bins per doubling of a secondary degree histogram: few cells, so that a parent table of a few dozen rows
 still gives counts above the noise."""
@@ -175,22 +189,43 @@ def fill_within_bins(lower: np.ndarray, upper: np.ndarray, total: int, rng: np.r
     return lower + extra
 
 
+def shrink_to_pooled(probabilities: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each row of `probabilities` (a degree distribution per parent combination, `weights` its noisy parent
+    rows) pulled to the pooled distribution with `DEGREE_PRIOR_ROWS` pseudo-rows (module docstring)."""
+    weights = np.maximum(np.asarray(weights, dtype=np.float64), 0.0)
+    if weights.sum() <= 0:
+        return probabilities
+    pooled = weights @ probabilities / weights.sum()
+    return (weights[:, None] * probabilities + DEGREE_PRIOR_ROWS * pooled[None, :]) / (
+        weights[:, None] + DEGREE_PRIOR_ROWS
+    )
+
+
 def keep_the_top(
-    drawn: np.ndarray, combination: np.ndarray, probabilities: np.ndarray, rng: np.random.Generator
+    drawn: np.ndarray,
+    combination: np.ndarray,
+    probabilities: np.ndarray,
+    rng: np.random.Generator,
+    pooled: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """`drawn` (a degree per row, row i drawn from `probabilities[combination[i]]`) with the top of the
     distribution rounded over all rows (see the module docstring): if no row is at or above x, the largest
-    degree with at least half a row expected at or above it, one row is moved there."""
+    degree with at least half a row expected at or above it, one row is moved there. `pooled`: the model's
+    degree distribution over all parent rows (None: the combinations' rows alone)."""
     drawn = np.asarray(drawn, dtype=np.int64)
     if len(drawn) == 0:
         return drawn
     rows = np.bincount(combination, minlength=probabilities.shape[0]).astype(np.float64)
     above = np.cumsum(probabilities[:, ::-1], axis=1)[:, ::-1]  # P(degree >= x | combination)
     expected = rows @ above
+    if pooled is not None:
+        expected = np.maximum(expected, len(drawn) * np.cumsum(pooled[::-1])[::-1])
     top = int(np.flatnonzero(expected >= 0.5).max(initial=0))
     if top == 0 or drawn.max() >= top:
         return drawn
     weights = rows * above[:, top]
+    if weights.sum() <= 0:
+        return drawn
     chosen = int(rng.choice(len(weights), p=weights / weights.sum()))
     row = int(rng.choice(np.flatnonzero(combination == chosen)))
     tail = probabilities[chosen, top:]
@@ -352,9 +387,7 @@ def fit_secondary_degrees(
     counts = np.bincount(np.searchsorted(lower, np.minimum(degrees, cap), side="right") - 1, minlength=len(lower))
     scale = DEGREE_SENSITIVITY / epsilon
     noisy = privbayes.noisy_counts(counts, scale, ledger.noise)
-    # cells not clearly above the noise (scale x ln(cells / P_FAIL), which noise alone passes somewhere with
-    # probability below P_FAIL) are taken as empty; the rest is brought to the public parent count
-    kept = np.where(noisy > scale * math.log(len(lower) / P_FAIL), noisy, 0.0)
+    kept = np.where(noisy > secondary_thresholds(lower, n_child / max(n_parent, 1), scale), noisy, 0.0)
     if kept.sum() >= n_parent:
         projected = privbayes.project_to_total(kept, float(n_parent))
     elif kept.sum() > 0:
@@ -376,11 +409,26 @@ def fit_secondary_degrees(
             "cells": int(len(lower)),
             "bins": f"0, 1, 2, 3, then {HISTOGRAM_STEPS_PER_DOUBLING} per doubling up to the child row count",
             "parent_rows": int(n_parent),
-            "post_processing": "cells below scale * ln(cells / 0.05) set to 0, then projected onto (or scaled "
-            "up to) counts >= 0 summing to the public parent count",
+            "post_processing": f"cells below scale * ln(cells / {P_FAIL:g}) set to 0 ({P_FAIL_LOW:g} for bins "
+            "ending at or below the mean degree, among themselves), then projected onto (or scaled up to) counts "
+            ">= 0 summing to the public parent count",
         },
     )
     return SecondaryDegrees(relation, cap, projected / projected.sum())
+
+
+def secondary_thresholds(lower: np.ndarray, mean_degree: float, scale: float) -> np.ndarray:
+    """Per bin of a secondary histogram (lower ends `lower`), the noisy count a cell must pass not to be taken
+    as empty: scale x ln(m / p) over the m bins of its kind, so that noise alone passes one of them with
+    probability below p. Bins above the public mean degree: p = `P_FAIL` (a false one gives a parent row many
+    children, taken from all the others); bins ending at or below it: p = `P_FAIL_LOW` (a false one is a
+    parent row with fewer children than average; a strict threshold there dropped Northwind's products with
+    4-7 order lines, a degree TVD of 0.05 on every run and above 0.10 one run in fifty)."""
+    upper = np.append(lower[1:], lower[-1] + 1)
+    low = upper - 1 <= mean_degree
+    thresholds = np.full(len(lower), scale * math.log(max(int((~low).sum()), 1) / P_FAIL))
+    thresholds[low] = scale * math.log(max(int(low.sum()), 1) / P_FAIL_LOW)
+    return thresholds
 
 
 def secondary_picks(

@@ -33,7 +33,15 @@ import pandas as pd
 from ..config.schema import DataSchema, ReferenceTable, SequentialTable
 from . import privbayes
 from .batching import Batch, plan_batches, rows_for_magnitude
-from .degrees import hit_total, keep_the_top, private_degree_cap, split_degree_budget, systematic_uniforms
+from .degrees import (
+    DEGREE_PRIOR_ROWS,
+    hit_total,
+    keep_the_top,
+    private_degree_cap,
+    shrink_to_pooled,
+    split_degree_budget,
+    systematic_uniforms,
+)
 from .privacy import (
     COUNT_MECHANISM,
     BudgetLedger,
@@ -353,6 +361,8 @@ class DegreeModel:
     sizes: Tuple[int, ...] = ()
     coarsenings: Tuple[Optional[np.ndarray], ...] = ()
     probabilities: np.ndarray = field(default_factory=lambda: np.ones((1, 1)))
+    pooled: Optional[np.ndarray] = None
+    """P(degree) over all parent rows (the rows weighted by their noisy parent counts); None in older models."""
 
     def degrees(self, parent_codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Children of each synthetic parent row: degree_preserving, drawn from its row of the table (systematic
@@ -371,7 +381,7 @@ class DegreeModel:
         cumulative += np.arange(cumulative.shape[0], dtype=np.float64)[:, None]
         targets = combination + systematic_uniforms(combination, rng)
         drawn = np.searchsorted(cumulative.ravel(), targets, side="right") - combination * (self.cap + 1)
-        drawn = keep_the_top(np.clip(drawn, 0, self.cap), combination, self.probabilities, rng)
+        drawn = keep_the_top(np.clip(drawn, 0, self.cap), combination, self.probabilities, rng, self.pooled)
         # row counts are public: the drawn degrees are brought to n_parent x ratio (degrees.hit_total)
         return hit_total(drawn, int(math.floor(n_parent * self.ratio + 0.5)), self.cap, rng)
 
@@ -388,6 +398,8 @@ class DegreeModel:
 
     def arrays(self) -> Dict[str, np.ndarray]:
         arrays = {"probabilities": np.asarray(self.probabilities, dtype=np.float64)}
+        if self.pooled is not None:
+            arrays["pooled"] = np.asarray(self.pooled, dtype=np.float64)
         for column, coarsening in zip(self.parent_columns, self.coarsenings):
             if coarsening is not None:
                 arrays[f"coarsening.{column}"] = np.asarray(coarsening, dtype=np.int64)
@@ -399,6 +411,11 @@ class DegreeModel:
         probabilities = np.asarray(arrays["probabilities"], dtype=np.float64)
         if probabilities.shape[1] != int(data["cap"]) + 1 or not np.all(np.isfinite(probabilities)):
             raise ValueError(f"degree model of {Relation.from_json(data['relation']).name}: malformed table")
+        pooled = arrays.get("pooled")
+        if pooled is not None:
+            pooled = np.asarray(pooled, dtype=np.float64)
+            if pooled.shape != (probabilities.shape[1],) or not np.all(np.isfinite(pooled)):
+                raise ValueError(f"degree model of {Relation.from_json(data['relation']).name}: malformed pooled row")
         return cls(
             relation=Relation.from_json(data["relation"]),
             adjacency=str(data["adjacency"]),
@@ -412,6 +429,7 @@ class DegreeModel:
                 for c, level in zip(columns, data["levels"])
             ),
             probabilities=probabilities,
+            pooled=pooled,
         )
 
 
@@ -507,10 +525,11 @@ def fit_degree_model(
     counts = privbayes.joint_counts(np.asarray(degrees, dtype=np.int64), combination, math.prod(sizes), cap + 1)
     noisy = privbayes.noisy_counts(counts, scale, ledger.noise)
     projected = privbayes.project_to_total(noisy, float(n_parent))
-    probabilities = privbayes.conditional_distributions(projected, "marginal")
     weights = projected.sum(axis=1)
+    probabilities = shrink_to_pooled(privbayes.conditional_distributions(projected, "marginal"), weights)
     target = min(n_child / max(n_parent, 1), float(cap))
     probabilities = tilt_to_mean(probabilities, weights, target)
+    pooled = weights @ probabilities / weights.sum() if weights.sum() > 0 else probabilities.mean(axis=0)
     ledger.charge(
         table=relation.child,
         purpose="degree_preserving",
@@ -525,8 +544,8 @@ def fit_degree_model(
             "parent_levels": list(levels),
             "cells": int(counts.size),
             "parent_rows": n_parent,
-            "post_processing": "projected to the public parent count, tilted to the public mean degree "
-            "n_child / n_parent",
+            "post_processing": "projected to the public parent count, each combination's row pulled to the "
+            f"pooled one with {DEGREE_PRIOR_ROWS:g} pseudo-rows, tilted to the public mean degree n_child / n_parent",
             "neighbouring": "one row of one table replaced: a child row moves between two parents (L1 4), "
             "a parent row changes cell (L1 2); degrees clipped to the public cap",
         },
@@ -541,6 +560,7 @@ def fit_degree_model(
         sizes,
         coarsenings,
         probabilities,
+        pooled,
     )
 
 

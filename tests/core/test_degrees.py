@@ -216,3 +216,39 @@ def test_the_top_degree_survives_a_split_over_parent_combinations():
         ).tolist()
         == [1] * 10
     )
+
+
+def test_a_combination_of_one_source_row_leans_on_the_pooled_distribution():
+    # one combination holds 200 parents of degree 1-3, another one noisy parent of degree 38: synthetic rows
+    # that land in the second must not all take 38 children
+    probabilities = np.zeros((2, 40))
+    probabilities[0, 1:4] = 1 / 3
+    probabilities[1, 38] = 1.0
+    shrunk = deg.shrink_to_pooled(probabilities, np.array([200.0, 1.0]))
+    assert np.allclose(shrunk.sum(axis=1), 1.0)
+    assert shrunk[1, 38] == pytest.approx((1 + 10 / 201) / 11)
+    assert shrunk[0, 38] == pytest.approx(10 / 201 / 210) and shrunk[0, 1] > 0.3
+    assert deg.shrink_to_pooled(probabilities, np.zeros(2)) is probabilities
+
+
+def test_the_pooled_row_of_a_degree_model_survives_its_arrays():
+    rng = np.random.default_rng(0)
+    degrees = rng.integers(0, 8, size=600)
+    codes = rng.integers(0, 4, size=(600, 1))
+    hierarchy = multitable.privbayes.check_inputs(codes, [4], None, "p").hierarchies
+    model = multitable.fit_degree_model(
+        multitable.Relation("c", ("k",), "p", ("k",)),
+        degrees,
+        codes,
+        hierarchy,
+        [0],
+        7,
+        int(degrees.sum()),
+        epsilon=50.0,
+        ledger=BudgetLedger(noise=ReproducibleNoise(0)),
+    )
+    assert model.pooled is not None and model.pooled.sum() == pytest.approx(1.0)
+    back = multitable.DegreeModel.from_parts(model.to_json(), model.arrays())
+    assert np.array_equal(back.pooled, model.pooled)
+    old = {k: v for k, v in model.arrays().items() if k != "pooled"}  # a model saved before the pooled row
+    assert multitable.DegreeModel.from_parts(model.to_json(), old).pooled is None
