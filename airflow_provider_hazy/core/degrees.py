@@ -64,6 +64,7 @@ import numpy as np
 
 from . import privbayes
 from .privacy import COUNT_MECHANISM, SELECTION_MECHANISM, BudgetLedger, exponential_mechanism
+from .privbayes_model import systematic_uniforms
 
 CAP_BUDGET_FRACTION = 0.25
 """Share of a degree model's budget spent on choosing its cap."""
@@ -149,26 +150,6 @@ def clipped_children(degrees: np.ndarray, caps: np.ndarray) -> np.ndarray:
     first_above = np.searchsorted(ordered, caps, side="right")
     above = len(ordered) - first_above
     return (suffix[first_above] - above * np.asarray(caps, dtype=np.int64)).astype(np.float64)
-
-
-def systematic_uniforms(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A uniform number in [0, 1) per row such that, within each group (equal `groups` value), the k rows
-    take (i + U) / k for i = 0..k-1 in random order, U one uniform per group: systematic sampling, so an
-    inverse-CDF draw puts into every outcome of probability p between floor(k p) and ceil(k p) rows."""
-    groups = np.asarray(groups, dtype=np.int64)
-    n = len(groups)
-    if n == 0:
-        return np.zeros(0)
-    shuffled = rng.permutation(n)
-    order = shuffled[np.argsort(groups[shuffled], kind="stable")]
-    sorted_groups = groups[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
-    sizes = np.diff(np.r_[starts, n])
-    group_of = np.repeat(np.arange(len(starts)), sizes)
-    rank = np.arange(n) - starts[group_of]
-    values = np.empty(n)
-    values[order] = (rank + rng.random(len(starts))[group_of]) / sizes[group_of]
-    return values
 
 
 def fill_within_bins(lower: np.ndarray, upper: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:

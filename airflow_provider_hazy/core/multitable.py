@@ -366,7 +366,7 @@ class DegreeModel:
 
     def degrees(self, parent_codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Children of each synthetic parent row: degree_preserving, drawn from its row of the table (systematic
-        sampling within each parent combination, `degrees.systematic_uniforms`, so the drawn histogram is the
+        sampling within each parent combination, `privbayes_model.systematic_uniforms`, so the drawn histogram is the
         table's to within a row per degree; the top rounded over all rows, `degrees.keep_the_top`) and then
         brought to the public total round(n_parent * ratio) (`degrees.hit_total`); random, uniform picks."""
         n_parent = parent_codes.shape[0]
