@@ -1,10 +1,12 @@
 """Issue 14's acceptance on the real Northwind database at the configurator's defaults (only epsilon set,
-epsilon 1000, magnitude 1), through the public API: table sizes, degree distributions and tails, and a
-point mass (`Order Details.Discount`), judged on the source, never on the model's own bins."""
+epsilon 1000, magnitude 1), through the public API, with fresh privacy noise: table sizes, degree
+distributions and tails, and a point mass (`Order Details.Discount`), judged on the source, never on the
+model's own bins."""
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Dict
 
@@ -34,12 +36,11 @@ def northwind(tmp_path_factory):
         real = {name: pd.read_sql_table(name, connection) for name in schema.table_names}
     engine.dispose()
     directory = tmp_path_factory.mktemp("northwind")
-    # The degree tails vary with the noise (the degree cap is a DP choice): with fresh noise about one run in
-    # three draws an Order Details cap below half the real maximum. The test-only reproducible noise keeps
-    # the run fixed (docs/privacy.md); the tails' spread under fresh noise is issue 14's to narrow.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(REPRODUCIBLE_NOISE_ENV, "1")
-        synthetic = _synthesise(schema, url, directory)
+    # Fresh privacy noise, as every user gets it: every assertion below held in 200 of 200 runs of this
+    # module's training and generation (docs/privacy.md, "Fidelity to expect"), the degree cap's choice
+    # included (core/degrees.py: a cap under half the largest degree has probability below 1e-20 here)
+    assert not os.environ.get(REPRODUCIBLE_NOISE_ENV)
+    synthetic = _synthesise(schema, url, directory)
     return schema, real, synthetic, directory / "northwind.hmf"
 
 
