@@ -86,8 +86,13 @@ DEGREE_PRIOR_ROWS = 10.0
 """Pooled-distribution parent rows added to each parent combination's degree row (`shrink_to_pooled`): a
 combination of 10 source rows keeps half its own distribution, one of 100 keeps 91%."""
 SWAP_ROUNDS = 50
-P_FAIL = 0.05
+P_FAIL = 0.002
+"""Probability that noise alone passes the threshold of some bin of a secondary histogram above the mean
+degree (`secondary_thresholds`). At 0.05 (a count of 4 at Northwind's scale of 0.54) a false product with 90
+to 1,400 order lines took a tenth of the table's lines from the others about one run in 100-200 (degree
+TVD 0.15-0.55); at 0.002 a false cell needs 5 (about 1 run in 700)."""
 P_FAIL_LOW = 0.5
+"""The same for the bins ending at or below the mean degree, where a false cell does little harm."""
 HISTOGRAM_STEPS_PER_DOUBLING = 2
 """Bins per doubling of a secondary degree histogram: few cells, so that a parent table of a few dozen rows
 still gives counts above the noise."""
@@ -403,7 +408,7 @@ def secondary_thresholds(lower: np.ndarray, mean_degree: float, scale: float) ->
     as empty: scale x ln(m / p) over the m bins of its kind, so that noise alone passes one of them with
     probability below p. Bins above the public mean degree: p = `P_FAIL` (a false one gives a parent row many
     children, taken from all the others); bins ending at or below it: p = `P_FAIL_LOW` (a false one is a
-    parent row with fewer children than average; a strict threshold there dropped Northwind's products with
+    parent row with fewer children than average; the strict threshold there dropped Northwind's products with
     4-7 order lines, a degree TVD of 0.05 on every run and above 0.10 one run in fifty)."""
     upper = np.append(lower[1:], lower[-1] + 1)
     low = upper - 1 <= mean_degree
