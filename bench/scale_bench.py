@@ -268,7 +268,9 @@ def step_customers(work: Path, rows: int) -> Dict[str, Any]:
         "random_state": 4,
         "data_sources": _sources(),
         "generate_params": {"magnitude": magnitude},
-        "data_output": [{"name": "customers", "location": {"path": str(work / "customers_out.csv")}}],
+        "data_output": [
+            {"name": "customers", "location": {"path": str(work / "customers_out.csv"), "if_exists": "replace"}}
+        ],
         "validation": None,
     }
     api.generate(generation)
