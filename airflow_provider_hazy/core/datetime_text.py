@@ -30,8 +30,106 @@ def _string_array(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
     return pd.array(np.asarray(values, dtype=object), dtype="str")
 
 
+_PARSED = set("YmdHMS")
+
+
+def parse_fixed_width(series: pd.Series, fmt: str) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """(datetime64[us] values, mask of the rows parsed) of Arrow-backed text in a format of fixed-width
+    numeric fields (`%Y`, `%m`, `%d` and optionally `%H`, `%M`, `%S`, each once, with literal text), read
+    digit by digit from the string buffer; None for other formats or values. Only text of exactly the
+    format's width with digits and literals in place and valid fields (month 1-12, a day of that month,
+    hour < 24, minute and second < 60) is parsed: there `strftime`'s own parser reads the same date. The
+    other rows (NaT, mask False) are left to it."""
+    tokens = _tokens(fmt)
+    directives = [token[1] for token in tokens if not isinstance(token, str)]
+    if set(directives) - _PARSED or len(set(directives)) != len(directives) or not {"Y", "m", "d"} <= set(directives):
+        return None  # a field twice, or a missing day, would leave the reading to strptime's rules
+    if not (pd.api.types.is_string_dtype(series.dtype) and series.dtype != object):
+        return None
+    try:
+        array = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return None
+    n_rows = len(array)
+    _, offsets_buffer, data_buffer = array.buffers()
+    offset_type = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[array.offset : array.offset + n_rows + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.empty(0, np.uint8)
+    width = sum(len(token.encode("utf-8")) if isinstance(token, str) else _DIGITS[token[1]] for token in tokens)
+    starts = offsets[:-1].astype(np.int64)
+    ok = (offsets[1:] - offsets[:-1]) == width
+    if array.null_count:
+        ok &= array.is_valid().to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(ok)
+    if ok.all() and width and int(offsets[-1]) - int(offsets[0]) == n_rows * width:
+        text = data[int(offsets[0]) : int(offsets[0]) + n_rows * width].reshape(n_rows, width)
+    else:
+        text = data[starts[rows, None] + np.arange(width)] if len(rows) else np.empty((0, width), np.uint8)
+    literal_columns, literal_bytes, digit_columns, spans = [], [], [], {}
+    for token in tokens:
+        column = len(literal_columns) + len(digit_columns)
+        if isinstance(token, str):
+            encoded = token.encode("utf-8")
+            literal_columns.extend(range(column, column + len(encoded)))
+            literal_bytes.extend(encoded)
+        else:
+            spans[token[1]] = (len(digit_columns), _DIGITS[token[1]])
+            digit_columns.extend(range(column, column + _DIGITS[token[1]]))
+    good = np.all(text[:, literal_columns] == np.array(literal_bytes, dtype=np.uint8), axis=1)
+    digits = text[:, digit_columns] - np.uint8(48)  # bytes below '0' wrap past 9
+    good &= np.all(digits < 10, axis=1)
+    fields = {}
+    for letter, (first, count) in spans.items():
+        value = digits[:, first].astype(np.int64)
+        for place in range(first + 1, first + count):
+            value *= 10
+            value += digits[:, place]
+        fields[letter] = value
+    year, month, day = fields["Y"], fields["m"], fields["d"]
+    good &= (month >= 1) & (month <= 12) & (day >= 1) & (year >= 1)
+    # the first day and length of every month of the years present, looked up by (year, month)
+    first_year = int(year.min()) if len(year) else 1970
+    months = np.arange((int(year.max()) - first_year + 1) * 12 + 1 if len(year) else 1) + (first_year - 1970) * 12
+    month_starts = months.view("datetime64[M]").astype("datetime64[D]").view(np.int64)
+    index = (year - first_year) * 12 + np.clip(month, 1, 12) - 1
+    good &= day <= np.diff(month_starts)[index]
+    micros = month_starts[index] + (day - 1)
+    micros *= 86400
+    for letter, limit, scale in (("H", 24, 3600), ("M", 60, 60), ("S", 60, 1)):
+        if letter in fields:
+            good &= fields[letter] < limit
+            fields[letter] *= scale
+            micros += fields[letter]
+    micros *= 1_000_000
+    values = np.full(n_rows, np.datetime64("NaT"), dtype="datetime64[us]")
+    parsed = np.zeros(n_rows, dtype=bool)
+    rows = rows[good]
+    values[rows] = micros[good].view("datetime64[us]")
+    parsed[rows] = True
+    return values, parsed
+
+
 def parse_text(series: pd.Series, fmt: str) -> Tuple[np.ndarray, np.ndarray]:
-    """(datetime64[us] values with NaT for nulls, mask of non-null values that do not match `fmt`)."""
+    """(datetime64[us] values with NaT for nulls, mask of non-null values that do not match `fmt`). Text of
+    fixed-width numeric formats goes through `parse_fixed_width`, the rest through pandas on its distinct
+    values."""
+    fast = parse_fixed_width(series, fmt)
+    if fast is None or not fast[1].any():
+        return _parse_distinct(series, fmt)
+    values, parsed = fast
+    failed = np.zeros(len(series), dtype=bool)
+    rest = np.flatnonzero(~parsed)
+    if len(rest):
+        values[rest], failed[rest] = _parse_distinct(series.iloc[rest], fmt)
+    return values, failed
+
+
+def _parse_distinct(series: pd.Series, fmt: str) -> Tuple[np.ndarray, np.ndarray]:
+    """`parse_text` by pandas on the distinct values."""
     codes, uniques = pd.factorize(series)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
