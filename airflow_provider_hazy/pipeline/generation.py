@@ -165,7 +165,7 @@ def generate(
       part `<name>/part-00003.<ext>` (`io.locations.part_path`), replacing it.
     The union of the prepare step and every batch is the rows of one unmapped run with the same
     `random_state`. A mapped batch that cannot write raises (no fail-safe path: the task is retried), and
-    a mapped run does not validate (a batch is not the whole output): its publish step does.
+    a mapped batch only checks its own rows (a batch is not the whole output): its publish step validates.
 
     Write-audit-publish (docs/publish.md): a run writes into staging of its own (`hzs_<run id>_<table>`
     beside a database table, `.hzs_<run id>_<file>/` beside a file), validates the staging and then
