@@ -323,9 +323,9 @@ def spill_enabled() -> bool:
 class SpilledChunks:
     """Repeatable passes over chunks that read the source once: the first complete pass of `read()` writes
     each chunk, as it goes by, to its own Arrow IPC file (`HAZY_SPILL_COMPRESSION`) in a private temporary
-    directory (mode 0700: the rows are as sensitive as the source), and every later pass reads those files back instead of the
-    source. Streamed training passes over a table several times (`core.streaming`, `privbayes_streaming`,
-    the evaluation sample): a database or S3 table is then read once over the network.
+    directory (mode 0700: the rows are as sensitive as the source), and every later pass reads those files
+    back instead of the source. Streamed training passes over a table several times (`core.streaming`,
+    `privbayes_streaming`, the evaluation sample): a database or S3 table is then read once.
 
     A replayed chunk equals the one read, dtype for dtype (the Arrow file keeps pandas' metadata). A chunk
     whose columns would not come back identical (object columns other than dates, non-text names, mixed
