@@ -26,6 +26,16 @@ what it is instead, by these rules (the first that fits):
    table's key (complete, unique, the first one), else left out.
 
 `DISTINCT_SHARE` applies to text only: numbers and dates are binned, so their exact values are not copied.
+
+A country or a city is not an identifier when many rows share it: `coarse_location` says when such a column
+is better modelled as a `category` (its mix kept) than drawn by Faker (its mix lost). A `country` or `city`
+location column is a category when its at most `DEFAULT_MAX_CAT` (the configurator's `max_cat`) most
+frequent values that are each held by at least `MIN_CATEGORY_COUNT` rows (the values a category domain
+without `processing_epsilon` keeps) cover at least `COARSE_LOCATION_SHARE` of its non-null rows: few values,
+each shared by many rows (Northwind's `Orders.ShipCountry`: 21 countries in 830 orders, the rarest held by
+6; `Orders.ShipCity`: 97% of the orders in cities of 5+ orders). Near-unique ones stay `location`
+(`Customers.City`: 59 of 69 cities held by one customer). Streets and postcodes always stay `location`: an
+address names a household however many rows repeat it (`Orders.ShipAddress` repeats each customer's).
 """
 
 from __future__ import annotations
@@ -36,7 +46,9 @@ from typing import Optional, Union
 import pandas as pd
 
 from .config.enums import LocationPart, PersonPart
+from .config.model_parameters import ProcessingParams
 from .config.schema import LocationColumn, PersonColumn
+from .core.domains import MIN_CATEGORY_COUNT
 
 PATTERN_SHARE = 0.9
 """Share of the sampled values that must match an e-mail, phone or street pattern for the values alone to
@@ -45,6 +57,11 @@ DISTINCT_SHARE = 0.9
 """A text column whose distinct values are at least this share of its non-null values is an identifier."""
 FREE_TEXT_CHARS, FREE_TEXT_WORDS = 40, 6
 """Mean characters and mean words per value from which text is free text (notes, descriptions)."""
+COARSE_LOCATION_SHARE = 0.9
+"""Share of a country or city column's non-null rows that its frequent values must cover for the column to be
+a category (at most a tenth of the rows then decode to the other-bucket)."""
+COARSE_LOCATION_PARTS = (LocationPart.COUNTRY, LocationPart.CITY)
+DEFAULT_MAX_CAT = ProcessingParams.model_fields["max_cat"].default
 
 _SEPARATORS = re.compile(r"[\s_\-.]+")
 _LINK = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-]*://|www\.)\S+|\S*[/\\]\S+\.\w{1,5}")
@@ -189,3 +206,16 @@ def nearly_distinct_reason(series: pd.Series) -> Optional[str]:
         f"identifier-like: {present.nunique()} distinct values in {len(present)} rows; as a category its real "
         "values would be copied into the model"
     )
+
+
+def coarse_location(column: LocationColumn, series: pd.Series) -> bool:
+    """Whether a location column is better a category: a country or city whose frequent values (held by at
+    least `MIN_CATEGORY_COUNT` rows each, the `DEFAULT_MAX_CAT` most frequent) cover at least
+    `COARSE_LOCATION_SHARE` of its non-null rows (module docstring)."""
+    if column.part not in COARSE_LOCATION_PARTS:
+        return False
+    counts = series.dropna().value_counts()
+    if counts.sum() == 0:
+        return False
+    frequent = counts[counts >= MIN_CATEGORY_COUNT].iloc[:DEFAULT_MAX_CAT]
+    return bool(frequent.sum() >= COARSE_LOCATION_SHARE * counts.sum())

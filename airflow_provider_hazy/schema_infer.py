@@ -15,7 +15,8 @@ Each column gets the first rule that fits, in this order:
    text: email -> email; first_name, forename, given_name -> first_name; last_name, surname, family_name
    -> last_name; name, full_name, contact_name, customer_name -> full_name; city, town -> city; postcode,
    postal_code, zip, zip_code -> postcode (integers too: zip codes read from CSV); address, street ->
-   street; country -> country.
+   street; country -> country. A country or city column whose values are few and frequent is a `category`
+   instead (`identifying_columns.coarse_location`: values held by at least 5 rows cover 90% of its rows).
 6. `integer`: integer dtypes, and floats holding only whole numbers (and NaN); `float`: other numbers.
 7. `date` / `datetime`: datetime dtypes and Python date / datetime objects (all times midnight -> date);
    time-zone-aware values are always datetime. Text that parses as dates: the format is detected with
@@ -68,7 +69,7 @@ from .config.schema import (
     TabularTable,
 )
 from .core.datetime_text import detect_format, parse_text
-from .identifying_columns import identifying_column, nearly_distinct_reason
+from .identifying_columns import coarse_location, identifying_column, nearly_distinct_reason
 from .io.files import CSV_SUFFIXES, PARQUET_SUFFIXES, read_file_table
 
 SAMPLE_ROWS = 100_000
@@ -247,10 +248,9 @@ def _infer_column(
         return ConstantColumn(name=name, value=_plain_value(series.iloc[0]))
     if kind == "bool" or (kind == "text" and _is_bool_text(present)):
         return BoolColumn(name=name)
-    generated = _person_or_location(name, kind)
-    if generated is not None:
-        return generated
-    identifying = identifying_column(name, series, present, kind)
+    identifying = _person_or_location(name, kind) or identifying_column(name, series, present, kind)
+    if isinstance(identifying, LocationColumn) and coarse_location(identifying, series):
+        return CategoryColumn(name=name)
     if identifying is not None:
         return identifying
     if kind == "integer":

@@ -56,9 +56,13 @@ TABLES = sample_tables()
 TRAINING = sample_data.training_config(
     TABLES, model_output=f"{RUN_DIR}/model.hmf", epsilon="{{ params.epsilon }}", random_state=42
 )
-GENERATION = sample_data.generation_config(
-    TABLES, model=f"{RUN_DIR}/model.hmf", magnitude=1.0, batch_magnitude=0.25, random_state=42
-)
+GENERATION = {
+    **sample_data.generation_config(
+        TABLES, model=f"{RUN_DIR}/model.hmf", magnitude=1.0, batch_magnitude=0.25, random_state=42
+    ),
+    # Each mapped batch leaves its validation checks beside this state; `publish` merges them (docs/scale.md).
+    "generation_state_path": f"{RUN_DIR}/generation_state.json",
+}
 
 
 @dag(

@@ -44,6 +44,7 @@ GENERATION = {
     **sample_data.generation_config(TABLES, magnitude=1.0, batch_magnitude=0.25, random_state=42),
     "model": None,
     "generator": SAMPLE_GENERATOR,
+    "generation_state_path": f"{RUN_DIR}/generation_state.json",  # mapped batches' checks go beside it
 }
 
 

@@ -46,6 +46,7 @@ TRAINING = {
 }
 GENERATION = {
     **sample_data.generation_config(TABLES, model=f"{RUN_DIR}/model.hmf", batch_magnitude=0.5, random_state=42),
+    "generation_state_path": f"{RUN_DIR}/generation_state.json",  # mapped batches' checks go beside it
     "data_sources": [],
     "data_output": [
         {

@@ -81,13 +81,16 @@ def build_configs() -> Dict[str, Any]:
         "training": sample_data.training_config(
             tables, model_output=model, epsilon=params["epsilon"], random_state=params["random_state"]
         ),
-        "generation": sample_data.generation_config(
-            tables,
-            model=model,
-            magnitude=params["magnitude"],
-            batch_magnitude=params["batch_magnitude"],
-            random_state=params["random_state"],
-        ),
+        "generation": {
+            **sample_data.generation_config(
+                tables,
+                model=model,
+                magnitude=params["magnitude"],
+                batch_magnitude=params["batch_magnitude"],
+                random_state=params["random_state"],
+            ),
+            "generation_state_path": str(run_dir / "generation_state.json"),  # mapped batches' checks beside it
+        },
     }
 
 

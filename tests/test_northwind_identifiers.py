@@ -2,7 +2,9 @@
 
 `schema_infer.infer_schema_from_database` types every key, name, address and phone column as id /
 foreign_key / person / location or leaves it out with the reason; trained at the configurator's defaults
-(epsilon 1000, processing_epsilon unset) and generated, no real value of such a column comes back.
+(epsilon 1000, processing_epsilon unset) and generated, no real value of such a column comes back. A country
+or city that many rows share (`identifying_columns.coarse_location`: Orders' ship countries and cities) is a
+category, as regions are: coarse, each kept value held by 5+ rows, so not compared either.
 
 Not compared value for value (they cannot leak, and would match by chance): integer surrogate keys (a
 generated key is 1..n, like most source keys), single first or last names and countries (Faker draws them
@@ -22,6 +24,7 @@ from service_checks import northwind_path
 
 from airflow_provider_hazy import api
 from airflow_provider_hazy.config.schema import DataSchema
+from airflow_provider_hazy.core.domains import MIN_CATEGORY_COUNT
 from airflow_provider_hazy.schema_infer import infer_schema_from_database
 
 pytestmark = pytest.mark.slow
@@ -76,6 +79,11 @@ def test_every_key_name_address_and_phone_column_is_typed_or_left_out_with_the_r
         if ADDRESS.search(column) and column.endswith("Region"):
             assert typed == "category", (table, column)  # a state or county: coarse, kept as a category
             continue
+        if typed == "category":  # a country or city that many rows share (`coarse_location`): not an identifier
+            assert column.endswith(("Country", "City")), (table, column)
+            counts = source[table][column].replace("", None).dropna().value_counts()
+            assert counts[counts >= MIN_CATEGORY_COUNT].sum() >= 0.9 * counts.sum(), (table, column)
+            continue
         assert typed in IDENTIFYING_TYPES, (table, column, typed)
 
 
@@ -125,7 +133,7 @@ def _not_compared(declared, values: pd.Series) -> bool:
         return True
     if declared.type == "person" and getattr(declared, "part", None) in ("first_name", "last_name"):
         return True
-    if declared.type == "category":  # a region (state, county): coarse, each kept value held by 5+ rows
+    if declared.type == "category":  # a region, or a country or city many rows share: each kept value in 5+ rows
         return True
     return declared.type == "location" and getattr(declared, "part", None) == "country"
 

@@ -425,3 +425,77 @@ def test_phones_organisations_foreign_ids_links_and_free_text_are_left_out_with_
 
 def test_a_category_of_repeated_values_stays_a_category():
     assert isinstance(column_of(["north", "south", "east"] * 20, name="region"), CategoryColumn)
+
+
+# Countries and cities that many rows share ------------------------------------------------------------------
+
+
+def located(n_rows: int = 2_000) -> pd.DataFrame:
+    """Orders of a made-up shop: a few countries and cities that many rows share, a near-unique address and
+    postcode, a near-unique city of delivery, and an address each customer repeats 10 times."""
+    rng = np.random.default_rng(7)
+    countries = rng.choice(
+        ["Germany", "France", "USA", "Brazil", "UK", "Spain", "Italy", "Japan"],
+        size=n_rows,
+        p=[0.3, 0.2, 0.15, 0.1, 0.1, 0.07, 0.05, 0.03],
+    )
+    return pd.DataFrame(
+        {
+            "order_id": np.arange(1, n_rows + 1),
+            "ShipCountry": countries,
+            "ShipCity": [f"{c} city {k}" for c, k in zip(countries, rng.integers(0, 4, size=n_rows))],
+            "ShipAddress": [f"{i} Oak Street" for i in range(n_rows)],
+            "PostalCode": [f"{10_000 + i}" for i in range(n_rows)],
+            "DeliveryCity": [f"Town {i}" for i in rng.integers(0, 5 * n_rows, size=n_rows)],
+            "BillingAddress": [f"{i // 10} Elm Road" for i in range(n_rows)],
+        }
+    )
+
+
+def test_countries_and_cities_that_many_rows_share_are_categories_and_addresses_stay_locations():
+    table = infer_table("orders", located())
+    assert table.column("ShipCountry") == CategoryColumn(name="ShipCountry")
+    assert table.column("ShipCity") == CategoryColumn(name="ShipCity")
+    assert table.column("ShipAddress") == LocationColumn(name="ShipAddress", part="street")
+    assert table.column("PostalCode") == LocationColumn(name="PostalCode", part="postcode")
+    assert table.column("DeliveryCity") == LocationColumn(name="DeliveryCity", part="city")  # near-unique
+    # every address held by 10 rows: still an address, which names a household however often it repeats
+    assert table.column("BillingAddress") == LocationColumn(name="BillingAddress", part="street")
+
+
+@pytest.mark.parametrize(("rare_rows", "expected"), [(8, "category"), (12, "location")])
+def test_a_country_is_a_category_when_values_held_by_five_rows_cover_ninety_percent(rare_rows, expected):
+    # 100 rows: 92 (or 88) in 10 countries of 8+ rows each, then 8 (or 12) countries of one row each
+    values = [f"country {k % 10}" for k in range(100 - rare_rows)] + [f"rare {k}" for k in range(rare_rows)]
+    assert column_of(values, name="Country").type == expected
+
+
+def test_a_country_held_by_fewer_than_five_rows_each_stays_a_location():
+    assert column_of([f"country {k % 30}" for k in range(120)], name="Country").type == "location"
+
+
+def test_a_frequent_country_of_a_database_is_a_category_and_its_domain_is_private_with_processing_epsilon(tmp_path):
+    """With `processing_epsilon` set the category domain of the country is the noisy-threshold one, charged
+    in the ledger; the frequent countries survive it and the synthetic mix is the source's."""
+    from airflow_provider_hazy import api
+
+    frame = located(4_000)[["order_id", "ShipCountry", "ShipAddress"]]
+    frame.to_csv(tmp_path / "orders.csv", index=False)
+    schema = infer_schema_from_files([tmp_path / "orders.csv"])
+    assert schema.table("orders").column("ShipCountry").type == "category"
+    api.train(
+        {
+            "data_schema": schema.model_dump(mode="json"),
+            "data_input": [{"name": "orders", "location": str(tmp_path / "orders.csv")}],
+            "model_output": str(tmp_path / "m.hmf"),
+            "model_parameters": {"generator": {"epsilon": 1000, "processing_epsilon": 1.0}},
+            "evaluation": None,
+        }
+    )
+    ledger = api.inspect_model(tmp_path / "m.hmf")["privacy"]
+    assert any("'ShipCountry': category counts (domain discovery" in str(e) for e in ledger["ledger"]["entries"])
+    out = tmp_path / "synthetic.csv"
+    api.generate({"model": str(tmp_path / "m.hmf"), "data_output": [{"name": "orders", "location": str(out)}]})
+    real = frame["ShipCountry"].value_counts(normalize=True)
+    synthetic = pd.read_csv(out)["ShipCountry"].value_counts(normalize=True).reindex(real.index, fill_value=0)
+    assert float((real - synthetic).abs().sum() / 2) < 0.1

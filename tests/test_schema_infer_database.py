@@ -67,6 +67,24 @@ def test_northwind_tables_keys_and_foreign_keys(northwind) -> None:
     assert "table 'Employees', column 'Notes': left out (free text" in "\n".join(notes)
 
 
+def test_northwind_countries_and_cities_that_many_orders_share_are_categories(northwind) -> None:
+    """`identifying_columns.coarse_location`: Orders' ship countries (21 in 830 orders) and cities (97% of the
+    orders in cities of 5+ orders) are modelled; customers' and suppliers' (most held by one or two rows),
+    every address and every postcode stay Faker-drawn locations."""
+    schema, _ = northwind
+    orders = schema.table("Orders")
+    assert orders.column("ShipCountry").type == "category"
+    assert orders.column("ShipCity").type == "category"
+    assert orders.column("ShipRegion").type == "category"
+    for table in ("Customers", "Suppliers", "Employees"):
+        for column in ("Country", "City"):
+            assert schema.table(table).column(column).type == "location", (table, column)
+    for table in schema.tables:
+        for column in table.columns:
+            if column.name.endswith(("Address", "PostalCode")):
+                assert column.type == "location", (table.name, column.name)
+
+
 def test_northwind_notes_empty_tables_and_blobs(northwind) -> None:
     schema, notes = northwind
     for empty in ("CustomerCustomerDemo", "CustomerDemographics"):

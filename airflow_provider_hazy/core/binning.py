@@ -43,6 +43,7 @@ class BinnedDomain:
     step: float = 0.0  # the values' grid (value_grid): decoded values snap to anchor + k * step; 0: none
     anchor: float = 0.0
     _draw_max: np.ndarray = field(init=False, repr=False)
+    _draw_width: np.ndarray = field(init=False, repr=False)
     _has_gaps: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +57,8 @@ class BinnedDomain:
             if len(draw_max) and not self.point[-1]:
                 draw_max[-1] = self.upper[-1]  # the last float bin includes the column's maximum
         self._draw_max = draw_max
+        width = self.upper - self.lower
+        self._draw_width = width if self.integer else np.where(self.point, 0.0, width)
         self._has_gaps = bool(np.any(self.upper[:-1] < self.lower[1:]))
 
     @property
@@ -99,24 +102,29 @@ class BinnedDomain:
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A float value drawn uniformly inside each code's bin (NaN for the null code; all NaN for a column
-        that had no value in the source)."""
+        that had no value in the source). Computed in place on a few arrays of the rows (the values are
+        those of lower + floor(u * width), or lower + u * width, capped at the bin's highest value)."""
         codes = np.asarray(codes, dtype=np.int64)
         if self.strategy == EMPTY:
             return np.full(len(codes), np.nan)
-        index = codes - int(self.has_null)
-        null = index < 0
-        index = np.where(null, 0, index)
-        lower = self.lower[index]
-        width = self.upper[index] - lower
-        unit = rng.random(len(index))
+        null = None
+        index = codes
+        if self.has_null:
+            index = codes - 1
+            null = index < 0
+            np.maximum(index, 0, out=index)
+        lower = self.lower.take(index)
+        values = rng.random(len(index))
+        values *= self._draw_width.take(index)
         if self.integer:
-            values = lower + np.floor(unit * width)
-        else:
-            values = lower + unit * np.where(self.point[index], 0.0, width)
-        values = np.minimum(values, self._draw_max[index])
+            np.floor(values, out=values)
+        np.add(lower, values, out=values)
+        highest = self._draw_max.take(index)
+        np.minimum(values, highest, out=values)
         if self.step > 0:
-            values = snap(values, lower, self._draw_max[index], self.step, self.anchor)
-        values[null] = np.nan
+            values = snap(values, lower, highest, self.step, self.anchor)
+        if null is not None:
+            values[null] = np.nan
         return values
 
     def counts(self, values: np.ndarray) -> np.ndarray:

@@ -266,7 +266,7 @@ class NumericEncoder(BinnedEncoder):
         if self.kind == "float":
             return pd.Series(values, name=self.column)
         null = np.isnan(values)
-        integers = np.where(null, 0, values).astype(np.int64)
+        integers = np.where(null, 0, values).astype(np.int64) if null.any() else values.astype(np.int64)
         if self.domain.has_null:
             return pd.Series(pd.arrays.IntegerArray(integers, null), name=self.column)
         return pd.Series(integers, name=self.column)

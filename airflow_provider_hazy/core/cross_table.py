@@ -366,8 +366,8 @@ def sample_conditioned(
     codes = np.zeros((n_rows, len(model.domain_sizes)), dtype=np.int64, order="F")
     if given_codes.shape[1]:
         codes[:, n_child_columns : n_child_columns + given_codes.shape[1]] = given_codes
-    cumulative_tables = model.cumulative  # the cached inverse-CDF tables of the same model
-    for conditional, cumulative in zip(model.conditionals, cumulative_tables):
+    # the cached inverse-CDF tables of the same model
+    for conditional, cumulative, buckets in zip(model.conditionals, model.cumulative, model.buckets):
         if conditional.child >= n_child_columns:
             continue
         child_size = model.domain_sizes[conditional.child]
@@ -377,5 +377,5 @@ def sample_conditioned(
         combination = privbayes.parent_combination_codes(
             codes, conditional.parents, conditional.parent_coarsenings, conditional.parent_sizes
         )
-        codes[:, conditional.child] = privbayes.draw_children(cumulative, combination, child_size, rng)
+        codes[:, conditional.child] = privbayes.draw_children(cumulative, combination, child_size, rng, buckets)
     return np.asfortranarray(codes[:, :n_child_columns])

@@ -170,7 +170,9 @@ def to_epochs(values: np.ndarray, unit: str) -> np.ndarray:
 
 def from_epochs(epochs: np.ndarray, unit: str) -> np.ndarray:
     null = np.isnan(epochs)
-    values = np.where(null, 0, epochs).astype(np.int64).astype(f"datetime64[{unit}]")
+    if not null.any():
+        return epochs.astype(np.int64).view(f"datetime64[{unit}]")
+    values = np.where(null, 0, epochs).astype(np.int64).view(f"datetime64[{unit}]")
     values[null] = np.datetime64("NaT")
     return values
 

@@ -231,7 +231,7 @@ class TableEncoding:
         """The modelled columns (schema order) of the rows whose codes are given."""
         decoded = self._decode_typed(codes, rng)
         columns = {name: self._present(name, value).reset_index(drop=True) for name, value in decoded.items()}
-        return pd.DataFrame(columns, index=pd.RangeIndex(len(codes)))
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(codes)), copy=False)
 
     def generate(self, codes: np.ndarray, start_index: int, rng: np.random.Generator) -> pd.DataFrame:
         """Every schema column, in schema order, for global rows [start_index, start_index + len(codes)):
@@ -254,7 +254,8 @@ class TableEncoding:
                 out[name] = generated.constant(column.value, n_rows, name)
             else:  # foreign_key: assigned by multi-table synthesis
                 out[name] = generated.constant(None, n_rows, name)
-        return pd.DataFrame({name: series.reset_index(drop=True) for name, series in out.items()})
+        # no copy: the columns are this call's own arrays, kept one block each (no consolidation)
+        return pd.DataFrame({name: series.reset_index(drop=True) for name, series in out.items()}, copy=False)
 
     def describe(self) -> List[Dict[str, Any]]:
         """Per schema column: its type and how it is encoded or generated (for `hazy inspect`)."""

@@ -781,7 +781,7 @@ def sample(model: PrivBayesModel, n_rows: int, rng: np.random.Generator) -> np.n
     if n_rows < 0:
         raise ValueError(f"n_rows must be >= 0, got {n_rows}")
     codes = np.empty((n_rows, len(model.domain_sizes)), dtype=np.int64, order="F")
-    for conditional, cumulative_table, guide in zip(model.conditionals, model.cumulative, model.guides):
+    for conditional, cumulative_table, buckets in zip(model.conditionals, model.cumulative, model.buckets):
         child_size = model.domain_sizes[conditional.child]
         if child_size == 1:
             codes[:, conditional.child] = 0
@@ -789,5 +789,5 @@ def sample(model: PrivBayesModel, n_rows: int, rng: np.random.Generator) -> np.n
         parent_codes = parent_combination_codes(
             codes, conditional.parents, conditional.parent_coarsenings, conditional.parent_sizes
         )
-        codes[:, conditional.child] = draw_children(cumulative_table, parent_codes, child_size, rng, guide)
+        codes[:, conditional.child] = draw_children(cumulative_table, parent_codes, child_size, rng, buckets)
     return codes

@@ -6,7 +6,8 @@
 - `PrivBayesModel`: the domains and one conditional per attribute in network order, stored as JSON
   (`to_json`) plus plain float64/int64 arrays (`to_arrays`), rebuilt and checked by `from_parts`; it keeps
   each conditional's offset cumulative table (`cumulative`, from `flat_cumulative`) for sampling;
-- `draw_children`: one child code per row, every row in one `searchsorted` (inverse CDF).
+- `draw_children`: one child code per row by inverse CDF, most rows in one lookup of the conditional's
+  `bucket_table`, the others by a few forward steps or a `searchsorted`.
 
 `core/privbayes.py` fits the model (and re-exports these names: `privbayes.PrivBayesModel`, ...) and
 samples it (`privbayes.sample`); `core/multitable.py` samples it conditioned on parent columns.
@@ -14,6 +15,7 @@ samples it (`privbayes.sample`); `core/multitable.py` samples it conditioned on 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -80,17 +82,19 @@ class PrivBayesModel:
     domain_sizes: tuple[int, ...]
     conditionals: tuple[Conditional, ...]
     cumulative: tuple[np.ndarray, ...] = field(init=False, repr=False)
-    guides: tuple[np.ndarray, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         for conditional in self.conditionals:
             conditional.probabilities.setflags(write=False)
         object.__setattr__(self, "cumulative", tuple(flat_cumulative(c.probabilities) for c in self.conditionals))
-        guides = tuple(
-            guide_table(cumulative, conditional.probabilities.shape[1])
+
+    @functools.cached_property
+    def buckets(self) -> tuple[BucketTable, ...]:
+        """Each conditional's `bucket_table` (built on first use: sampling only)."""
+        return tuple(
+            bucket_table(cumulative, conditional.probabilities.shape[1])
             for conditional, cumulative in zip(self.conditionals, self.cumulative)
         )
-        object.__setattr__(self, "guides", guides)
 
     @property
     def order(self) -> tuple[int, ...]:
@@ -193,16 +197,52 @@ def _stored_coarsening(
     return coarsening.astype(np.int64)
 
 
-def guide_table(flat_cumulative: np.ndarray, child_size: int) -> np.ndarray:
-    """Per row r of a conditional and bucket k of [0, 1) cut in `child_size` equal parts: the first child whose
-    cumulative probability exceeds k / child_size (Chen and Asau's guide table, int32, row-major). A draw u in
-    bucket k has its child at or just after that one, so inverse-CDF sampling needs no binary search."""
+BUCKET_TABLE_ENTRIES = 1 << 20
+"""The most entries of one conditional's bucket table (`bucket_table`): 1 MB at one byte an entry."""
+
+
+@dataclass(frozen=True, eq=False)
+class BucketTable:
+    """Per row r of a conditional, [0, 1) cut in `per_row` equal buckets: `children[r * per_row + k]` is the
+    child of every draw u in bucket k when that bucket holds no boundary of the row's cumulative (then
+    inverse-CDF sampling is one lookup), else -(c + 1) for a child c at or before the answer."""
+
+    children: np.ndarray
+    per_row: int
+
+
+def bucket_table(flat_cumulative: np.ndarray, child_size: int) -> BucketTable:
+    """The `BucketTable` of a conditional's offset cumulative (`flat_cumulative`), with as many buckets per row
+    as fit `BUCKET_TABLE_ENTRIES` (at least one per child, at most 256), so that at most about 1 / (buckets
+    per child) of the draws land in a bucket with a boundary.
+
+    A boundary v of row r (a value of the cumulative, r + x with x in (0, 1] exactly) is placed in the buckets
+    of x - eps and x + eps, eps = 4 ulp(r + 1) + 1e-12: more than the rounding of a draw's target fl(r + u) and
+    of its bucket int(u * per_row), so a bucket free of boundaries answers every draw in it as the binary
+    search would, and a bucket's child counts only boundaries certainly below every draw in it."""
     n_combinations = flat_cumulative.size // child_size
-    starts = np.arange(n_combinations, dtype=np.float64)[:, None]
-    targets = (starts + np.arange(child_size, dtype=np.float64)[None, :] / child_size).ravel()
-    found = np.searchsorted(flat_cumulative, targets, side="right").reshape(n_combinations, child_size)
-    found -= np.arange(n_combinations, dtype=np.int64)[:, None] * child_size
-    return np.clip(found, 0, child_size - 1).astype(np.int32).ravel()
+    per_row = max(1, min(256, BUCKET_TABLE_ENTRIES // max(flat_cumulative.size, 1))) * child_size
+    rows = np.repeat(np.arange(n_combinations, dtype=np.int64), child_size)
+    offset = rows.astype(np.float64)
+    position = flat_cumulative - offset
+    eps = 4 * np.spacing(offset + 1.0) + 1e-12
+    below = np.clip(np.floor((position - eps) * per_row), 0, per_row).astype(np.int64)
+    above = np.clip(np.floor((position + eps) * per_row), 0, per_row).astype(np.int64)
+    width = per_row + 1
+    below += rows * width
+    above += rows * width
+    # children[r, k]: the boundaries certainly below bucket k (placed in a bucket before k)
+    counts = np.bincount(above, minlength=n_combinations * width).reshape(n_combinations, width)
+    children = np.zeros((n_combinations, per_row), dtype=np.int64)
+    np.cumsum(counts[:, : per_row - 1], axis=1, out=children[:, 1:])
+    np.minimum(children, child_size - 1, out=children)
+    mixed = np.zeros(n_combinations * width, dtype=bool)
+    mixed[below] = True
+    mixed[above] = True
+    mixed = mixed.reshape(n_combinations, width)[:, :per_row]
+    mixed &= children < child_size - 1  # past every boundary but the last: the last child, whatever the draw
+    dtype = np.int8 if child_size <= 127 else np.int16 if child_size <= 32767 else np.int32
+    return BucketTable(np.where(mixed, -children - 1, children).astype(dtype).ravel(), per_row)
 
 
 def draw_children(
@@ -210,35 +250,35 @@ def draw_children(
     parent_codes: np.ndarray,
     child_size: int,
     rng: np.random.Generator,
-    guide: np.ndarray | None = None,
+    buckets: BucketTable | None = None,
 ) -> np.ndarray:
     """One child code per row from its parent combination's row of the conditional, by inverse CDF: the
-    first child whose offset cumulative (row r's values lie in (r, r + 1]) exceeds r + u. With a `guide`
-    (`guide_table`) each row starts at its bucket's child and steps to the answer, a few vectorised passes
-    over the rows that moved; without one, one searchsorted over the table. Both give the same children."""
-    targets = rng.random(parent_codes.shape[0])
-    if guide is None:
-        targets += parent_codes
-        children = np.searchsorted(flat_cumulative, targets, side="right")
-        children -= parent_codes * child_size
-        return np.clip(children, 0, child_size - 1, out=children)
-    buckets = (targets * child_size).astype(np.int64)
-    np.minimum(buckets, child_size - 1, out=buckets)
-    base = parent_codes * child_size
-    targets += parent_codes
-    children = guide[base + buckets].astype(np.int64)
+    first child whose offset cumulative (row r's values lie in (r, r + 1]) exceeds r + u (clipped to the last
+    child). With `buckets` (`bucket_table`) a row whose draw falls in a bucket free of boundaries takes the
+    bucket's child in one lookup, the others step forward from their bucket's child (twice at most, then a
+    binary search); without, one searchsorted over the table. Both give the same children."""
+    draws = rng.random(parent_codes.shape[0])
     last = child_size - 1
-    # forward: past every child whose cumulative does not exceed the target (never beyond the row's last)
-    rows = np.flatnonzero((flat_cumulative[base + children] <= targets) & (children < last))
-    while rows.size:
-        children[rows] += 1
-        moved = children[rows]
-        rows = rows[(moved < last) & (flat_cumulative[base[rows] + moved] <= targets[rows])]
-    # backward: a bucket that floating-point rounding put one child late
-    rows = np.flatnonzero(children > 0)
-    rows = rows[flat_cumulative[base[rows] + children[rows] - 1] > targets[rows]]
-    while rows.size:
-        children[rows] -= 1
-        moved = children[rows]
-        rows = rows[(moved > 0) & (flat_cumulative[base[rows] + moved - 1] > targets[rows])]
+    if buckets is None:
+        draws += parent_codes
+        children = np.searchsorted(flat_cumulative, draws, side="right")
+        children -= parent_codes * child_size
+        return np.clip(children, 0, last, out=children)
+    index = (draws * buckets.per_row).astype(np.int64)
+    np.minimum(index, buckets.per_row - 1, out=index)
+    index += parent_codes * buckets.per_row
+    children = buckets.children[index].astype(np.int64)
+    rows = np.flatnonzero(children < 0)
+    if rows.size:
+        found = -1 - children[rows]
+        base = parent_codes[rows] * child_size
+        targets = draws[rows] + parent_codes[rows]
+        for _ in range(2):
+            step = (found < last) & (flat_cumulative[base + found] <= targets)
+            found += step
+        further = step & (found < last) & (flat_cumulative[base + found] <= targets)
+        if further.any():
+            searched = np.searchsorted(flat_cumulative, targets[further], side="right") - base[further]
+            found[further] = np.clip(searched, 0, last)
+        children[rows] = found
     return children

@@ -80,14 +80,19 @@ def grid_of(values: np.ndarray, integer: bool) -> Optional[Tuple[float, float]]:
 
 def snap(values: np.ndarray, lower: np.ndarray, highest: np.ndarray, step: float, anchor: float) -> np.ndarray:
     """Values moved to the nearest grid point anchor + k step inside [lower, highest] (their bin); a value
-    whose bin holds no grid point stays as it is."""
+    whose bin holds no grid point stays as it is. (A new array; computed in place on it.)"""
     if step <= 0 or not math.isfinite(step):
         return values
-    k = np.round((values - anchor) / step)
-    snapped = anchor + k * step
-    snapped = np.where(snapped < lower, snapped + step, snapped)
-    snapped = np.where(snapped > highest, snapped - step, snapped)
+    snapped = values - anchor
+    snapped /= step
+    np.round(snapped, out=snapped)
+    snapped *= step
+    snapped += anchor
+    np.add(snapped, step, out=snapped, where=snapped < lower)
+    np.subtract(snapped, step, out=snapped, where=snapped > highest)
     if step < 1.0:  # decimal grid: write the value as its decimals say (no 0.30000000000000004)
-        snapped = np.round(snapped, int(round(-math.log10(step))))
-    inside = (snapped >= lower) & (snapped <= highest)
-    return np.where(inside, snapped, values)
+        np.round(snapped, int(round(-math.log10(step))), out=snapped)
+    inside = snapped >= lower
+    inside &= snapped <= highest
+    np.copyto(snapped, values, where=~inside)
+    return snapped

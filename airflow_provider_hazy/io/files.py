@@ -142,6 +142,32 @@ def read_file_table_chunks(
     return read_parquet_chunks(path, chunk_size=chunk_size, nrows=nrows)
 
 
+def count_csv_rows(source: Union[PathLike, IO[bytes]]) -> int:
+    """The records of a CSV file or binary stream (a path ending `.gz` decompressed), parsed in streaming
+    blocks with no column converted, so memory holds one block: quoted newlines stay inside their record and
+    empty lines are skipped, as the readers here (`pandas.read_csv`) do."""
+    import pyarrow.csv as pacsv
+
+    reader = pacsv.open_csv(
+        str(source) if isinstance(source, Path) else source,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(include_columns=[]),
+    )
+    return sum(batch.num_rows for batch in reader)
+
+
+def count_parquet_rows(source: Union[PathLike, Any]) -> int:
+    """The rows of a Parquet file (a path or a seekable binary file), from its footer alone."""
+    return int(pq.ParquetFile(source).metadata.num_rows)
+
+
+def count_file_rows(path: PathLike) -> int:
+    """The rows of a CSV or Parquet table file, without holding its rows (`count_csv_rows`, `count_parquet_rows`)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such table file")
+    return count_csv_rows(str(path)) if file_format(path) == "csv" else count_parquet_rows(path)
+
+
 class FileTableWriter:
     """Writes a table batch by batch: the first batch honours `if_exists`, later batches append."""
 

@@ -27,8 +27,8 @@ from ..config import (
     PathWriteTableConfig,
 )
 from ..config.schema import BaseTable, DataSchema
-from .files import DEFAULT_CHUNK_ROWS, FileTableWriter, read_file_table_chunks
-from .s3 import S3TableWriter, is_s3_path, object_size, parse_s3_path, read_s3_table_chunks
+from .files import DEFAULT_CHUNK_ROWS, FileTableWriter, count_file_rows, read_file_table_chunks
+from .s3 import S3TableWriter, count_s3_rows, is_s3_path, object_size, parse_s3_path, read_s3_table_chunks
 from .sources import DataSourceError, DataSources, SourcesLike, scrub
 
 ReadLocation = Union[DatabaseReadTableConfig, PathReadTableConfig, str]
@@ -422,3 +422,34 @@ def read_output_table(
         part_location = PathReadTableConfig(path=part, source_id=source_id)
         frames.append(read_table(table, part_location, sources=sources, text_columns=text_columns))
     return pd.concat(frames, ignore_index=True)
+
+
+def count_output_rows(table: str, location: Union[ReadLocation, WriteLocation], *, sources: SourcesLike = None) -> int:
+    """The rows a generated table holds where it was written, without reading them: a database table's
+    `count(*)`; a file's or S3 object's rows (Parquet footer, CSV records streamed); where a mapped run wrote
+    one part per batch instead (`part_path`), the parts' rows summed. Errors name the table, with no secret."""
+    registry = DataSources.coerce(sources)
+    owned = not isinstance(sources, DataSources)
+    source_id = getattr(location, "source_id", None)
+    kind = location_kind(location)
+    try:
+        if kind == "sql":
+            from .sql import count_rows
+
+            assert isinstance(location, DatabaseReadTableConfig)
+            return count_rows(registry.engine(location.source_id), location.table_name, location.schema_name)
+        if _output_exists(table, location, registry):
+            paths = [str(location_path(location))]
+        else:
+            paths = list_parts(table, location, sources=registry)
+            if not paths:
+                raise FileNotFoundError(f"{location_path(location)}: no such table (nor parts of a mapped run)")
+        if kind == "s3":
+            client = registry.s3_client(source_id)
+            return sum(count_s3_rows(client, path) for path in paths)
+        return sum(count_file_rows(local_path(table, path)) for path in paths)
+    except Exception as error:
+        raise _in_table(table, error, registry.secrets(source_id)) from error
+    finally:
+        if owned:
+            registry.dispose()

@@ -215,7 +215,11 @@ def _text_field(series: pd.Series, name: str) -> BinaryField:
 
 def _date_field(series: pd.Series, name: str) -> BinaryField:
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        raise NotBinary(name)
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            raise NotBinary(name)
+        missing = _mask(series)
+        days = series.to_numpy().astype("datetime64[D]").view(np.int64)  # the day of each (floored) value
+        return _fixed_field(np.where(missing, 0, days - _PG_EPOCH_DAYS), missing, ">i4")
     array = _arrow_array(series, name)
     if not pa.types.is_date32(array.type):
         raise NotBinary(name)

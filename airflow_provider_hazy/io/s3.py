@@ -44,7 +44,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import IfExists
-from .files import DEFAULT_CHUNK_ROWS, file_format, read_csv_chunks, read_parquet_chunks
+from .files import (
+    DEFAULT_CHUNK_ROWS,
+    count_csv_rows,
+    count_parquet_rows,
+    file_format,
+    read_csv_chunks,
+    read_parquet_chunks,
+)
 from .masking import mask_url
 from .timeouts import s3_timeouts
 
@@ -266,6 +273,24 @@ def read_s3_table_chunks(
             body.close()
 
     return csv_chunks()
+
+
+def count_s3_rows(client: Any, path: str) -> int:
+    """The rows of an S3 table without holding them: a Parquet object's footer (ranged GETs), a CSV object's
+    records parsed from its streamed body (gzip decompressed on the fly)."""
+    location = parse_s3_path(path)
+    size = object_size(client, location)
+    if size is None:
+        raise FileNotFoundError(f"{path}: no such S3 object")
+    if file_format(path) == "parquet":
+        raw = _S3ObjectFile(client, location, size)
+        return count_parquet_rows(io.BufferedReader(raw, buffer_size=READ_BUFFER_SIZE))
+    body = client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+    try:
+        stream: Any = gzip.GzipFile(fileobj=body, mode="rb") if path.lower().endswith(".gz") else body
+        return count_csv_rows(stream)
+    finally:
+        body.close()
 
 
 def read_s3_table(client: Any, path: str, nrows: Optional[int] = None) -> pd.DataFrame:

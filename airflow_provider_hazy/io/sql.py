@@ -35,6 +35,8 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine
@@ -53,6 +55,7 @@ from .sql_tables import (
     build_table,
     check_identifier,
     check_names,
+    count_rows,
     create_table,
     create_table_in,
     dialect_of,
@@ -74,6 +77,7 @@ __all__ = [
     "build_table",
     "check_identifier",
     "column_kind",
+    "count_rows",
     "create_table",
     "delete_rows_by_key",
     "display_name",
@@ -286,6 +290,16 @@ def _conform(series: pd.Series, kind: str, name: str) -> pd.Series:
 
 
 def _parse_datetimes(series: pd.Series) -> pd.Series:
+    """Text as datetime64: ISO-8601 without a zone offset by Arrow's cast (C++, no object per row), anything
+    else (offsets, compact or padded forms) by pandas' ISO-8601 parser, which reads those the same way."""
+    if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
+        try:
+            parsed = pc.cast(pa.array(series, from_pandas=True), pa.timestamp("us"))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+        else:
+            values = parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]", copy=False)
+            return pd.Series(values, index=series.index, name=series.name)
     try:
         return pd.to_datetime(series, format="ISO8601")
     except ValueError as error:
@@ -311,7 +325,7 @@ def _conform_values(series: pd.Series, kind: str) -> pd.Series:
             series = _parse_datetimes(series)
         if isinstance(series.dtype, pd.DatetimeTZDtype):
             series = series.dt.tz_localize(None)
-        return series.dt.date.astype(object).where(series.notna(), None)
+        return series.dt.floor("D")  # datetime64 at midnight: dates without a Python object per row
     if kind == "int":
         if pd.api.types.is_integer_dtype(dtype):
             return series
@@ -347,6 +361,9 @@ def _python_values(series: pd.Series, kind: str, text_datetimes: bool, aware_suf
             values = [None if gone else value.to_pydatetime() for value, gone in zip(values, missing.tolist())]
             if aware:
                 values = [None if v is None else v.replace(tzinfo=dt.timezone.utc) for v in values]
+    elif kind == "date" and pd.api.types.is_datetime64_any_dtype(series.dtype):
+        dates = series.dt.date.astype(object).tolist()
+        values = [v.isoformat() for v in dates] if text_datetimes else dates
     elif kind == "date" and text_datetimes:
         values = [v.isoformat() if hasattr(v, "isoformat") else v for v in series.astype(object).tolist()]
     else:

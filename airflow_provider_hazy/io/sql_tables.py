@@ -453,6 +453,15 @@ def has_table(connection: Connection, name: str, schema_name: Optional[str]) -> 
     return sa.inspect(connection).has_table(name, schema=schema_name)
 
 
+def count_rows(bind: Bind, name: str, schema_name: Optional[str] = None) -> int:
+    """The rows of a table, counted by the database (`SELECT count(*)`): no row is read."""
+    statement = sa.select(sa.func.count()).select_from(sa.table(name, schema=schema_name))
+    if isinstance(bind, Connection):
+        return int(bind.execute(statement).scalar_one())
+    with bind.connect() as connection:
+        return int(connection.execute(statement).scalar_one())
+
+
 def drop_table(connection: Connection, name: str, schema_name: Optional[str]) -> None:
     """Drop a table, first dropping the foreign keys of other tables (in its schema) that reference it.
 

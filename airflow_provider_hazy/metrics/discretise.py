@@ -31,6 +31,7 @@ import pandas as pd
 
 from ..config.schema import BaseTable
 from ..core.binning import spaced
+from ..core.datetime_text import parse_fixed_width
 
 N_BINS = 20
 MAX_CATEGORIES = 50
@@ -67,6 +68,15 @@ def datetime_seconds(series: pd.Series, datetime_format: Optional[str] = None) -
     elif pd.api.types.is_datetime64_dtype(series.dtype):
         values = series
     else:
+        fast = parse_fixed_width(series, datetime_format or _iso_format(series))
+        if fast is not None and fast[1].any():
+            # text of a fixed-width numeric format, read from its bytes; pandas reads the rows it did not
+            micro, parsed = fast
+            seconds = micro.view(np.int64) / 1e6
+            rest = np.flatnonzero(~parsed)
+            if len(rest):
+                seconds[rest] = datetime_seconds(series.iloc[rest], datetime_format)
+            return seconds
         values = pd.to_datetime(series, errors="coerce", format=datetime_format or "ISO8601", utc=True)
         values = values.dt.tz_convert(None)
     # through microseconds, not nanoseconds: years 1 to 9999 stay in range
@@ -74,6 +84,20 @@ def datetime_seconds(series: pd.Series, datetime_format: Optional[str] = None) -
     seconds = micro.astype(np.int64) / 1e6
     seconds[np.isnat(micro)] = np.nan
     return seconds
+
+
+def _iso_format(series: pd.Series) -> str:
+    """The fixed-width ISO-8601 format of the first value of a text column ('' when none fits): what the
+    ISO-8601 parser reads those values as."""
+    if not (pd.api.types.is_string_dtype(series.dtype) and series.dtype != object):
+        return ""
+    index = series.first_valid_index()
+    first = str(series[index]) if index is not None else ""
+    if len(first) == 10:
+        return "%Y-%m-%d"
+    if len(first) == 19 and first[10] in " T":
+        return f"%Y-%m-%d{first[10]}%H:%M:%S"
+    return ""
 
 
 def numeric_values(series: pd.Series) -> np.ndarray:

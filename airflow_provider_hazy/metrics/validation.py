@@ -29,7 +29,9 @@ Per column:
 - `category_domain`: every non-null value is one of the metadata's `categories`.
 - `numeric_range` / `datetime_range`: every non-null value lies in the metadata's inclusive `[min, max]`
   (either bound may be absent; datetimes as ISO text or timestamps).
-- `string_length`: no non-null value's text is longer than the metadata's `max_length`.
+- `string_length`: no non-null value's text is longer than the metadata's `max_length`. Dates and timestamps
+  held typed (a database's date and timestamp columns read back) have no text of their own and are not
+  checked: their Python text ('2024-01-31') says nothing of the source's text format.
 
 Metadata (plain JSON, from the model; every key optional)::
 
@@ -43,6 +45,7 @@ trip turns 1 into "1"). Every check is vectorised over rows.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -193,7 +196,21 @@ def _not_text(series: pd.Series) -> np.ndarray:
     return _present(series)
 
 
-def _type_violations(column, series: pd.Series) -> Optional[Tuple[np.ndarray, str]]:
+def _text_lengths(series: pd.Series) -> np.ndarray:
+    """The length of each value's text (NaN for nulls, 0 for typed dates and timestamps), from the Arrow
+    lengths of a text column or from the distinct values of any other."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return np.zeros(len(series))
+    if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
+        return series.str.len().to_numpy(dtype=np.float64, na_value=np.nan)
+    codes, uniques = pd.factorize(series)
+    lengths = [0.0 if isinstance(v, (dt.date, dt.datetime, np.datetime64)) else float(len(str(v))) for v in uniques]
+    return np.append(np.array(lengths, dtype=np.float64), np.nan)[codes]
+
+
+def _type_violations(
+    column, series: pd.Series, seconds: Optional[np.ndarray] = None
+) -> Optional[Tuple[np.ndarray, str]]:
     """(mask of values of the wrong type, what was expected), or None for a type with no rule."""
     present = _present(series)
     kind = column.type
@@ -222,7 +239,8 @@ def _type_violations(column, series: pd.Series) -> Optional[Tuple[np.ndarray, st
         ok = text.isin(BOOL_TEXT).to_numpy() | np.isin(numbers, (0.0, 1.0))
         return present & ~ok, "booleans"
     if kind in ("datetime", "date"):
-        seconds = datetime_seconds(series, getattr(column, "format", None))
+        if seconds is None:
+            seconds = datetime_seconds(series, getattr(column, "format", None))
         unparsed = present & np.isnan(seconds)
         if unparsed.any() and getattr(column, "format", None):
             retry = datetime_seconds(series[unparsed])
@@ -233,9 +251,11 @@ def _type_violations(column, series: pd.Series) -> Optional[Tuple[np.ndarray, st
     return None
 
 
-def _range_violations(column, series: pd.Series, low: Any, high: Any) -> Tuple[str, np.ndarray]:
+def _range_violations(
+    column, series: pd.Series, low: Any, high: Any, seconds: Optional[np.ndarray] = None
+) -> Tuple[str, np.ndarray]:
     if column.type in ("datetime", "date"):
-        values = datetime_seconds(series, getattr(column, "format", None))
+        values = datetime_seconds(series, getattr(column, "format", None)) if seconds is None else seconds
         bounds = [None if b is None else float(datetime_seconds(pd.Series([b]))[0]) for b in (low, high)]
         tolerance = 1e-6
         check = "datetime_range"
@@ -266,7 +286,11 @@ def _column_checks(table: BaseTable, frame: pd.DataFrame, meta: Dict[str, Any]) 
         info = column_meta.get(name, {})
         if name in key_columns or column.type == "id" or info.get("nullable") is False:
             checks.append(_check("not_null", table.name, name, series.isna().to_numpy(), series))
-        typed = _type_violations(column, series)
+        # a date or datetime column is parsed once, for its type and range checks
+        seconds = None
+        if column.type in ("datetime", "date"):
+            seconds = datetime_seconds(series, getattr(column, "format", None))
+        typed = _type_violations(column, series, seconds)
         if typed is not None:
             bad, expected = typed
             checks.append(_check("type", table.name, name, bad, series, expected=expected))
@@ -286,11 +310,10 @@ def _column_checks(table: BaseTable, frame: pd.DataFrame, meta: Dict[str, Any]) 
             "datetime",
             "date",
         ):
-            check, bad = _range_violations(column, series, info.get("min"), info.get("max"))
+            check, bad = _range_violations(column, series, info.get("min"), info.get("max"), seconds)
             checks.append(_check(check, table.name, name, bad, series, expected=[info.get("min"), info.get("max")]))
         if info.get("max_length") is not None:
-            lengths = series.astype(str).str.len().to_numpy(dtype=np.float64, na_value=np.nan)
-            bad = _present(series) & (lengths > int(info["max_length"]))
+            bad = _present(series) & (_text_lengths(series) > int(info["max_length"]))
             checks.append(_check("string_length", table.name, name, bad, series, expected=int(info["max_length"])))
     return checks
 

@@ -280,6 +280,7 @@ def write_validation_report(config: GenerationConfig, model: Model) -> Dict[str,
         "failures": report.summary().splitlines(),
         "outputs": {item.name: location_label(item.location) for item in config.data_output},
         "report": None if path is None else str(path),
+        "checked": "read back whole",
     }
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -297,7 +298,7 @@ def run_validation(config: GenerationConfig, model: Model) -> Dict[str, Any]:
     except Exception as error:  # noqa: BLE001 - any read-back failure is reported in the state
         message = f"could not validate the output: {type(error).__name__}: {error}"
         return {"passed": False, "n_checks": 0, "n_failed": 0, "failures": [message], "report": None}
-    return {key: body[key] for key in ("passed", "n_checks", "n_failed", "failures", "report")}
+    return {key: body[key] for key in ("passed", "n_checks", "n_failed", "failures", "report", "checked")}
 
 
 # --- evaluation on demand -------------------------------------------------------------------------------

@@ -6,19 +6,20 @@
 (`write_batch`), otherwise the run stops with `GenerationError`. A mapped run (one Airflow task per batch)
 has a prepare step (`if_exists`, empty tables, reference tables) and batches that first delete the rows an
 earlier attempt wrote (`delete_batch_rows`). The generation state is written to `generation_state_path` at
-the start and after every batch. Every run writes into staging of its own and publishes it at the end
-(write-audit-publish, `pipeline.publication`, docs/publish.md): an unmapped run validates its staging
-(`evaluation.run_validation`) and publishes it; a mapped run's `publication.publish` step does that.
+the start and after every batch (`run_state`). Every run writes into staging of its own and publishes it at
+the end (write-audit-publish, `pipeline.publication`, docs/publish.md). With validation on, each batch is
+checked in memory where it is made, before it is written (`batch_validation`): an unmapped run merges the
+checks and, after the last batch, reads back only the staging's row counts, then publishes; a mapped batch
+keeps its checks in its own state file, and the run's `publication.publish` step merges them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -43,9 +44,11 @@ from ..io.publish import staged_run
 from ..io.sources import DataSources
 from ..io.staging import check_run_id, new_run_id
 from ..outcome import fail_safe_write_error
+from .batch_validation import PREPARE, BatchChecker, BatchChecks, BatchValidation, run_checker
 from .batches import batch_plan, finish_batch, make_batch
 from .model import Model, load_model
 from .publication import GenerationError, audit_and_publish
+from .run_state import write_state
 from .workers import WorkerDied, WorkerTask, ordered_batches, workers_for
 
 log = logging.getLogger(__name__)
@@ -77,19 +80,49 @@ def batch_frames(
     return finish_batch(config, model, graph, frames)
 
 
+def checked_batch(
+    config: GenerationConfig,
+    model: Model,
+    graph: multitable.ForeignKeyGraph,
+    plan: multitable.GenerationPlan,
+    entropy: int,
+    index: int,
+    checker: Optional[BatchChecker],
+    with_references: bool,
+) -> Tuple[Dict[str, pd.DataFrame], Optional[BatchChecks]]:
+    """Batch `index` and, with a `checker`, the validation checks of the tables it writes (made where the batch
+    is made, before it is written)."""
+    frames = batch_frames(config, model, graph, plan, entropy, index)
+    if checker is None:
+        return frames, None
+    return frames, checker.check_batch(frames, checker.written_tables(index, with_references))
+
+
 _WORKER: Dict[str, Any] = {}
-"""A generation worker process's config, model, graph, plan and entropy, set by `_worker_init`."""
+"""A generation worker process's config, model, graph, plan, entropy and batch checker, set by `_worker_init`."""
 
 
-def _worker_init(path: str, config: GenerationConfig, entropy: int) -> None:
+def _worker_init(path: str, config: GenerationConfig, entropy: int, validating: bool, with_references: bool) -> None:
     model = load_model(path)
     graph = model.graph()
-    _WORKER.update(config=config, model=model, graph=graph, plan=batch_plan(model, graph, config), entropy=entropy)
+    checker = BatchChecker(config, model) if validating else None
+    plan = batch_plan(model, graph, config)
+    _WORKER.update(
+        config=config,
+        model=model,
+        graph=graph,
+        plan=plan,
+        entropy=entropy,
+        checker=checker,
+        with_references=with_references,
+    )
 
 
-def _worker_batch(index: int) -> Dict[str, pd.DataFrame]:
+def _worker_batch(index: int) -> Tuple[Dict[str, pd.DataFrame], Optional[BatchChecks]]:
     w = _WORKER
-    return batch_frames(w["config"], w["model"], w["graph"], w["plan"], w["entropy"], index)
+    return checked_batch(
+        w["config"], w["model"], w["graph"], w["plan"], w["entropy"], index, w["checker"], w["with_references"]
+    )
 
 
 def _until_worker_dies(batches: Iterator[Any], failures: List[str]) -> Iterator[Any]:
@@ -132,7 +165,7 @@ def generate(
       part `<name>/part-00003.<ext>` (`io.locations.part_path`), replacing it.
     The union of the prepare step and every batch is the rows of one unmapped run with the same
     `random_state`. A mapped batch that cannot write raises (no fail-safe path: the task is retried), and
-    a mapped run does not validate (a batch is not the whole output): its publish step does.
+    a mapped batch only checks its own rows (a batch is not the whole output): its publish step validates.
 
     Write-audit-publish (docs/publish.md): a run writes into staging of its own (`hzs_<run id>_<table>`
     beside a database table, `.hzs_<run id>_<file>/` beside a file), validates the staging and then
@@ -140,6 +173,10 @@ def generate(
     holds the targets' locks throughout (`TargetLockedError` names the holder; `lock_wait` or
     `HAZY_LOCK_WAIT` seconds to wait). A mapped run's prepare step, batches and publish share its `run_id`
     (the prepare step makes one when none is given: its state's `run_id`).
+
+    With `validation.enable`, every batch is checked in memory before it is written (`batch_validation`) and
+    only the staging's row counts are read back; a mapped batch leaves its checks in its state file
+    (`batch_checks`) for the publish step.
     """
     started = time.time()
     path = model_path(config)
@@ -181,13 +218,17 @@ def generate(
     write_order = [name for name in order_tables_for_write(model.schema) if name in targets]
     targets = {name: targets[name] for name in write_order}
     failures: List[str] = []
+    checker = run_checker(config, model)  # None: validation off, or the staging is read back whole
+    validation = BatchValidation(checker) if checker is not None and not mapped else None
+    if checker is not None and mapped:
+        state["batch_checks"] = {}  # a retry starts its file afresh: its checks replace the earlier attempt's
     phase = "run" if not mapped else ("batch" if indices else "prepare")
     with DataSources(config.data_sources) as sources, contextlib.ExitStack() as stack:
         staged = stack.enter_context(staged_run(targets, sources, run_id, phase, lock_wait=lock_wait))
         outputs = {name: output.staged for name, output in staged.items()}
         state["staging"] = {name: location_label(location) for name, location in outputs.items()}
         state["published"] = None
-        _write_state(config, state)
+        write_state(config, state)
         with contextlib.ExitStack() as writers:  # closed (Parquet footers written) before the publish
 
             def opener(name: str, location: Any) -> Any:
@@ -213,17 +254,20 @@ def generate(
                 label = location_label(targets[name])
                 state["tables"][name] = {"rows": 0, "output": label, "batches": [], "failure": None}
             if mapped and not indices:
-                _prepare_outputs(config, model, graph, plan, entropy, outputs, write_order, writes, sources, state)
+                _prepare_outputs(
+                    config, model, graph, plan, entropy, outputs, write_order, writes, sources, state, checker
+                )
             batches = ordered_batches(
                 indices,
-                lambda index: batch_frames(config, model, graph, plan, entropy, index),
-                WorkerTask(_worker_init, (path, config, entropy), _worker_batch),
+                lambda index: checked_batch(config, model, graph, plan, entropy, index, checker, not mapped),
+                WorkerTask(_worker_init, (path, config, entropy, checker is not None, not mapped), _worker_batch),
                 workers_for(sum(sum(capacity) for capacity in plan.capacities.values())),
             )
-            for index, frames in _until_worker_dies(batches, failures):
+            for index, (frames, checks) in _until_worker_dies(batches, failures):
                 tables = [name for name in write_order if name not in model.references or (index == 0 and not mapped)]
                 if mapped:
                     _delete_batch_rows(model, graph, outputs, tables, frames, sources)
+                statuses = []
                 for name in tables:
                     start_row = plan.offsets.get(name, [0] * plan.n_batches)[index]
                     location = outputs[name]
@@ -234,19 +278,25 @@ def generate(
                     )
                     table_state = state["tables"][name]
                     table_state["batches"].append(entry)
+                    statuses.append(entry["status"])
                     if entry["status"] == "written":
                         table_state["rows"] += entry["rows"]
                     if entry["status"] == "failed":
                         table_state["failure"] = entry["error"]
                         failures.append(f"table '{name}': {entry['error']}")
                         break
-                _write_state(config, state)
+                if checks is not None and statuses == ["written"] * len(tables):
+                    if mapped:
+                        state["batch_checks"][str(index)] = checks.to_json()
+                    elif validation is not None:
+                        validation.add(checks)
+                write_state(config, state)
                 if failures:
                     break
         if not mapped:
-            audit_and_publish(config, model, state, staged, sources, failures)
+            audit_and_publish(config, model, state, staged, sources, failures, validation)
     state["seconds"] = round(time.time() - started, 3)
-    _write_state(config, state)
+    write_state(config, state)
     if failures:
         written = {
             name: [b["index"] for b in t["batches"] if b["status"] == "written"] for name, t in state["tables"].items()
@@ -276,10 +326,12 @@ def _prepare_outputs(
     writes: Dict[str, Callable[[int, pd.DataFrame], Any]],
     sources: DataSources,
     state: Dict[str, Any],
+    checker: Optional[BatchChecker],
 ) -> None:
     """The prepare step of a mapped run (see `generate`): parents first, each database table created from
     batch 0's columns with no row (the types an unmapped run's first batch gives it), each file or S3 output
-    emptied or checked per its `if_exists`; the reference tables written whole."""
+    emptied or checked per its `if_exists`; the reference tables written whole (and, with a `checker`, their
+    checks kept in the state for the publish step)."""
     frames = make_batch(model, graph, plan, 0, lambda t: table_batch_seed(entropy, 0, t))
     frames = finish_batch(config, model, graph, frames)
     for name in write_order:
@@ -292,6 +344,8 @@ def _prepare_outputs(
         frame = frames[name] if reference else frames[name].iloc[:0]
         rows = writes[name](0, frame)
         state["tables"][name]["rows"] = int(rows or 0)
+    if checker is not None:
+        state["batch_checks"][PREPARE] = checker.check_batch(frames, checker.references).to_json()
 
 
 def _batch_keys(model: Model, graph: multitable.ForeignKeyGraph, name: str, frame: pd.DataFrame) -> List[str]:
@@ -330,28 +384,6 @@ def _delete_batch_rows(
         deleted = delete_rows_by_key(engine, location.table_name, location.schema_name, keys, frames[name])
         if deleted:
             log.info("table '%s': deleted %s rows of an earlier attempt of this batch", name, deleted)
-
-
-def _state_path(config: GenerationConfig, state: Dict[str, Any]) -> Optional[Path]:
-    """`generation_state_path`; a mapped run's prepare step and batches each write their own beside it
-    (`<stem>.prepare.json`, `<stem>.batch-00003.json`), so no task overwrites another's state."""
-    if config.generation_state_path is None:
-        return None
-    path = Path(location_path(config.generation_state_path))
-    if state.get("mapped") == "prepare":
-        return path.with_name(f"{path.stem}.prepare{path.suffix}")
-    if state.get("mapped"):
-        batches = "-".join(f"{index:05d}" for index in state["batch_indices"])
-        return path.with_name(f"{path.stem}.batch-{batches}{path.suffix}")
-    return path
-
-
-def _write_state(config: GenerationConfig, state: Dict[str, Any]) -> None:
-    path = _state_path(config, state)
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(state, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def _write_fail_safe(directory: str, table: str, batch_index: int, frame: pd.DataFrame, run_id: str = "") -> str:

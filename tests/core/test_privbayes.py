@@ -542,12 +542,37 @@ def test_scoring_samples_scoring_rows_when_network_sample_rows_is_unset(monkeypa
     assert {entry.sensitivity for entry in steps} == {mutual_information_sensitivity(700, binary_child=False)}
 
 
-def test_guided_draws_equal_the_binary_search():
+def test_bucket_table_draws_equal_the_binary_search():
     rng = np.random.default_rng(3)
     probabilities = rng.dirichlet(np.full(30, 0.2), size=400)
     probabilities[0] = np.eye(30)[29]
     flat = privbayes_model.flat_cumulative(probabilities)
     parents = rng.integers(0, 400, 50_000)
     searched = privbayes.draw_children(flat, parents, 30, np.random.default_rng(9))
-    guided = privbayes.draw_children(flat, parents, 30, np.random.default_rng(9), privbayes_model.guide_table(flat, 30))
-    assert np.array_equal(searched, guided)
+    table = privbayes_model.bucket_table(flat, 30)
+    bucketed = privbayes.draw_children(flat, parents, 30, np.random.default_rng(9), table)
+    assert np.array_equal(searched, bucketed)
+
+
+@pytest.mark.parametrize("child_size, n_combinations", [(2, 1), (3, 300_000), (7, 5), (150, 2_000), (300, 40)])
+def test_bucket_table_draws_equal_the_binary_search_on_awkward_tables(child_size, n_combinations):
+    """Ties (zero probabilities), boundaries on bucket edges, rows all on one child, tiny probabilities
+    crowded into one bucket, and row offsets large enough for the target r + u to round."""
+    rng = np.random.default_rng(child_size)
+    probabilities = rng.dirichlet(np.full(child_size, 0.05), size=n_combinations)
+    probabilities[rng.random(probabilities.shape) < 0.3] = 0.0
+    probabilities[:, 0] += 1e-12
+    if child_size > 2 and n_combinations > 2:
+        probabilities[1] = 0.0
+        probabilities[1, : child_size // 2] = 1e-9  # many tiny children in the first bucket
+        probabilities[1, -1] = 1.0
+        probabilities[2] = 1.0 / child_size  # every boundary on a bucket edge
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    flat = privbayes_model.flat_cumulative(probabilities)
+    parents = rng.integers(0, n_combinations, 200_000)
+    parents[:1000] = n_combinations - 1
+    table = privbayes_model.bucket_table(flat, child_size)
+    for seed in range(3):
+        searched = privbayes.draw_children(flat, parents, child_size, np.random.default_rng(seed))
+        bucketed = privbayes.draw_children(flat, parents, child_size, np.random.default_rng(seed), table)
+        assert np.array_equal(searched, bucketed)

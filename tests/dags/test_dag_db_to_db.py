@@ -75,6 +75,13 @@ def test_db_to_db_on_the_bundled_sample(dagbag, expected_tables, monkeypatch, tm
     engine.dispose()
     scores = run.get_task_instance("evaluate").xcom_pull(task_ids="evaluate")["scores"]
     assert 0 < scores["histogram_similarity"] <= 1
+    audit = run.get_task_instance("publish").xcom_pull(task_ids="publish")["validation"]
+    batches = run.get_task_instance("list_batches").xcom_pull(task_ids="list_batches")
+    assert audit["passed"] is True and audit["n_checks"] > 30
+    # every mapped task checked its own batch; publish merged them and read back only the row counts
+    assert audit["checked"] == f"in memory, batch by batch ({len(batches)} batches, each in its own task); " + (
+        "row counts read back"
+    )
     assert run.get_task_instance("validate").xcom_pull(task_ids="validate")["passed"] is True
 
 

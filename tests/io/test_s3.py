@@ -10,6 +10,7 @@ from airflow_provider_hazy.config import IfExists
 from airflow_provider_hazy.io.s3 import (
     MIN_PART_SIZE,
     S3TableWriter,
+    count_s3_rows,
     parse_s3_path,
     read_s3_table,
     read_s3_table_chunks,
@@ -47,6 +48,17 @@ def test_batches_round_trip(s3_client, s3_bucket, key):
         writer.write_batch(frame(5))
     back = read_s3_table(s3_client, path)
     pd.testing.assert_frame_equal(back, pd.concat([frame(0), frame(5)], ignore_index=True), check_dtype=False)
+
+
+@pytest.mark.parametrize("key", FORMATS)
+def test_rows_are_counted_without_reading_the_table(s3_client, s3_bucket, key):
+    path = f"s3://{s3_bucket}/count/{key}"
+    with S3TableWriter(s3_client, path) as writer:  # quoted newlines inside values, nulls, several batches
+        for start in range(0, 1_500, 500):
+            writer.write_batch(frame(start, 500))
+    assert count_s3_rows(s3_client, path) == 1_500 == len(read_s3_table(s3_client, path))
+    with pytest.raises(FileNotFoundError, match="no such S3 object"):
+        count_s3_rows(s3_client, f"s3://{s3_bucket}/count/missing.csv")
 
 
 @pytest.mark.parametrize("key", FORMATS)

@@ -187,6 +187,38 @@ def test_all_null_columns_and_second_timestamps_go_binary(postgres_engine, fresh
     assert rows == [(1, None, None, "1900-01-01 00:00:01"), (2, None, None, "2100-12-31 23:59:59")]
 
 
+def test_dates_and_timestamps_as_text_go_binary_and_equal_csv(postgres_engine, fresh_table):
+    """Text dates and datetimes (a CSV source's formats) are parsed once and written in binary: the same
+    contents as CSV COPY, where the server parses them. Offsets and compact forms take pandas' parser."""
+    frame = pd.DataFrame(
+        {
+            "i8": [1, 2, 3, 4, 5],
+            "day": pd.array(["1899-12-31", "2024-02-29", None, "1969-12-31 23:59:59", "2000-01-01"], dtype="str"),
+            "at": pd.array(
+                ["2024-02-29 12:34:56", None, "1969-12-31T23:59:59.5", "2000-01-01", "1900-01-01 00:00"], dtype="str"
+            ),
+        }
+    )
+    offsets = frame.assign(
+        at_tz=pd.array(["2021-03-28 01:30+01:00", None, "2024-01-01T00:00:00Z", "2000-01-01 00:00+05:30", None], "str")
+    )
+    for batch in (frame, offsets):
+        contents = {}
+        for copy_format in ("csv", "binary"):
+            name = fresh_table(postgres_engine)
+            typed_table(postgres_engine, name)
+            writer = SqlTableWriter(postgres_engine, name, if_exists="append", copy_format=copy_format)
+            writer.write_batch(batch)
+            assert writer.binary_batches == (copy_format == "binary")
+            columns = ", ".join(f"{c}::text" for c in batch.columns)
+            with postgres_engine.begin() as connection:
+                connection.exec_driver_sql("SET TIME ZONE 'UTC'")
+                contents[copy_format] = connection.exec_driver_sql(f"SELECT {columns} FROM {name} ORDER BY i8").all()
+        assert contents["binary"] == contents["csv"]
+    assert contents["binary"][0][1:3] == ("1899-12-31", "2024-02-29 12:34:56")
+    assert contents["binary"][3][1:3] == ("1969-12-31", "2000-01-01 00:00:00")
+
+
 def test_copy_format_is_checked(postgres_engine):
     with pytest.raises(ValueError, match="copy_format"):
         SqlTableWriter(postgres_engine, "t", copy_format="text")

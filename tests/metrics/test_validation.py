@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import numpy as np
@@ -273,3 +274,21 @@ def test_the_report_is_json_and_lists_failures_in_the_users_words(schema, tables
 def test_id_patterns_become_regular_expressions():
     assert pattern_regex("CUST-{digits:6}") == r"CUST\-[0-9]{6}"
     assert pattern_regex("{letters:2}.{hex:3}") == r"[A-Z]{2}\.[0-9a-f]{3}"
+
+
+def test_string_length_reads_text_not_typed_dates():
+    """A date or timestamp read back typed from a database has no text of its own: a short source format
+    ('%d/%m/%y', 8 characters) is no reason to fail it; text columns and other values are still measured."""
+    columns = [{"name": "d", "type": "date"}, {"name": "s", "type": "category"}]
+    schema = DataSchema.model_validate({"tables": [{"name": "t", "type": "tabular", "columns": columns}]})
+    frame = pd.DataFrame(
+        {
+            "d": [dt.date(2024, 1, 31), None, dt.date(2023, 12, 1)],
+            "s": pd.Series([1234567, 12, None], dtype="Int64"),
+        }
+    )
+    metadata = {"t": {"columns": {"d": {"max_length": 8}, "s": {"max_length": 3}}}}
+    for day in (frame["d"], pd.to_datetime(frame["d"]), pd.to_datetime(frame["d"]).dt.tz_localize("UTC")):
+        report = validate(schema, {"t": frame.assign(d=day)}, metadata)
+        lengths = {check["column"]: check["violations"] for check in report.checks if check["check"] == "string_length"}
+        assert lengths == {"d": 0, "s": 1}
