@@ -3,7 +3,7 @@
 - `read_source_frames`: every table read whole and prepared (`core.encoding.prepare_frame`), through the
   source cache (`io.source_cache`) when `multi_table.use_cache` is set;
 - `source_chunks` / `frame_chunks`: a table as repeatable passes over chunks of `train_chunk_rows` rows,
-  for the streamed fit;
+  for the streamed fit (a database or S3 table read once, its later passes replayed from a local spill);
 - `subset_source_frames`: the read tables subset (`database_subsetting_params`) and split
   (`train_test_split`) by `core.subsetting`, keeping referential integrity;
 - `write_subset`: the same subset written as Parquet with a training config reading it (`hazy subset`).
@@ -26,7 +26,7 @@ from ..core.encoding import prepare_frame
 from ..core.subsetting import Subset, subset_tables
 from ..io import source_cache
 from ..io.files import FileTableWriter
-from ..io.locations import read_table, read_table_chunks
+from ..io.locations import location_kind, read_table, read_table_chunks
 from ..io.sources import DataSources
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ ChunkSource = Callable[[], Iterator[pd.DataFrame]]
 
 
 def source_chunks(config: TrainingConfig, table: BaseTable, sources: DataSources, chunk_rows: int) -> ChunkSource:
+    """Passes over the table's prepared chunks. A database or S3 table is read once: its first complete pass
+    is spilled to local disk and replayed by the later ones (`io.source_cache.SpilledChunks`; `HAZY_SPILL=0`
+    reads the source on every pass). Local files are read again on each pass."""
     location = next(item.location for item in config.data_input if item.name == table.name)
 
     def chunks() -> Iterator[pd.DataFrame]:
@@ -65,6 +68,8 @@ def source_chunks(config: TrainingConfig, table: BaseTable, sources: DataSources
                 frame, table, strip_strings=config.strip_strings, empty_strings_as_null=config.empty_strings_as_null
             )
 
+    if location_kind(location) in ("sql", "s3"):
+        return source_cache.SpilledChunks(chunks, table.name)
     return chunks
 
 
